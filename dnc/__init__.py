@@ -1,0 +1,25 @@
+"""Differentiable Neural Computer (Graves et al., Nature 2016), TF2/Sonnet 2."""
+
+from dnc import access
+from dnc import addressing
+from dnc import dnc
+from dnc import repeat_copy
+from dnc import util
+from dnc.access import AccessState
+from dnc.access import MemoryAccess
+from dnc.dnc import DNC
+from dnc.dnc import DNCState
+
+__version__ = '0.1.0'
+
+__all__ = [
+  'AccessState',
+  'DNC',
+  'DNCState',
+  'MemoryAccess',
+  'access',
+  'addressing',
+  'dnc',
+  'repeat_copy',
+  'util',
+]

@@ -1,0 +1,322 @@
+"""The DNC's memory and its read and write heads (MemoryAccess).
+
+Shapes use B (batch_size), N (memory_size), W (word_size), R (num_reads) and
+Wr (num_writes).
+"""
+
+import collections
+from collections.abc import Mapping
+
+import sonnet as snt
+import tensorflow as tf
+
+from dnc import addressing
+from dnc import util
+
+AccessState = collections.namedtuple(
+  'AccessState',
+  ('memory', 'read_weights', 'write_weights', 'linkage', 'usage'),
+)
+
+
+def _erase_and_write(
+  memory: tf.Tensor,
+  address: tf.Tensor,
+  reset_weights: tf.Tensor,
+  values: tf.Tensor,
+) -> tf.Tensor:
+  """Erases, then adds, at the addressed locations.
+
+  Args:
+    memory: `[batch_size, memory_size, word_size]`, M_{t-1}.
+    address: `[batch_size, num_writes, memory_size]`, w_t^w.
+    reset_weights: `[batch_size, num_writes, word_size]`, e_t, in [0, 1].
+    values: `[batch_size, num_writes, word_size]`, v_t.
+
+  Returns:
+    `[batch_size, memory_size, word_size]`, M_t.
+  """
+  weighted_resets = tf.expand_dims(address, 3) * tf.expand_dims(
+    reset_weights, 2
+  )  # [B, Wr, N, W]
+  reset_gate = util.reduce_prod(1 - weighted_resets, 1)
+  return memory * reset_gate + tf.matmul(address, values, adjoint_a=True)
+
+
+class MemoryAccess(snt.RNNCore):
+  """Reads from and writes to an external memory, addressed by content,
+  by free space (for writes) and by the order of past writes (for reads).
+
+  Each step takes the controller's output, turns it into the interface
+  vector (keys, strengths, gates, read modes, write and erase vectors) with
+  one linear layer per piece, then updates usage, writes, updates the
+  temporal links and reads.
+  """
+
+  def __init__(
+    self,
+    memory_size: int = 128,
+    word_size: int = 20,
+    num_reads: int = 1,
+    num_writes: int = 1,
+    name: str = 'memory_access',
+  ):
+    """Constructs a memory access module.
+
+    Args:
+      memory_size: number of memory locations, N.
+      word_size: size of each memory word, W.
+      num_reads: number of read heads, R.
+      num_writes: number of write heads, Wr.
+      name: module name.
+    """
+    super().__init__(name=name)
+    util.check_positive_int(memory_size, 'memory_size')
+    util.check_positive_int(word_size, 'word_size')
+    util.check_positive_int(num_reads, 'num_reads')
+    util.check_positive_int(num_writes, 'num_writes')
+    self._memory_size = memory_size
+    self._word_size = word_size
+    self._num_reads = num_reads
+    self._num_writes = num_writes
+
+    self._write_content_weights_mod = addressing.CosineWeights(
+      num_writes, word_size, name='write_content_weights'
+    )
+    self._read_content_weights_mod = addressing.CosineWeights(
+      num_reads, word_size, name='read_content_weights'
+    )
+    self._linkage = addressing.TemporalLinkage(memory_size, num_writes)
+    self._freeness = addressing.Freeness(memory_size)
+
+    # One linear layer per interface piece: (name, rows, columns). Each
+    # output is reshaped to [B, rows, columns], or [B, rows] without columns.
+    num_read_modes = 1 + 2 * num_writes
+    self._interface_shapes = {
+      'write_vectors': (num_writes, word_size),
+      'erase_vectors': (num_writes, word_size),
+      'free_gate': (num_reads, None),
+      'allocation_gate': (num_writes, None),
+      'write_gate': (num_writes, None),
+      'read_mode': (num_reads, num_read_modes),
+      'write_keys': (num_writes, word_size),
+      'write_strengths': (num_writes, None),
+      'read_keys': (num_reads, word_size),
+      'read_strengths': (num_reads, None),
+    }
+    self._interface_linears = {
+      piece: snt.Linear(rows * (columns or 1), name=piece)
+      for piece, (rows, columns) in self._interface_shapes.items()
+    }
+
+  def __call__(
+    self, inputs: tf.Tensor, prev_state: AccessState
+  ) -> tuple[tf.Tensor, AccessState]:
+    """Runs one step of memory access.
+
+    Args:
+      inputs: `[batch_size, input_size]`, the controller output.
+      prev_state: `AccessState` of the previous step (see `state_size`).
+
+    Returns:
+      read_words: `[batch_size, num_reads, word_size]`, r_t.
+      next_state: `AccessState`.
+    """
+    util.check_shape(inputs, [None, None], 'inputs')
+    self._check_state(prev_state, inputs.shape[0])
+    inputs = self._read_inputs(inputs)
+
+    usage = self._freeness(
+      write_weights=prev_state.write_weights,
+      free_gate=inputs['free_gate'],
+      read_weights=prev_state.read_weights,
+      prev_usage=prev_state.usage,
+    )
+    write_weights = self._write_weights(inputs, prev_state.memory, usage)
+    memory = _erase_and_write(
+      prev_state.memory,
+      address=write_weights,
+      reset_weights=inputs['erase_vectors'],
+      values=inputs['write_vectors'],
+    )
+    linkage_state = self._linkage(write_weights, prev_state.linkage)
+    read_weights = self._read_weights(
+      inputs,
+      memory=memory,
+      prev_read_weights=prev_state.read_weights,
+      link=linkage_state.link,
+    )
+    read_words = tf.matmul(read_weights, memory)
+    return read_words, AccessState(
+      memory=memory,
+      read_weights=read_weights,
+      write_weights=write_weights,
+      linkage=linkage_state,
+      usage=usage,
+    )
+
+  def _read_inputs(self, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Splits the controller output into the interface vector.
+
+    Args:
+      inputs: `[batch_size, input_size]`.
+
+    Returns:
+      A dict of tensors:
+        read_content_keys `[B, R, W]`, read_content_strengths `[B, R]`,
+        write_content_keys `[B, Wr, W]`, write_content_strengths `[B, Wr]`,
+        write_vectors `[B, Wr, W]`, erase_vectors `[B, Wr, W]` (sigmoid),
+        free_gate `[B, R]`, allocation_gate `[B, Wr]`, write_gate `[B, Wr]`
+        (sigmoid), read_mode `[B, R, 1 + 2 Wr]` (softmax over the modes,
+        laid out as Wr backward, Wr forward, 1 content).
+    """
+    pieces = {}
+    for piece, (rows, columns) in self._interface_shapes.items():
+      value = self._interface_linears[piece](inputs)
+      if columns is not None:
+        value = tf.reshape(value, [-1, rows, columns])
+      pieces[piece] = value
+    return {
+      'read_content_keys': pieces['read_keys'],
+      'read_content_strengths': pieces['read_strengths'],
+      'write_content_keys': pieces['write_keys'],
+      'write_content_strengths': pieces['write_strengths'],
+      'write_vectors': pieces['write_vectors'],
+      'erase_vectors': tf.sigmoid(pieces['erase_vectors']),
+      'free_gate': tf.sigmoid(pieces['free_gate']),
+      'allocation_gate': tf.sigmoid(pieces['allocation_gate']),
+      'write_gate': tf.sigmoid(pieces['write_gate']),
+      'read_mode': tf.nn.softmax(pieces['read_mode'], axis=-1),
+    }
+
+  def _write_weights(
+    self,
+    inputs: Mapping[str, tf.Tensor],
+    memory: tf.Tensor,
+    usage: tf.Tensor,
+  ) -> tf.Tensor:
+    """Write weights: an allocation/content mix, gated.
+
+    Args:
+      inputs: dict with `write_content_keys`, `write_content_strengths`,
+        `allocation_gate` and `write_gate` (tensors or numpy arrays).
+      memory: `[batch_size, memory_size, word_size]`, M_{t-1}.
+      usage: `[batch_size, memory_size]`, u_t.
+
+    Returns:
+      `[batch_size, num_writes, memory_size]`, w_t^w.
+    """
+    memory = tf.convert_to_tensor(memory)
+    dtype = memory.dtype
+    usage = tf.convert_to_tensor(usage, dtype)
+    keys = tf.convert_to_tensor(inputs['write_content_keys'], dtype)
+    strengths = tf.convert_to_tensor(inputs['write_content_strengths'], dtype)
+    allocation_gate = tf.convert_to_tensor(inputs['allocation_gate'], dtype)
+    write_gate = tf.convert_to_tensor(inputs['write_gate'], dtype)
+
+    content_weights = self._write_content_weights_mod(memory, keys, strengths)
+    allocation_weights = self._freeness.write_allocation_weights(
+      usage=usage,
+      write_gates=allocation_gate * write_gate,
+      num_writes=self._num_writes,
+    )
+    allocation_gate = tf.expand_dims(allocation_gate, -1)  # g_t^a
+    write_gate = tf.expand_dims(write_gate, -1)  # g_t^w
+    return write_gate * (
+      allocation_gate * allocation_weights
+      + (1 - allocation_gate) * content_weights
+    )
+
+  def _read_weights(
+    self,
+    inputs: Mapping[str, tf.Tensor],
+    memory: tf.Tensor,
+    prev_read_weights: tf.Tensor,
+    link: tf.Tensor,
+  ) -> tf.Tensor:
+    """Read weights: a mix of content lookup and link-following, per head.
+
+    Args:
+      inputs: dict with `read_content_keys`, `read_content_strengths` and
+        `read_mode` (tensors or numpy arrays).
+      memory: `[batch_size, memory_size, word_size]`, M_t.
+      prev_read_weights: `[batch_size, num_reads, memory_size]`, w_{t-1}^r.
+      link: `[batch_size, num_writes, memory_size, memory_size]`, L_t.
+
+    Returns:
+      `[batch_size, num_reads, memory_size]`, w_t^r.
+    """
+    memory = tf.convert_to_tensor(memory)
+    dtype = memory.dtype
+    keys = tf.convert_to_tensor(inputs['read_content_keys'], dtype)
+    strengths = tf.convert_to_tensor(inputs['read_content_strengths'], dtype)
+    read_mode = tf.convert_to_tensor(inputs['read_mode'], dtype)  # pi_t
+    prev_read_weights = tf.convert_to_tensor(prev_read_weights, dtype)
+    link = tf.convert_to_tensor(link, dtype)
+    util.check_shape(
+      read_mode,
+      [None, self._num_reads, 1 + 2 * self._num_writes],
+      "inputs['read_mode']",
+    )
+
+    content_weights = self._read_content_weights_mod(memory, keys, strengths)
+    forward_weights = self._linkage.directional_read_weights(
+      link, prev_read_weights, forward=True
+    )  # f_t: [B, R, Wr, N]
+    backward_weights = self._linkage.directional_read_weights(
+      link, prev_read_weights, forward=False
+    )  # b_t
+    wr = self._num_writes
+    backward_mode = tf.expand_dims(read_mode[:, :, :wr], 3)
+    forward_mode = tf.expand_dims(read_mode[:, :, wr : 2 * wr], 3)
+    content_mode = tf.expand_dims(read_mode[:, :, 2 * wr], 2)
+    return (
+      content_mode * content_weights
+      + tf.reduce_sum(forward_mode * forward_weights, 2)
+      + tf.reduce_sum(backward_mode * backward_weights, 2)
+    )
+
+  def _check_state(self, state: AccessState, batch_size: int | None) -> None:
+    n, w = self._memory_size, self._word_size
+    r, wr = self._num_reads, self._num_writes
+    if not isinstance(state, AccessState):
+      raise TypeError(
+        f'`prev_state` must be an AccessState, got {type(state).__name__}.'
+      )
+    util.check_shape(state.memory, [batch_size, n, w], 'prev_state.memory')
+    util.check_shape(
+      state.read_weights, [batch_size, r, n], 'prev_state.read_weights'
+    )
+    util.check_shape(
+      state.write_weights, [batch_size, wr, n], 'prev_state.write_weights'
+    )
+    util.check_shape(
+      state.linkage.link, [batch_size, wr, n, n], 'prev_state.linkage.link'
+    )
+    util.check_shape(
+      state.linkage.precedence_weights,
+      [batch_size, wr, n],
+      'prev_state.linkage.precedence_weights',
+    )
+    util.check_shape(state.usage, [batch_size, n], 'prev_state.usage')
+
+  @property
+  def state_size(self) -> AccessState:
+    n, w = self._memory_size, self._word_size
+    return AccessState(
+      memory=tf.TensorShape([n, w]),
+      read_weights=tf.TensorShape([self._num_reads, n]),
+      write_weights=tf.TensorShape([self._num_writes, n]),
+      linkage=self._linkage.state_size,
+      usage=self._freeness.state_size,
+    )
+
+  @property
+  def output_size(self) -> tf.TensorShape:
+    return tf.TensorShape([self._num_reads, self._word_size])
+
+  def initial_state(
+    self, batch_size: int | tf.Tensor, dtype: tf.DType = tf.float32
+  ) -> AccessState:
+    """All-zero `AccessState` for `batch_size` (int or scalar tensor)."""
+    return util.zero_state(self.state_size, batch_size, dtype)

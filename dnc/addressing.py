@@ -1,0 +1,366 @@
+"""Memory addressing of the DNC: content lookup, temporal links, free space.
+
+Shapes use B (batch_size), N (memory_size), W (word_size), H (heads of a
+content lookup), R (num_reads) and Wr (num_writes).
+"""
+
+import collections
+from collections.abc import Callable
+
+import sonnet as snt
+import tensorflow as tf
+
+from dnc import util
+
+# Keeps norms, divisions and the allocation's products away from zero.
+_EPSILON = 1e-6
+
+TemporalLinkageState = collections.namedtuple(
+  'TemporalLinkageState', ('link', 'precedence_weights')
+)
+
+
+def _vector_norms(m: tf.Tensor) -> tf.Tensor:
+  # The epsilon inside the root keeps the gradient finite for all-zero rows.
+  return tf.sqrt(tf.reduce_sum(m * m, axis=-1, keepdims=True) + _EPSILON)
+
+
+def weighted_softmax(
+  activations: tf.Tensor,
+  strengths: tf.Tensor,
+  strengths_op: Callable[[tf.Tensor], tf.Tensor],
+) -> tf.Tensor:
+  """Softmax over the last axis, each row sharpened by its strength.
+
+  Args:
+    activations: `[batch_size, num_heads, memory_size]`.
+    strengths: `[batch_size, num_heads]`, one sharpness per head (beta).
+    strengths_op: maps raw strengths to positive ones (e.g. softplus).
+
+  Returns:
+    `[batch_size, num_heads, memory_size]`, rows summing to 1.
+  """
+  transformed_strengths = tf.expand_dims(strengths_op(strengths), -1)
+  return tf.nn.softmax(activations * transformed_strengths, axis=-1)
+
+
+class CosineWeights(snt.Module):
+  """Content-based addressing: a softmax over cosine similarities (C(M,k,b))."""
+
+  def __init__(
+    self,
+    num_heads: int,
+    word_size: int,
+    strength_op: Callable[[tf.Tensor], tf.Tensor] = tf.nn.softplus,
+    name: str = 'cosine_weights',
+  ):
+    """Constructs a content lookup.
+
+    Args:
+      num_heads: number of keys looked up at once.
+      word_size: size of each memory word and key.
+      strength_op: makes the strengths positive. The reference code uses
+        softplus; the paper's `oneplus` is `1 + softplus`.
+      name: module name.
+    """
+    super().__init__(name=name)
+    util.check_positive_int(num_heads, 'num_heads')
+    util.check_positive_int(word_size, 'word_size')
+    self._num_heads = num_heads
+    self._word_size = word_size
+    self._strength_op = strength_op
+
+  def __call__(
+    self, memory: tf.Tensor, keys: tf.Tensor, strengths: tf.Tensor
+  ) -> tf.Tensor:
+    """Looks up `keys` in `memory`.
+
+    Args:
+      memory: `[batch_size, memory_size, word_size]`, M.
+      keys: `[batch_size, num_heads, word_size]`, k.
+      strengths: `[batch_size, num_heads]`, beta before `strength_op`.
+
+    Returns:
+      `[batch_size, num_heads, memory_size]` content weights, rows summing to 1.
+    """
+    util.check_shape(memory, [None, None, self._word_size], 'memory')
+    batch_size = memory.shape[0]
+    util.check_shape(
+      keys, [batch_size, self._num_heads, self._word_size], 'keys'
+    )
+    util.check_shape(strengths, [batch_size, self._num_heads], 'strengths')
+    dot = tf.matmul(keys, memory, adjoint_b=True)  # [B, H, N]
+    memory_norms = _vector_norms(memory)  # [B, N, 1]
+    key_norms = _vector_norms(keys)  # [B, H, 1]
+    norm = tf.matmul(key_norms, memory_norms, adjoint_b=True)  # [B, H, N]
+    similarity = dot / (norm + _EPSILON)  # D(k, M[i])
+    return weighted_softmax(similarity, strengths, self._strength_op)
+
+
+class TemporalLinkage(snt.RNNCore):
+  """Keeps the order of writes: the link matrix L and precedence weights p.
+
+  `L[i, j]` is how much location i was written right after location j, so
+  reading through L walks memory forwards in write order and through its
+  transpose walks backwards. Each write head has its own L and p.
+  """
+
+  def __init__(
+    self, memory_size: int, num_writes: int, name: str = 'temporal_linkage'
+  ):
+    """Constructs a temporal linkage.
+
+    Args:
+      memory_size: number of memory locations, N.
+      num_writes: number of write heads, Wr.
+      name: module name.
+    """
+    super().__init__(name=name)
+    util.check_positive_int(memory_size, 'memory_size')
+    util.check_positive_int(num_writes, 'num_writes')
+    self._memory_size = memory_size
+    self._num_writes = num_writes
+
+  def __call__(
+    self, write_weights: tf.Tensor, prev_state: TemporalLinkageState
+  ) -> TemporalLinkageState:
+    """Records this step's writes.
+
+    Args:
+      write_weights: `[batch_size, num_writes, memory_size]`, w_t^w.
+      prev_state: `TemporalLinkageState` with `link`
+        `[batch_size, num_writes, memory_size, memory_size]` and
+        `precedence_weights` `[batch_size, num_writes, memory_size]`.
+
+    Returns:
+      The new `TemporalLinkageState`.
+    """
+    n, wr = self._memory_size, self._num_writes
+    util.check_shape(write_weights, [None, wr, n], 'write_weights')
+    batch_size = write_weights.shape[0]
+    util.check_shape(prev_state.link, [batch_size, wr, n, n], 'prev_state.link')
+    util.check_shape(
+      prev_state.precedence_weights,
+      [batch_size, wr, n],
+      'prev_state.precedence_weights',
+    )
+    link = self._link(
+      prev_state.link, prev_state.precedence_weights, write_weights
+    )
+    precedence_weights = self._precedence_weights(
+      prev_state.precedence_weights, write_weights
+    )
+    return TemporalLinkageState(link, precedence_weights)
+
+  def directional_read_weights(
+    self, link: tf.Tensor, prev_read_weights: tf.Tensor, forward: bool
+  ) -> tf.Tensor:
+    """Moves each read head one write step forwards or backwards.
+
+    Args:
+      link: `[batch_size, num_writes, memory_size, memory_size]`, L.
+      prev_read_weights: `[batch_size, num_reads, memory_size]`, w_{t-1}^r.
+      forward: forwards (f_t = L w) or backwards (b_t = L^T w).
+
+    Returns:
+      `[batch_size, num_reads, num_writes, memory_size]`: for each read head,
+      one weighting per write head's link.
+    """
+    n, wr = self._memory_size, self._num_writes
+    util.check_shape(link, [None, wr, n, n], 'link')
+    util.check_shape(
+      prev_read_weights, [link.shape[0], None, n], 'prev_read_weights'
+    )
+    if forward:  # f[i] = sum_j L[i, j] w[j]
+      return tf.einsum('bwij,brj->brwi', link, prev_read_weights)
+    # b[j] = sum_i w[i] L[i, j]
+    return tf.einsum('bwij,bri->brwj', link, prev_read_weights)
+
+  def _link(
+    self,
+    prev_link: tf.Tensor,
+    prev_precedence_weights: tf.Tensor,
+    write_weights: tf.Tensor,
+  ) -> tf.Tensor:
+    """Updates the link matrix.
+
+    Args:
+      prev_link: `[batch_size, num_writes, memory_size, memory_size]`.
+      prev_precedence_weights: `[batch_size, num_writes, memory_size]`.
+      write_weights: `[batch_size, num_writes, memory_size]`.
+
+    Returns:
+      `[batch_size, num_writes, memory_size, memory_size]`, zero diagonal.
+    """
+    write_weights_i = tf.expand_dims(write_weights, 3)  # w[i]
+    write_weights_j = tf.expand_dims(write_weights, 2)  # w[j]
+    prev_precedence_weights_j = tf.expand_dims(prev_precedence_weights, 2)
+    link = (
+      1 - write_weights_i - write_weights_j
+    ) * prev_link + write_weights_i * prev_precedence_weights_j
+    off_diagonal = 1 - tf.eye(self._memory_size, dtype=link.dtype)
+    return link * off_diagonal
+
+  def _precedence_weights(
+    self, prev_precedence_weights: tf.Tensor, write_weights: tf.Tensor
+  ) -> tf.Tensor:
+    """Updates the precedence weights, p_t = (1 - sum w) p_{t-1} + w.
+
+    Args:
+      prev_precedence_weights: `[batch_size, num_writes, memory_size]`.
+      write_weights: `[batch_size, num_writes, memory_size]`.
+
+    Returns:
+      `[batch_size, num_writes, memory_size]`.
+    """
+    write_sum = tf.reduce_sum(write_weights, axis=2, keepdims=True)
+    return (1 - write_sum) * prev_precedence_weights + write_weights
+
+  @property
+  def state_size(self) -> TemporalLinkageState:
+    n, wr = self._memory_size, self._num_writes
+    return TemporalLinkageState(
+      link=tf.TensorShape([wr, n, n]),
+      precedence_weights=tf.TensorShape([wr, n]),
+    )
+
+  def initial_state(
+    self, batch_size: int | tf.Tensor, dtype: tf.DType = tf.float32
+  ) -> TemporalLinkageState:
+    """All-zero state for `batch_size` (an int or a scalar tensor)."""
+    return util.zero_state(self.state_size, batch_size, dtype)
+
+
+class Freeness(snt.RNNCore):
+  """Memory usage u and the allocation weights that write to free locations.
+
+  Usage rises where heads write and falls where read heads free what they
+  read. Allocation prefers the least used locations.
+  """
+
+  def __init__(self, memory_size: int, name: str = 'freeness'):
+    """Constructs a freeness module.
+
+    Args:
+      memory_size: number of memory locations, N.
+      name: module name.
+    """
+    super().__init__(name=name)
+    util.check_positive_int(memory_size, 'memory_size')
+    self._memory_size = memory_size
+
+  def __call__(
+    self,
+    write_weights: tf.Tensor,
+    free_gate: tf.Tensor,
+    read_weights: tf.Tensor,
+    prev_usage: tf.Tensor,
+  ) -> tf.Tensor:
+    """Updates usage with the previous step's writes and this step's frees.
+
+    Args:
+      write_weights: `[batch_size, num_writes, memory_size]`, w_{t-1}^w.
+      free_gate: `[batch_size, num_reads]`, f_t, in [0, 1].
+      read_weights: `[batch_size, num_reads, memory_size]`, w_{t-1}^r.
+      prev_usage: `[batch_size, memory_size]`, u_{t-1}.
+
+    Returns:
+      `[batch_size, memory_size]`, u_t, in [0, 1].
+    """
+    n = self._memory_size
+    util.check_shape(prev_usage, [None, n], 'prev_usage')
+    batch_size = prev_usage.shape[0]
+    util.check_shape(write_weights, [batch_size, None, n], 'write_weights')
+    util.check_shape(free_gate, [batch_size, None], 'free_gate')
+    util.check_shape(
+      read_weights, [batch_size, free_gate.shape[1], n], 'read_weights'
+    )
+    # As in the reference code: no gradient flows into past write weights
+    # through usage; only the allocation path of the current step is learnt.
+    write_weights = tf.stop_gradient(write_weights)
+    usage = self._usage_after_write(prev_usage, write_weights)
+    return self._usage_after_read(usage, free_gate, read_weights)
+
+  def write_allocation_weights(
+    self, usage: tf.Tensor, write_gates: tf.Tensor, num_writes: int
+  ) -> tf.Tensor:
+    """Allocation weights for each write head in turn (a_t).
+
+    Each head allocates as if the heads before it had written where they
+    allocated (scaled by their gate), so that heads pick different locations.
+
+    Args:
+      usage: `[batch_size, memory_size]`, u_t.
+      write_gates: `[batch_size, num_writes]`, allocation gate times write
+        gate of each head.
+      num_writes: number of write heads.
+
+    Returns:
+      `[batch_size, num_writes, memory_size]`.
+    """
+    util.check_positive_int(num_writes, 'num_writes')
+    util.check_shape(usage, [None, self._memory_size], 'usage')
+    util.check_shape(write_gates, [usage.shape[0], num_writes], 'write_gates')
+    write_gates = tf.expand_dims(write_gates, -1)  # [B, Wr, 1]
+    allocation_weights = []
+    for i in range(num_writes):
+      allocation_weights.append(self._allocation(usage))
+      usage += (1 - usage) * write_gates[:, i, :] * allocation_weights[i]
+    return tf.stack(allocation_weights, axis=1)
+
+  def _usage_after_write(
+    self, prev_usage: tf.Tensor, write_weights: tf.Tensor
+  ) -> tf.Tensor:
+    """u + (1 - u) * (1 - prod_i (1 - w_i)): `[batch_size, memory_size]`."""
+    write_weights = 1 - util.reduce_prod(1 - write_weights, 1)
+    return prev_usage + (1 - prev_usage) * write_weights
+
+  def _usage_after_read(
+    self, prev_usage: tf.Tensor, free_gate: tf.Tensor, read_weights: tf.Tensor
+  ) -> tf.Tensor:
+    """u * psi, psi = prod_j (1 - f_j w_j^r): `[batch_size, memory_size]`."""
+    free_read_weights = tf.expand_dims(free_gate, -1) * read_weights
+    retention = util.reduce_prod(1 - free_read_weights, 1)  # psi_t
+    return prev_usage * retention
+
+  def _allocation(self, usage: tf.Tensor) -> tf.Tensor:
+    """Allocation weights a_t for one write head.
+
+    Sorting locations by ascending usage phi,
+    `a[phi_k] = (1 - u[phi_k]) * prod_{m < k} u[phi_m]`: the least used
+    location gets almost everything. Ties go to the lower index.
+
+    Instead of sorting, each location multiplies the usages of the locations
+    that come before it in that order, found by comparing all pairs. This is
+    the same function with the same gradient (the order itself has none), and
+    for the memory sizes used in practice a few fused dense ops are much
+    faster than a sort, a cumulative product and a scatter.
+
+    Args:
+      usage: `[batch_size, memory_size]`, u_t.
+
+    Returns:
+      `[batch_size, memory_size]`, a_t, summing to at most 1.
+    """
+    # Order by the raw usage: in float32, 1 - u (which the reference sorts)
+    # and eps + (1 - eps) u round distinct small usages to ties.
+    usage_i = tf.expand_dims(usage, 2)
+    usage_j = tf.expand_dims(usage, 1)
+    index = tf.range(self._memory_size)
+    lower_index = tf.expand_dims(index, 0) < tf.expand_dims(index, 1)
+    # [B, i, j]: location j comes before location i in the sorted order.
+    comes_before = (usage_j < usage_i) | ((usage_j == usage_i) & lower_index)
+    usage = _EPSILON + (1 - _EPSILON) * usage
+    log_usage = tf.math.log(usage)
+    log_prefix = tf.linalg.matvec(tf.cast(comes_before, usage.dtype), log_usage)
+    return (1 - usage) * tf.exp(log_prefix)
+
+  @property
+  def state_size(self) -> tf.TensorShape:
+    return tf.TensorShape([self._memory_size])
+
+  def initial_state(
+    self, batch_size: int | tf.Tensor, dtype: tf.DType = tf.float32
+  ) -> tf.Tensor:
+    """All-zero usage `[batch_size, memory_size]`."""
+    return util.zero_state(self.state_size, batch_size, dtype)

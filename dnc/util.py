@@ -1,0 +1,144 @@
+"""Small tensor utilities used by the DNC modules.
+
+`batch_invert_permutation`, `batch_gather`, `one_hot` and `reduce_prod` are the
+helpers of the reference design; `check_shape` and `check_positive_int` give
+the argument checks of every public entry point one wording.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+# Products over at most this many factors are written out as a chain of
+# multiplies: XLA fuses them, and autodiff through them is exact at zero.
+_MAX_UNROLLED_PRODUCT = 32
+
+
+def batch_invert_permutation(permutations: tf.Tensor) -> tf.Tensor:
+  """Inverts each permutation in a batch.
+
+  Args:
+    permutations: int32 `[batch_size, n]`; each row a permutation of `0..n-1`.
+
+  Returns:
+    int32 `[batch_size, n]`, `out[b, permutations[b, i]] = i`.
+  """
+  permutations = tf.convert_to_tensor(permutations)
+  check_shape(permutations, [None, None], 'permutations')
+  # The position of value j in a permutation is where argsort puts j.
+  return tf.argsort(permutations, axis=1, stable=True)
+
+
+def batch_gather(values: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
+  """Gathers along the second axis, separately for each batch element.
+
+  Args:
+    values: `[batch_size, n]`.
+    indices: int32 or int64 `[batch_size, k]`, entries in `[0, n)`.
+
+  Returns:
+    `[batch_size, k]`, `out[b, i] = values[b, indices[b, i]]`.
+  """
+  values = tf.convert_to_tensor(values)
+  indices = tf.convert_to_tensor(indices)
+  check_shape(values, [None, None], 'values')
+  check_shape(indices, [values.shape[0], None], 'indices')
+  return tf.gather(values, indices, batch_dims=1)
+
+
+def one_hot(length: int, index: int) -> np.ndarray:
+  """Returns a float numpy vector of `length` zeros with a 1 at `index`."""
+  check_positive_int(length, 'length')
+  if not 0 <= index < length:
+    raise ValueError(f'`index` must be in [0, {length}), got {index}.')
+  result = np.zeros(length)
+  result[index] = 1
+  return result
+
+
+def reduce_prod(x: tf.Tensor, axis: int, name: str | None = None) -> tf.Tensor:
+  """Product of `x` over `axis`, with a correct gradient when factors are 0.
+
+  TensorFlow's `cumprod` gradient divides by its input, so a product built
+  from it gives NaN (or a silently wrong gradient) at exactly zero factors,
+  which the DNC produces with a full erase or a full free. Over a short static
+  axis (the read or write heads) this multiplies the slices in turn; otherwise
+  it uses `tf.reduce_prod`, whose gradient multiplies exclusive products
+  instead of dividing.
+
+  Args:
+    x: tensor of any rank.
+    axis: the axis to reduce.
+    name: optional name scope.
+
+  Returns:
+    `x` with `axis` removed.
+  """
+  with tf.name_scope(name or 'reduce_prod'):
+    x = tf.convert_to_tensor(x)
+    size = x.shape[axis]
+    if size is None or size > _MAX_UNROLLED_PRODUCT:
+      return tf.reduce_prod(x, axis=axis)
+    factors = tf.unstack(x, axis=axis)
+    result = factors[0]
+    for factor in factors[1:]:
+      result = result * factor
+    return result
+
+
+def zero_state(
+  state_size: Any, batch_size: int | tf.Tensor, dtype: tf.DType
+) -> Any:
+  """All-zero state of a core.
+
+  Args:
+    state_size: a nest of `tf.TensorShape`s, the shape of each state tensor
+      without the batch dimension.
+    batch_size: a positive int or a scalar int tensor (it may be dynamic).
+    dtype: the dtype of every state tensor.
+
+  Returns:
+    The nest of `state_size`, each leaf zeros `[batch_size, *shape]`.
+  """
+  if not isinstance(batch_size, tf.Tensor):
+    check_positive_int(batch_size, 'batch_size')
+  return tf.nest.map_structure(
+    lambda shape: tf.zeros([batch_size, *shape], dtype=dtype), state_size
+  )
+
+
+def check_positive_int(value: int, name: str) -> None:
+  """Raises unless `value` is a positive Python (or numpy) integer."""
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    raise TypeError(f'`{name}` must be a positive integer, got {value!r}.')
+  if value <= 0:
+    raise ValueError(f'`{name}` must be a positive integer, got {value}.')
+
+
+def check_shape(
+  value: tf.Tensor, expected: Sequence[int | None], name: str
+) -> None:
+  """Raises `ValueError` unless `value`'s static shape fits `expected`.
+
+  Args:
+    value: a tensor (or anything with a `shape`).
+    expected: the expected shape; `None` entries match any size, and a size
+      that is not statically known in `value` matches anything.
+    name: the argument name to put in the message.
+  """
+  shape = tf.TensorShape(value.shape)
+  wanted = '[' + ', '.join('?' if d is None else str(d) for d in expected) + ']'
+  if shape.rank is None:
+    return
+  if shape.rank != len(expected):
+    raise ValueError(
+      f'`{name}` must have rank {len(expected)} (shape {wanted}), got shape '
+      f'{shape.as_list()}.'
+    )
+  for actual, want in zip(shape.as_list(), expected, strict=True):
+    if actual is not None and want is not None and actual != want:
+      raise ValueError(
+        f'`{name}` must have shape {wanted}, got {shape.as_list()}.'
+      )
