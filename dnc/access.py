@@ -170,9 +170,23 @@ class MemoryAccess(snt.RNNCore):
         (sigmoid), read_mode `[B, R, 1 + 2 Wr]` (softmax over the modes,
         laid out as Wr backward, Wr forward, 1 content).
     """
+    linears = self._interface_linears
+    for linear in linears.values():
+      if not hasattr(linear, 'w'):
+        linear(inputs)  # Creates its variables; the output is not used.
+    # One matmul for the whole interface instead of ten small ones: per-op
+    # overhead, not arithmetic, dominates at the usual sizes.
+    weights = tf.concat([linear.w for linear in linears.values()], axis=1)
+    biases = tf.concat([linear.b for linear in linears.values()], axis=0)
+    flat_pieces = tf.split(
+      tf.matmul(inputs, weights) + biases,
+      [linear.output_size for linear in linears.values()],
+      axis=1,
+    )
     pieces = {}
-    for piece, (rows, columns) in self._interface_shapes.items():
-      value = self._interface_linears[piece](inputs)
+    for (piece, (rows, columns)), value in zip(
+      self._interface_shapes.items(), flat_pieces, strict=True
+    ):
       if columns is not None:
         value = tf.reshape(value, [-1, rows, columns])
       pieces[piece] = value

@@ -1,0 +1,592 @@
+"""Tests for dnc.addressing against numpy oracles that follow SPEC.md."""
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+from dnc import addressing
+from dnc import util
+
+_MODES = ('eager', 'function', 'xla')
+_EPS = 1e-6
+
+
+def _in_mode(fn, mode):
+  """Returns `fn` run eagerly, in tf.function, or compiled with XLA."""
+  if mode == 'eager':
+    return fn
+  return tf.function(fn, jit_compile=mode == 'xla', autograph=False)
+
+
+def _np_softplus(x):
+  return np.log1p(np.exp(x))
+
+
+def _np_softmax(x):
+  e = np.exp(x - x.max(axis=-1, keepdims=True))
+  return e / e.sum(axis=-1, keepdims=True)
+
+
+def _np_cosine_weights(memory, keys, strengths):
+  batch_size, num_heads, _ = keys.shape
+  memory_size = memory.shape[1]
+  similarity = np.zeros((batch_size, num_heads, memory_size))
+  for b in range(batch_size):
+    for h in range(num_heads):
+      key = keys[b, h]
+      key_norm = np.sqrt(np.sum(key * key) + _EPS)
+      for i in range(memory_size):
+        row = memory[b, i]
+        row_norm = np.sqrt(np.sum(row * row) + _EPS)
+        similarity[b, h, i] = np.dot(key, row) / (key_norm * row_norm + _EPS)
+  return _np_softmax(similarity * _np_softplus(strengths)[..., None])
+
+
+def _np_link(prev_link, prev_precedence, write_weights):
+  link = np.zeros_like(prev_link)
+  batch_size, num_writes, memory_size = write_weights.shape
+  for b in range(batch_size):
+    for w in range(num_writes):
+      ww, p = write_weights[b, w], prev_precedence[b, w]
+      for i in range(memory_size):
+        for j in range(memory_size):
+          if i != j:
+            decay = 1 - ww[i] - ww[j]
+            link[b, w, i, j] = decay * prev_link[b, w, i, j] + ww[i] * p[j]
+  return link
+
+
+def _np_precedence(prev_precedence, write_weights):
+  write_sum = write_weights.sum(-1, keepdims=True)
+  return (1 - write_sum) * prev_precedence + write_weights
+
+
+def _np_usage_after_write(prev_usage, write_weights):
+  retained = np.ones_like(prev_usage)
+  for i in range(write_weights.shape[1]):
+    retained *= 1 - write_weights[:, i]
+  return prev_usage + (1 - prev_usage) * (1 - retained)
+
+
+def _np_usage_after_read(prev_usage, free_gate, read_weights):
+  usage = prev_usage.copy()
+  for j in range(read_weights.shape[1]):
+    usage *= 1 - free_gate[:, j, None] * read_weights[:, j]
+  return usage
+
+
+def _np_allocation(usage):
+  """SPEC.md's sort-based allocation; a stable sort puts ties lower first."""
+  usage = _EPS + (1 - _EPS) * usage
+  allocation = np.zeros_like(usage)
+  for b in range(usage.shape[0]):
+    prefix = 1.0
+    for k in np.argsort(usage[b], kind='stable'):
+      allocation[b, k] = (1 - usage[b, k]) * prefix
+      prefix *= usage[b, k]
+  return allocation
+
+
+def _np_write_allocation_weights(usage, write_gates):
+  usage = usage.copy()
+  weights = []
+  for i in range(write_gates.shape[1]):
+    weights.append(_np_allocation(usage))
+    usage = usage + (1 - usage) * write_gates[:, i, None] * weights[-1]
+  return np.stack(weights, axis=1)
+
+
+def _random_write_weights(rng, shape):
+  """Nonnegative weights whose rows sum to a random total in [0, 1]."""
+  weights = rng.exponential(size=shape)
+  weights /= weights.sum(-1, keepdims=True)
+  return weights * rng.uniform(size=shape[:-1] + (1,))
+
+
+def _random_usage_without_ties(rng, batch_size, memory_size):
+  """Usages about 1 / (memory_size + 1) apart, so finite differences keep
+  the sort order."""
+  usage = np.stack(
+    [rng.permutation(memory_size) for _ in range(batch_size)]
+  ) / (memory_size + 1.0)
+  return 0.05 + usage + rng.uniform(0, 0.05 / (memory_size + 1), usage.shape)
+
+
+class WeightedSoftmaxTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.product(
+    mode=_MODES,
+    op=(('softplus', tf.nn.softplus, _np_softplus), ('exp', tf.exp, np.exp)),
+  )
+  def test_matches_numpy(self, mode, op):
+    _, tf_op, np_op = op
+    rng = np.random.RandomState(0)
+    activations = rng.randn(2, 3, 5)
+    strengths = rng.randn(2, 3)
+    got = _in_mode(lambda a, s: addressing.weighted_softmax(a, s, tf_op), mode)(
+      tf.constant(activations), tf.constant(strengths)
+    )
+    expected = _np_softmax(activations * np_op(strengths)[..., None])
+    self.assertAllClose(got, expected, rtol=1e-12, atol=1e-14)
+
+
+class CosineWeightsTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.product(mode=_MODES, dtype=(np.float32, np.float64))
+  def test_matches_numpy(self, mode, dtype):
+    rng = np.random.RandomState(1)
+    batch_size, num_heads, memory_size, word_size = 2, 3, 5, 4
+    memory = rng.randn(batch_size, memory_size, word_size).astype(dtype)
+    keys = rng.randn(batch_size, num_heads, word_size).astype(dtype)
+    strengths = (3 * rng.randn(batch_size, num_heads)).astype(dtype)
+    module = addressing.CosineWeights(num_heads, word_size)
+    got = _in_mode(module, mode)(memory, keys, strengths)
+    self.assertEqual(got.dtype, dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    self.assertAllClose(
+      got,
+      _np_cosine_weights(
+        memory.astype(np.float64),
+        keys.astype(np.float64),
+        strengths.astype(np.float64),
+      ),
+      rtol=tol,
+      atol=tol,
+    )
+
+  @parameterized.parameters(
+    ('zero_memory',), ('zero_keys',), ('zero_both',), ('zero_row',)
+  )
+  def test_zero_vectors_give_finite_values_and_gradients(self, case):
+    rng = np.random.RandomState(2)
+    memory = rng.randn(2, 4, 3).astype(np.float32)
+    keys = rng.randn(2, 2, 3).astype(np.float32)
+    if case in ('zero_memory', 'zero_both'):
+      memory[:] = 0
+    if case in ('zero_keys', 'zero_both'):
+      keys[:] = 0
+    if case == 'zero_row':
+      memory[:, 1] = 0
+      keys[:, 0] = memory[:, 2]
+    memory, keys = tf.constant(memory), tf.constant(keys)
+    strengths = tf.constant(rng.randn(2, 2).astype(np.float32))
+    module = addressing.CosineWeights(2, 3)
+    with tf.GradientTape() as tape:
+      tape.watch([memory, keys, strengths])
+      weights = module(memory, keys, strengths)
+      loss = tf.reduce_sum(weights * tf.range(4, dtype=tf.float32))
+    grads = tape.gradient(loss, [memory, keys, strengths])
+    self.assertTrue(np.isfinite(weights.numpy()).all())
+    for grad in grads:
+      self.assertIsNotNone(grad)
+      self.assertTrue(np.isfinite(grad.numpy()).all())
+    self.assertAllClose(
+      weights,
+      _np_cosine_weights(memory.numpy(), keys.numpy(), strengths.numpy()),
+      atol=1e-6,
+    )
+    if case != 'zero_row':  # All similarities are 0: uniform weights.
+      self.assertAllClose(weights, np.full([2, 2, 4], 0.25), atol=1e-6)
+
+  def test_large_strength_selects_matching_row(self):
+    rng = np.random.RandomState(3)
+    batch_size, memory_size, word_size = 3, 6, 8
+    memory = rng.randn(batch_size, memory_size, word_size)
+    targets = np.array([[4, 0], [1, 1], [5, 2]])
+    # Keys are scaled copies of the target rows: cosine ignores scale.
+    keys = np.stack([memory[b, targets[b]] * 2.5 for b in range(batch_size)])
+    module = addressing.CosineWeights(2, word_size)
+    weights = module(memory, keys, np.full([batch_size, 2], 100.0)).numpy()
+    self.assertAllEqual(weights.argmax(-1), targets)
+    self.assertTrue((weights.max(-1) > 0.999).all())
+
+  def test_wrong_key_shape_raises_with_name(self):
+    module = addressing.CosineWeights(2, 3)
+    with self.assertRaisesRegex(ValueError, 'keys'):
+      module(tf.zeros([1, 4, 3]), tf.zeros([1, 3, 3]), tf.zeros([1, 2]))
+    with self.assertRaisesRegex(ValueError, 'strengths'):
+      module(tf.zeros([1, 4, 3]), tf.zeros([1, 2, 3]), tf.zeros([1, 3]))
+    with self.assertRaisesRegex(ValueError, 'memory'):
+      module(tf.zeros([1, 4, 2]), tf.zeros([1, 2, 3]), tf.zeros([1, 2]))
+
+
+class TemporalLinkageTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.parameters(*_MODES)
+  def test_random_sequence_matches_numpy_and_keeps_invariants(self, mode):
+    rng = np.random.RandomState(4)
+    batch_size, memory_size, num_writes, steps = 2, 5, 2, 8
+    module = addressing.TemporalLinkage(memory_size, num_writes)
+    step = _in_mode(module, mode)
+    state = module.initial_state(batch_size, tf.float64)
+    link = np.zeros([batch_size, num_writes, memory_size, memory_size])
+    precedence = np.zeros([batch_size, num_writes, memory_size])
+    for t in range(steps):
+      write_weights = _random_write_weights(
+        rng, (batch_size, num_writes, memory_size)
+      )
+      if t == 3:  # A full one-hot write stresses the bounds.
+        write_weights[:, :, :] = 0
+        write_weights[:, :, t] = 1
+      state = step(tf.constant(write_weights), state)
+      link, precedence = (
+        _np_link(link, precedence, write_weights),
+        _np_precedence(precedence, write_weights),
+      )
+      self.assertAllClose(state.link, link, rtol=1e-12, atol=1e-14)
+      self.assertAllClose(
+        state.precedence_weights, precedence, rtol=1e-12, atol=1e-14
+      )
+      got = state.link.numpy()
+      self.assertTrue((got >= 0).all() and (got <= 1).all())
+      self.assertAllEqual(
+        np.diagonal(got, axis1=2, axis2=3), np.zeros(precedence.shape)
+      )
+      self.assertTrue((got.sum(axis=3) <= 1 + 1e-9).all())
+      self.assertTrue((got.sum(axis=2) <= 1 + 1e-9).all())
+      prec = state.precedence_weights.numpy()
+      self.assertTrue((prec >= 0).all() and (prec.sum(-1) <= 1 + 1e-9).all())
+    self.assertGreater(link.max(), 0.1)  # The sequence did record links.
+
+  def test_write_slot0_then_slot1_links_1_after_0(self):
+    module = addressing.TemporalLinkage(memory_size=4, num_writes=1)
+    hot = lambda i: util.one_hot(4, i)[None, None].astype(np.float32)
+    state = module(hot(0), module.initial_state(1))
+    state = module(hot(1), state)
+    expected = np.zeros([4, 4])
+    expected[1, 0] = 1  # L[i, j]: i was written right after j.
+    self.assertAllEqual(state.link[0, 0], expected)
+    self.assertAllEqual(state.precedence_weights[0, 0], util.one_hot(4, 1))
+    read = module.directional_read_weights
+    self.assertAllEqual(read(state.link, hot(0), True)[0, 0, 0], hot(1)[0, 0])
+    self.assertAllEqual(read(state.link, hot(1), False)[0, 0, 0], hot(0)[0, 0])
+    # Nothing was written after slot 1 or before slot 0.
+    self.assertAllEqual(read(state.link, hot(1), True), np.zeros([1, 1, 1, 4]))
+    self.assertAllEqual(read(state.link, hot(0), False), np.zeros([1, 1, 1, 4]))
+
+  @parameterized.parameters(*_MODES)
+  def test_directional_read_weights_match_numpy(self, mode):
+    rng = np.random.RandomState(5)
+    batch_size, num_reads, num_writes, memory_size = 2, 3, 2, 4
+    module = addressing.TemporalLinkage(memory_size, num_writes)
+    link = rng.uniform(size=(batch_size, num_writes, memory_size, memory_size))
+    read_weights = rng.uniform(size=(batch_size, num_reads, memory_size))
+    forward = np.zeros([batch_size, num_reads, num_writes, memory_size])
+    backward = np.zeros_like(forward)
+    for b in range(batch_size):
+      for r in range(num_reads):
+        for w in range(num_writes):
+          # SPEC.md: f = matmul(w_read, transpose(L)), b = matmul(w_read, L).
+          forward[b, r, w] = read_weights[b, r] @ link[b, w].T
+          backward[b, r, w] = read_weights[b, r] @ link[b, w]
+    fn = _in_mode(module.directional_read_weights, mode)
+    self.assertAllClose(fn(link, read_weights, True), forward, rtol=1e-12)
+    self.assertAllClose(fn(link, read_weights, False), backward, rtol=1e-12)
+
+  @parameterized.parameters(*_MODES)
+  def test_link_and_precedence_match_numpy(self, mode):
+    rng = np.random.RandomState(6)
+    shape = (3, 2, 5)
+    module = addressing.TemporalLinkage(memory_size=5, num_writes=2)
+    prev_link = rng.uniform(size=shape + (5,))
+    prev_precedence = rng.uniform(size=shape)
+    write_weights = rng.uniform(size=shape)
+    self.assertAllClose(
+      _in_mode(module._link, mode)(prev_link, prev_precedence, write_weights),
+      _np_link(prev_link, prev_precedence, write_weights),
+      rtol=1e-12,
+      atol=1e-14,
+    )
+    self.assertAllClose(
+      _in_mode(module._precedence_weights, mode)(
+        prev_precedence, write_weights
+      ),
+      _np_precedence(prev_precedence, write_weights),
+      rtol=1e-12,
+    )
+
+  def test_precedence_zero_write_keeps_full_write_replaces(self):
+    rng = np.random.RandomState(7)
+    module = addressing.TemporalLinkage(memory_size=5, num_writes=2)
+    prev = _random_write_weights(rng, (2, 2, 5))
+    kept = module._precedence_weights(prev, np.zeros([2, 2, 5]))
+    self.assertAllEqual(kept, prev)
+    full = np.zeros([2, 2, 5])
+    full[:, 0, 3] = 1
+    full[:, 1, 0] = 1
+    self.assertAllClose(module._precedence_weights(prev, full), full, atol=0)
+
+  @parameterized.parameters(2, 'tensor')
+  def test_state_size_and_initial_state(self, batch_size):
+    module = addressing.TemporalLinkage(memory_size=4, num_writes=3)
+    self.assertEqual(
+      module.state_size,
+      addressing.TemporalLinkageState(
+        link=tf.TensorShape([3, 4, 4]),
+        precedence_weights=tf.TensorShape([3, 4]),
+      ),
+    )
+    if batch_size == 'tensor':
+      batch_size = tf.constant(2)
+    state = module.initial_state(batch_size, tf.float64)
+    self.assertIsInstance(state, addressing.TemporalLinkageState)
+    self.assertEqual(state.link.dtype, tf.float64)
+    self.assertAllEqual(state.link, np.zeros([2, 3, 4, 4]))
+    self.assertAllEqual(state.precedence_weights, np.zeros([2, 3, 4]))
+
+  def test_wrong_state_shape_raises_with_name(self):
+    module = addressing.TemporalLinkage(memory_size=4, num_writes=1)
+    state = module.initial_state(3)
+    with self.assertRaisesRegex(ValueError, r'prev_state\.link'):
+      module(tf.zeros([2, 1, 4]), state)
+    with self.assertRaisesRegex(ValueError, 'write_weights'):
+      module(tf.zeros([3, 2, 4]), state)
+
+
+class FreenessTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.parameters(*_MODES)
+  def test_call_matches_numpy_and_stays_in_unit_interval(self, mode):
+    rng = np.random.RandomState(8)
+    batch_size, memory_size, num_writes, num_reads = 2, 6, 2, 3
+    module = addressing.Freeness(memory_size)
+    step = _in_mode(module, mode)
+    usage = np.zeros([batch_size, memory_size])
+    for _ in range(6):
+      write_weights = _random_write_weights(
+        rng, (batch_size, num_writes, memory_size)
+      )
+      read_weights = _random_write_weights(
+        rng, (batch_size, num_reads, memory_size)
+      )
+      free_gate = rng.uniform(size=(batch_size, num_reads))
+      got = step(write_weights, free_gate, read_weights, usage).numpy()
+      usage = _np_usage_after_read(
+        _np_usage_after_write(usage, write_weights), free_gate, read_weights
+      )
+      self.assertAllClose(got, usage, rtol=1e-12, atol=1e-14)
+      self.assertTrue((got >= 0).all() and (got <= 1).all())
+    self.assertGreater(usage.max(), 0.2)
+
+  def test_full_write_sets_usage_one_full_free_sets_zero(self):
+    rng = np.random.RandomState(9)
+    module = addressing.Freeness(memory_size=5)
+    prev_usage = rng.uniform(0.2, 0.8, size=(2, 5))
+    write_weights = np.zeros([2, 1, 5])
+    write_weights[0, 0, 3] = 1
+    write_weights[1, 0, 0] = 1
+    no_read = np.zeros([2, 2, 5])
+    usage = module(write_weights, np.zeros([2, 2]), no_read, prev_usage)
+    self.assertAllClose(usage.numpy()[[0, 1], [3, 0]], [1, 1], atol=1e-15)
+    # Other slots are untouched.
+    self.assertAllClose(usage.numpy()[0, :3], prev_usage[0, :3], atol=0)
+
+    read_weights = np.zeros([2, 2, 5])
+    read_weights[0, 1, 2] = 1
+    read_weights[1, 0, 4] = 1
+    free_gate = np.array([[0.0, 1.0], [1.0, 0.0]])
+    usage = module(np.zeros([2, 1, 5]), free_gate, read_weights, prev_usage)
+    self.assertAllEqual(usage.numpy()[[0, 1], [2, 4]], [0, 0])
+    self.assertAllClose(usage.numpy()[1, :4], prev_usage[1, :4], atol=0)
+
+  @parameterized.parameters(*_MODES)
+  def test_usage_after_write_and_read_match_numpy(self, mode):
+    rng = np.random.RandomState(10)
+    module = addressing.Freeness(memory_size=4)
+    prev_usage = rng.uniform(size=(3, 4))
+    write_weights = _random_write_weights(rng, (3, 3, 4))
+    read_weights = _random_write_weights(rng, (3, 2, 4))
+    free_gate = rng.uniform(size=(3, 2))
+    self.assertAllClose(
+      _in_mode(module._usage_after_write, mode)(prev_usage, write_weights),
+      _np_usage_after_write(prev_usage, write_weights),
+      rtol=1e-12,
+    )
+    self.assertAllClose(
+      _in_mode(module._usage_after_read, mode)(
+        prev_usage, free_gate, read_weights
+      ),
+      _np_usage_after_read(prev_usage, free_gate, read_weights),
+      rtol=1e-12,
+    )
+
+  def test_no_gradient_into_previous_write_weights(self):
+    rng = np.random.RandomState(11)
+    module = addressing.Freeness(memory_size=4)
+    write_weights = _random_write_weights(rng, (2, 2, 4))
+    read_weights = _random_write_weights(rng, (2, 3, 4))
+    free_gate = rng.uniform(size=(2, 3))
+    prev_usage = rng.uniform(size=(2, 4))
+    tf_write_weights, tf_free_gate = map(
+      tf.constant, (write_weights, free_gate)
+    )
+    with tf.GradientTape(persistent=True) as tape:
+      tape.watch([tf_write_weights, tf_free_gate])
+      usage = tf.reduce_sum(
+        module(tf_write_weights, tf_free_gate, read_weights, prev_usage)
+      )
+    write_grad = tape.gradient(usage, tf_write_weights)
+    if write_grad is not None:  # None and zeros both mean no gradient.
+      self.assertAllEqual(write_grad, np.zeros([2, 2, 4]))
+    # d sum(u psi) / d f_j = -sum_n u_n w_jn prod_{k != j} (1 - f_k w_kn).
+    usage_after_write = _np_usage_after_write(prev_usage, write_weights)
+    retention = 1 - free_gate[..., None] * read_weights  # [B, R, N]
+    expected = np.zeros_like(free_gate)
+    for j in range(3):
+      others = np.prod(np.delete(retention, j, axis=1), axis=1)
+      expected[:, j] = -np.sum(
+        usage_after_write * read_weights[:, j] * others, axis=-1
+      )
+    self.assertAllClose(
+      tape.gradient(usage, tf_free_gate), expected, rtol=1e-12
+    )
+    self.assertTrue((expected < 0).all())
+
+  @parameterized.product(
+    mode=_MODES, dtype=(np.float32, np.float64), memory_size=(1, 6, 40)
+  )
+  def test_allocation_matches_sort_oracle(self, mode, dtype, memory_size):
+    rng = np.random.RandomState(12)
+    usage = _random_usage_without_ties(rng, 3, memory_size)
+    usage[0] = rng.uniform(size=memory_size)  # Plain random usages too.
+    usage = usage.astype(dtype)
+    module = addressing.Freeness(memory_size)
+    got = _in_mode(module._allocation, mode)(usage)
+    self.assertEqual(got.dtype, dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    self.assertAllClose(
+      got, _np_allocation(usage.astype(np.float64)), rtol=tol, atol=tol
+    )
+
+  @parameterized.parameters(*_MODES)
+  def test_allocation_ties_go_to_lower_index(self, mode):
+    usage = np.array(
+      [
+        [0.5, 0.2, 0.5, 0.2, 0.9],
+        [0.0, 0.0, 0.0, 0.0, 0.0],
+        [1.0, 1.0, 0.3, 1.0, 0.3],
+        [0.7, 0.1, 0.7, 0.7, 0.4],
+      ]
+    )
+    module = addressing.Freeness(memory_size=5)
+    got = _in_mode(module._allocation, mode)(usage).numpy()
+    self.assertAllClose(got, _np_allocation(usage), rtol=1e-12, atol=1e-15)
+    self.assertAllEqual(got.argmax(-1), [1, 0, 2, 1])
+    # The tied partner waits behind the winner: (1 - u) * u.
+    self.assertAllClose(got[0, 3], (1 - 0.2) * 0.2, rtol=1e-5)
+    self.assertAllClose(got[2, 4], (1 - 0.3) * 0.3, rtol=1e-5)
+
+  def test_allocation_prefers_least_used_and_sums_to_one(self):
+    rng = np.random.RandomState(13)
+    module = addressing.Freeness(memory_size=8)
+    usage = rng.uniform(0, 0.01, size=(4, 8)).astype(np.float32)
+    got = module._allocation(usage).numpy()
+    self.assertAllEqual(got.argmax(-1), usage.argmin(-1))
+    self.assertAllClose(got.sum(-1), np.ones(4), atol=1e-5)
+    self.assertTrue((got >= 0).all())
+    # With high usages the least used slot still gets the most.
+    usage = rng.uniform(0.5, 1.0, size=(4, 8)).astype(np.float32)
+    got = module._allocation(usage).numpy()
+    self.assertAllEqual(got.argmax(-1), usage.argmin(-1))
+    self.assertTrue((got.sum(-1) <= 1 + 1e-6).all())
+
+  @parameterized.parameters(3, 7)
+  def test_allocation_gradient_matches_numeric(self, memory_size):
+    rng = np.random.RandomState(14)
+    usage = _random_usage_without_ties(rng, 2, memory_size)
+    module = addressing.Freeness(memory_size)
+    theoretical, numerical = tf.test.compute_gradient(
+      module._allocation, [tf.constant(usage)]
+    )
+    self.assertAllClose(theoretical, numerical, atol=1e-6, rtol=1e-6)
+    self.assertGreater(np.abs(theoretical[0]).max(), 0.1)
+
+  @parameterized.parameters(*_MODES)
+  def test_write_allocation_weights_match_numpy(self, mode):
+    rng = np.random.RandomState(15)
+    batch_size, memory_size, num_writes = 3, 6, 3
+    module = addressing.Freeness(memory_size)
+    usage = rng.uniform(size=(batch_size, memory_size))
+    write_gates = rng.uniform(size=(batch_size, num_writes))
+    usage[0] = [0.9, 0.01, 0.8, 0.0, 0.02, 0.7]
+    write_gates[0] = 1
+    got = _in_mode(
+      lambda u, g: module.write_allocation_weights(u, g, num_writes), mode
+    )(usage, write_gates).numpy()
+    self.assertAllClose(
+      got,
+      _np_write_allocation_weights(usage, write_gates),
+      rtol=1e-12,
+      atol=1e-14,
+    )
+    # With full gates and nearly free slots, each head fills one of them.
+    self.assertAllEqual(got[0].argmax(-1), [3, 1, 4])
+    self.assertTrue((got[0].max(-1) > 0.97).all())
+
+  def test_heads_after_closed_gates_see_same_usage(self):
+    rng = np.random.RandomState(16)
+    module = addressing.Freeness(memory_size=5)
+    usage = rng.uniform(0.3, 1.0, size=(2, 5))
+    usage[1, 2] = 0.0  # Head 1 fills this slot, so head 2 cannot pick it.
+    got = module.write_allocation_weights(
+      usage, np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]), 3
+    ).numpy()
+    self.assertAllEqual(got[0, 1], got[0, 0])
+    self.assertAllEqual(got[0, 2], got[0, 0])
+    self.assertAllEqual(got[1, 1], got[1, 0])
+    self.assertEqual(got[1, 0].argmax(), 2)
+    self.assertNotEqual(got[1, 2].argmax(), 2)
+    self.assertAllClose(got[0, 0], _np_allocation(usage)[0], rtol=1e-12)
+
+  @parameterized.parameters(3, 'tensor')
+  def test_state_size_and_initial_state(self, batch_size):
+    module = addressing.Freeness(memory_size=7)
+    self.assertEqual(module.state_size, tf.TensorShape([7]))
+    if batch_size == 'tensor':
+      batch_size = tf.constant(3)
+    state = module.initial_state(batch_size)
+    self.assertEqual(state.dtype, tf.float32)
+    self.assertAllEqual(state, np.zeros([3, 7]))
+
+  def test_wrong_shapes_raise_with_name(self):
+    module = addressing.Freeness(memory_size=4)
+    with self.assertRaisesRegex(ValueError, 'prev_usage'):
+      module(
+        tf.zeros([2, 1, 4]),
+        tf.zeros([2, 1]),
+        tf.zeros([2, 1, 4]),
+        tf.zeros([2, 5]),
+      )
+    with self.assertRaisesRegex(ValueError, 'read_weights'):
+      module(
+        tf.zeros([2, 1, 4]),
+        tf.zeros([2, 2]),
+        tf.zeros([2, 1, 4]),
+        tf.zeros([2, 4]),
+      )
+    with self.assertRaisesRegex(ValueError, 'write_gates'):
+      module.write_allocation_weights(tf.zeros([2, 4]), tf.zeros([2, 3]), 2)
+
+
+class ConstructorTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.product(
+    module_kwargs=(
+      (addressing.Freeness, {'memory_size': 4}),
+      (addressing.TemporalLinkage, {'memory_size': 4, 'num_writes': 1}),
+      (addressing.CosineWeights, {'num_heads': 2, 'word_size': 3}),
+    ),
+    bad=((0, ValueError), (-2, ValueError), (2.0, TypeError), ('3', TypeError)),
+  )
+  def test_bad_sizes_raise_with_name(self, module_kwargs, bad):
+    module, kwargs = module_kwargs
+    value, error = bad
+    module(**kwargs)  # The valid sizes construct.
+    for name in kwargs:
+      with self.assertRaisesRegex(error, name):
+        module(**{**kwargs, name: value})
+
+  def test_zero_write_heads_allocation_raises(self):
+    with self.assertRaisesRegex(ValueError, 'num_writes'):
+      addressing.Freeness(4).write_allocation_weights(
+        tf.zeros([1, 4]), tf.zeros([1, 0]), 0
+      )
+
+
+if __name__ == '__main__':
+  tf.test.main()
