@@ -2,7 +2,13 @@
 
 import os
 
+from absl import flags
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+# absltest helpers (create_tempdir, get_temp_dir) read absl flags, which
+# absltest.main() would parse; under pytest their defaults are used.
+flags.FLAGS.mark_as_parsed()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,0 +1,217 @@
+"""Training-run plumbing shared by the training scripts: checkpoints that
+carry their configuration, and signals that stop a run cleanly.
+
+A run's configuration (the flags that shape the model and the task) is saved
+as `config.json` beside its checkpoints. Resuming with a different
+configuration stops before anything is restored or written, and an unreadable
+checkpoint falls back to the previous readable one; nothing is deleted except
+by the usual rotation after a successful save.
+"""
+
+from collections.abc import Mapping
+import json
+import os
+import signal
+from typing import Any
+
+from absl import logging
+import tensorflow as tf
+
+CONFIG_FILE = 'config.json'
+
+
+class CheckpointError(RuntimeError):
+  """A checkpoint directory that cannot be resumed from, and why."""
+
+
+class Checkpointer:
+  """Saves and restores training state in a directory.
+
+  Example:
+    checkpointer = Checkpointer(dir, config, model=core, optimizer=opt)
+    checkpointer.restore_latest()  # After every variable exists.
+    ...
+    checkpointer.save(step)
+  """
+
+  def __init__(
+    self,
+    directory: str,
+    config: Mapping[str, Any],
+    max_to_keep: int = 3,
+    **trackables: Any,
+  ):
+    """Creates a checkpointer; nothing is written until `save`.
+
+    Args:
+      directory: where checkpoints and `config.json` live.
+      config: JSON-serialisable values that must match to resume.
+      max_to_keep: how many recent checkpoints to keep.
+      **trackables: what to save (modules, optimisers, variables, generators).
+    """
+    self._directory = directory
+    self._config = dict(config)
+    self._checkpoint = tf.train.Checkpoint(**trackables)
+    self._max_to_keep = max_to_keep
+    self._manager = None
+
+  @property
+  def manager(self) -> tf.train.CheckpointManager:
+    """The underlying manager (it reads the directory's `checkpoint` file)."""
+    if self._manager is None:
+      try:
+        self._manager = tf.train.CheckpointManager(
+          self._checkpoint, self._directory, max_to_keep=self._max_to_keep
+        )
+      except Exception as e:  # A damaged `checkpoint` index raises anything.
+        path = os.path.join(self._directory, 'checkpoint')
+        raise CheckpointError(
+          f'Cannot read {path}: {e}. Repair or remove that file, or pass '
+          'another --checkpoint_dir.'
+        ) from e
+    return self._manager
+
+  @property
+  def directory(self) -> str:
+    return self._directory
+
+  def saved_config(self) -> dict[str, Any] | None:
+    """The configuration saved in the directory, or None."""
+    path = os.path.join(self._directory, CONFIG_FILE)
+    if not tf.io.gfile.exists(path):
+      return None
+    try:
+      with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+    except (ValueError, tf.errors.OpError) as e:
+      raise CheckpointError(
+        f'Cannot read {path}: {e}. It records the flags of the run that '
+        f'wrote this directory; repair it or use another --checkpoint_dir.'
+      ) from e
+
+  def check_config(self, keys_to_ignore: tuple[str, ...] = ()) -> None:
+    """Raises `CheckpointError` if the saved config differs from this one.
+
+    Args:
+      keys_to_ignore: config entries allowed to differ (e.g. when evaluating
+        on a task longer than the one trained on).
+    """
+    saved = self.saved_config()
+    if saved is None:
+      return
+    differences = [
+      f'  --{key}: saved {saved.get(key)!r}, now {self._config.get(key)!r}'
+      for key in sorted(set(saved) | set(self._config))
+      if key not in keys_to_ignore and saved.get(key) != self._config.get(key)
+    ]
+    if differences:
+      raise CheckpointError(
+        f'The checkpoint in {self._directory} was made with other flags:\n'
+        + '\n'.join(differences)
+        + '\nRun with the saved values to resume, or pass another '
+        '--checkpoint_dir to start fresh. Nothing was changed on disk.'
+      )
+
+  def restore_latest(
+    self, keys_to_ignore: tuple[str, ...] = (), expect_partial: bool = False
+  ) -> str | None:
+    """Restores the newest readable checkpoint.
+
+    Call it once every saved variable exists (optimiser slots included), so
+    that everything is restored at once.
+
+    Args:
+      keys_to_ignore: config entries allowed to differ.
+      expect_partial: restore only what exists (e.g. the model, to evaluate).
+
+    Returns:
+      The path restored, or None when the directory holds no checkpoint.
+
+    Raises:
+      CheckpointError: the config differs, or no checkpoint can be read.
+    """
+    paths = list(self.manager.checkpoints)
+    if not paths:
+      return None
+    self.check_config(keys_to_ignore)
+    failures = []
+    for path in reversed(paths):
+      try:
+        status = self._checkpoint.restore(path)
+        if expect_partial:
+          status.expect_partial()
+        else:
+          status.assert_existing_objects_matched()
+      except Exception as e:  # A damaged file can raise almost anything.
+        message = str(e).strip().splitlines()[0]
+        failures.append(f'  {path}: {message}')
+        logging.warning(
+          'Cannot read checkpoint %s (%s); trying the one before.',
+          path,
+          message,
+        )
+        continue
+      if failures:
+        logging.warning(
+          'Resumed from %s, an older checkpoint; the newer ones could not '
+          'be read and were left in place.',
+          path,
+        )
+      return path
+    raise CheckpointError(
+      f'No checkpoint in {self._directory} can be read:\n'
+      + '\n'.join(failures)
+      + '\nThey were left in place. Pass another --checkpoint_dir to start '
+      'fresh.'
+    )
+
+  def save(self, step: int) -> str:
+    """Saves a checkpoint numbered `step` (and `config.json` the first time).
+
+    Returns:
+      The path of the new checkpoint.
+    """
+    tf.io.gfile.makedirs(self._directory)
+    config_path = os.path.join(self._directory, CONFIG_FILE)
+    if not tf.io.gfile.exists(config_path):
+      temp_path = config_path + '.tmp'
+      with tf.io.gfile.GFile(temp_path, 'w') as f:
+        json.dump(self._config, f, indent=2, sort_keys=True)
+      tf.io.gfile.rename(temp_path, config_path, overwrite=True)
+    return self.manager.save(checkpoint_number=step)
+
+
+class StopSignal:
+  """Turns SIGINT and SIGTERM into a flag that a loop checks between steps.
+
+  A second signal while stopping interrupts at once (KeyboardInterrupt).
+
+  Example:
+    with StopSignal() as stop:
+      while not stop.received:
+        ...
+  """
+
+  _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+  def __init__(self):
+    self.received: int | None = None
+    self._previous = {}
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.received is not None:
+      raise KeyboardInterrupt
+    self.received = signum
+    logging.warning(
+      'Received %s: stopping after this step.', signal.Signals(signum).name
+    )
+
+  def __enter__(self) -> 'StopSignal':
+    for signum in self._SIGNALS:
+      self._previous[signum] = signal.signal(signum, self._handle)
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)

@@ -1,0 +1,354 @@
+"""End-to-end tests of train.py, run as a user runs it (a subprocess)."""
+
+import glob
+import importlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from absl import flags
+from absl.testing import absltest
+import numpy as np
+import pytest
+import tensorflow as tf
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_TRAIN = os.path.join(_ROOT, 'train.py')
+
+# Small and uncompiled (tracing takes ~2 s, XLA ~15 s), except where a test
+# is about XLA itself.
+_TINY = (
+  '--hidden_size=16',
+  '--memory_size=8',
+  '--word_size=4',
+  '--num_read_heads=2',
+  '--batch_size=4',
+  '--num_bits=3',
+  '--nojit_compile',
+  '--seed=1',
+)
+
+
+def _environment():
+  env = dict(os.environ)
+  env['PYTHONPATH'] = os.pathsep.join(
+    p for p in (_ROOT, env.get('PYTHONPATH')) if p
+  )
+  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  return env
+
+
+def _start(*flags):
+  return subprocess.Popen(
+    [sys.executable, _TRAIN, *flags],
+    stdout=subprocess.PIPE,
+    stderr=subprocess.STDOUT,
+    text=True,
+    env=_environment(),
+  )
+
+
+def _train(*flags, timeout=300):
+  """Runs train.py; returns (exit code, everything it printed)."""
+  process = _start(*flags)
+  output, _ = process.communicate(timeout=timeout)
+  return process.returncode, output
+
+
+def _reported_losses(output):
+  return [
+    (int(step), float(loss))
+    for step, loss in re.findall(r'(\d+): Avg training loss ([\d.]+)\.', output)
+  ]
+
+
+def _checkpoint_steps(directory):
+  return sorted(
+    int(re.search(r'ckpt-(\d+)\.index$', path).group(1))
+    for path in glob.glob(os.path.join(directory, 'ckpt-*.index'))
+  )
+
+
+def _weights(directory):
+  """The model's variables in the latest checkpoint of `directory`."""
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(directory))
+  return {
+    name: reader.get_tensor(name)
+    for name in reader.get_variable_to_shape_map()
+    if name.startswith('core/') and 'OPTIMIZER_SLOT' not in name
+  }
+
+
+class FlagsTest(absltest.TestCase):
+  def test_helpfull_lists_the_reference_flags(self):
+    _, output = _train('--helpfull')  # absl exits 1 after --helpfull.
+    for flag in (
+      'hidden_size',
+      'memory_size',
+      'word_size',
+      'num_write_heads',
+      'num_read_heads',
+      'clip_value',
+      'max_grad_norm',
+      'learning_rate',
+      'optimizer_epsilon',
+      'batch_size',
+      'num_bits',
+      'min_length',
+      'max_length',
+      'min_repeats',
+      'max_repeats',
+      'num_training_iterations',
+      'report_interval',
+      'checkpoint_dir',
+      'checkpoint_interval',
+    ):
+      self.assertRegex(output, rf'--{flag}: \S', flag)
+    self.assertIn("(default: '16')", output)
+
+  def test_bad_flags_stop_at_once_and_create_nothing(self):
+    directory = os.path.join(self.create_tempdir().full_path, 'run')
+    code, output = _train('--memory_size=0', f'--checkpoint_dir={directory}')
+    self.assertNotEqual(code, 0)
+    self.assertIn('--memory_size=0', output)
+    self.assertNotIn('Traceback', output)
+    self.assertFalse(os.path.exists(directory))
+
+  def test_every_bad_flag_is_named(self):
+    sys.path.insert(0, _ROOT)
+    try:
+      importlib.import_module('train')  # Defines its flags on absl's FLAGS.
+    finally:
+      sys.path.remove(_ROOT)
+    for flag, message in (
+      ('--memory_size=0', 'memory_size'),
+      ('--num_read_heads=-1', 'num_read_heads'),
+      ('--batch_size=0', 'batch_size'),
+      ('--learning_rate=0', 'learning_rate'),
+      ('--max_grad_norm=-1', 'max_grad_norm'),
+      ('--optimizer_epsilon=0', 'optimizer_epsilon'),
+      ('--clip_value=-1', 'clip_value'),
+      ('--min_length=3', 'min_length'),
+      ('--min_repeats=5', 'min_repeats'),
+    ):
+      with self.subTest(flag=flag):
+        try:
+          with self.assertRaisesRegex(flags.Error, message):
+            flags.FLAGS(['train.py', flag])
+        finally:
+          flags.FLAGS.unparse_flags()
+          flags.FLAGS.mark_as_parsed()
+
+
+class TrainingTest(absltest.TestCase):
+  @pytest.mark.slow
+  def test_loss_falls_under_xla(self):
+    code, output = _train(
+      '--seed=3',
+      '--learning_rate=1e-3',
+      '--num_training_iterations=600',
+      '--report_interval=100',
+      '--checkpoint_interval=-1',
+    )
+    self.assertEqual(code, 0, output)
+    losses = [loss for _, loss in _reported_losses(output)]
+    self.assertLen(losses, 6)
+    self.assertLess(losses[-1], 0.75 * losses[0], output)
+    self.assertRegex(output, r'Model Output:\n\+')
+    self.assertRegex(output, r'600: [\d.]+ steps/s')
+    traces = re.search(r'traced (\d+) time', output)
+    self.assertLessEqual(int(traces.group(1)), 2)
+
+  def test_checkpoints_resume_and_stop_when_done(self):
+    directory = self.create_tempdir().full_path
+    flags = [
+      *_TINY,
+      f'--checkpoint_dir={directory}',
+      '--checkpoint_interval=20',
+      '--report_interval=10',
+    ]
+    code, output = _train(*flags, '--num_training_iterations=50')
+    self.assertEqual(code, 0, output)
+    self.assertEqual(_checkpoint_steps(directory), [20, 40, 50])
+    self.assertTrue(os.path.exists(os.path.join(directory, 'config.json')))
+
+    code, output = _train(*flags, '--num_training_iterations=70')
+    self.assertEqual(code, 0, output)
+    self.assertIn('Resumed from', output)
+    self.assertIn('ckpt-50 at step 50', output)
+    self.assertEqual([s for s, _ in _reported_losses(output)], [60, 70])
+    self.assertEqual(_checkpoint_steps(directory), [50, 60, 70])
+
+    code, output = _train(*flags, '--num_training_iterations=70')
+    self.assertEqual(code, 0, output)
+    self.assertIn('Already trained 70 of 70 iterations', output)
+    self.assertEqual(_reported_losses(output), [])
+
+  def test_resumed_run_matches_uninterrupted_run(self):
+    whole, split = self.create_tempdir().full_path, self.create_tempdir()
+    split = split.full_path
+    common = [*_TINY, '--checkpoint_interval=30', '--report_interval=20']
+    code, whole_output = _train(
+      *common, f'--checkpoint_dir={whole}', '--num_training_iterations=60'
+    )
+    self.assertEqual(code, 0, whole_output)
+    # Stops between reports, so the resumed run must restore the running
+    # loss sum as well as weights, optimiser slots and the task's generator.
+    code, first = _train(
+      *common, f'--checkpoint_dir={split}', '--num_training_iterations=30'
+    )
+    self.assertEqual(code, 0, first)
+    code, second = _train(
+      *common, f'--checkpoint_dir={split}', '--num_training_iterations=60'
+    )
+    self.assertEqual(code, 0, second)
+    self.assertEqual(
+      _reported_losses(whole_output),
+      _reported_losses(first) + _reported_losses(second),
+    )
+    whole_weights, split_weights = _weights(whole), _weights(split)
+    self.assertNotEmpty(whole_weights)
+    self.assertCountEqual(whole_weights, split_weights)
+    for name, value in whole_weights.items():
+      np.testing.assert_allclose(split_weights[name], value, atol=1e-6)
+
+
+class SafetyTest(absltest.TestCase):
+  def setUp(self):
+    super().setUp()
+    self.directory = self.create_tempdir().full_path
+    self.flags = [
+      *_TINY,
+      f'--checkpoint_dir={self.directory}',
+      '--checkpoint_interval=10',
+      '--report_interval=10',
+    ]
+
+  def _files(self):
+    return {
+      path: os.path.getmtime(path)
+      for path in glob.glob(os.path.join(self.directory, '*'))
+    }
+
+  def test_other_flags_stop_before_touching_anything(self):
+    code, output = _train(*self.flags, '--num_training_iterations=20')
+    self.assertEqual(code, 0, output)
+    before = self._files()
+    code, output = _train(
+      *self.flags,
+      '--memory_size=12',
+      '--max_length=3',
+      '--num_training_iterations=40',
+    )
+    self.assertEqual(code, 1)
+    self.assertIn('--memory_size: saved 8, now 12', output)
+    self.assertIn('--max_length: saved 2, now 3', output)
+    self.assertIn('another --checkpoint_dir', output)
+    self.assertNotIn('Traceback', output)
+    self.assertEqual(self._files(), before)
+
+  def test_unreadable_checkpoint_falls_back_to_the_previous_one(self):
+    code, output = _train(*self.flags, '--num_training_iterations=30')
+    self.assertEqual(code, 0, output)
+    (data,) = glob.glob(os.path.join(self.directory, 'ckpt-30.data-*'))
+    with open(data, 'r+b') as f:
+      f.truncate(os.path.getsize(data) // 2)
+    code, output = _train(*self.flags, '--num_training_iterations=40')
+    self.assertEqual(code, 0, output)
+    self.assertIn('Cannot read checkpoint', output)
+    self.assertIn('ckpt-30', output)
+    self.assertIn('ckpt-20 at step 20', output)
+    self.assertNotIn('Traceback', output)
+
+  def test_no_readable_checkpoint_is_a_clear_error(self):
+    code, output = _train(*self.flags, '--num_training_iterations=20')
+    self.assertEqual(code, 0, output)
+    for index in glob.glob(os.path.join(self.directory, 'ckpt-*.index')):
+      with open(index, 'wb') as f:
+        f.write(b'garbage')
+    before = self._files()
+    code, output = _train(*self.flags, '--num_training_iterations=40')
+    self.assertEqual(code, 1)
+    self.assertIn('No checkpoint in', output)
+    self.assertIn('ckpt-20', output)
+    self.assertIn('ckpt-10', output)
+    self.assertNotIn('Traceback', output)
+    self.assertEqual(self._files(), before)
+
+  def _wait_for(self, process, pattern, timeout=120):
+    """Reads the process's output until `pattern` appears; returns it."""
+    lines, deadline = [], time.time() + timeout
+    while time.time() < deadline:
+      line = process.stdout.readline()
+      if not line:
+        break
+      lines.append(line)
+      if re.search(pattern, line):
+        return ''.join(lines)
+    process.kill()
+    self.fail(f'{pattern!r} never appeared:\n' + ''.join(lines))
+
+  def test_signals_save_a_final_checkpoint(self):
+    for signum in (signal.SIGINT, signal.SIGTERM):
+      with self.subTest(signal=signum.name):
+        process = _start(
+          *self.flags,
+          '--checkpoint_interval=1000',
+          '--num_training_iterations=1000000',
+        )
+        self._wait_for(process, r'10: Avg training loss')
+        process.send_signal(signum)
+        output, _ = process.communicate(timeout=60)
+        self.assertEqual(process.returncode, 128 + signum, output)
+        self.assertNotIn('Traceback', output)
+        self.assertRegex(output, r'Saved .*ckpt-\d+')
+        self.assertTrue(_checkpoint_steps(self.directory))
+
+  def test_killed_run_resumes_from_last_complete_checkpoint(self):
+    process = _start(
+      *self.flags,
+      '--checkpoint_interval=5',
+      '--num_training_iterations=1000000',
+    )
+    self._wait_for(process, r'Saved .*ckpt-40')
+    process.kill()
+    process.wait()
+    latest = tf.train.latest_checkpoint(self.directory)
+    step = int(re.search(r'ckpt-(\d+)$', latest).group(1))
+    self.assertGreaterEqual(step, 40)
+    code, output = _train(*self.flags, f'--num_training_iterations={step + 5}')
+    self.assertEqual(code, 0, output)
+    self.assertIn(f'ckpt-{step} at step {step}', output)
+
+
+class EvaluateTest(absltest.TestCase):
+  def test_evaluates_longer_patterns_than_trained_on(self):
+    directory = self.create_tempdir().full_path
+    flags = [*_TINY, f'--checkpoint_dir={directory}']
+    code, output = _train(
+      *flags, '--checkpoint_interval=20', '--num_training_iterations=20'
+    )
+    self.assertEqual(code, 0, output)
+    code, output = _train(
+      *flags, '--mode=eval', '--max_length=5', '--eval_batches=3'
+    )
+    self.assertEqual(code, 0, output)
+    match = re.search(
+      r'lengths 1-5, repeats 1-2\): average loss ([\d.]+), bit error rate '
+      r'([\d.]+)%',
+      output,
+    )
+    self.assertIsNotNone(match, output)
+    self.assertGreater(float(match.group(1)), 0)
+    self.assertBetween(float(match.group(2)), 0, 100)
+    # A model flag that changes variable shapes is still refused.
+    code, output = _train(*flags, '--mode=eval', '--hidden_size=8')
+    self.assertEqual(code, 1)
+    self.assertIn('--hidden_size: saved 16, now 8', output)
+
+
+if __name__ == '__main__':
+  absltest.main()
