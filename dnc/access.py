@@ -109,6 +109,7 @@ class MemoryAccess(snt.RNNCore):
       for piece, (rows, columns) in self._interface_shapes.items()
     }
 
+  @tf.autograph.experimental.do_not_convert
   def __call__(
     self, inputs: tf.Tensor, prev_state: AccessState
   ) -> tuple[tf.Tensor, AccessState]:

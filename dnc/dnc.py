@@ -84,6 +84,9 @@ class DNC(snt.RNNCore):
       return tf.clip_by_value(x, -self._clip_value, self._clip_value)
     return x
 
+  # The step has no data-dependent Python control flow, so autograph has
+  # nothing to convert; skipping it makes tracing several times faster.
+  @tf.autograph.experimental.do_not_convert
   def __call__(
     self, inputs: tf.Tensor, prev_state: DNCState
   ) -> tuple[tf.Tensor, DNCState]:

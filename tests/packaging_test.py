@@ -1,0 +1,82 @@
+"""`pip install .` gives the package with its modules and metadata."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+from absl.testing import absltest
+import pytest
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.slow
+class PackagingTest(absltest.TestCase):
+  def test_wheel_installs_and_imports(self):
+    with tempfile.TemporaryDirectory() as tmp:
+      subprocess.run(
+        [
+          sys.executable,
+          '-m',
+          'pip',
+          'wheel',
+          '--quiet',
+          '--no-deps',
+          '--wheel-dir',
+          tmp,
+          _ROOT,
+        ],
+        check=True,
+      )
+      (wheel,) = [f for f in os.listdir(tmp) if f.endswith('.whl')]
+      with zipfile.ZipFile(os.path.join(tmp, wheel)) as archive:
+        names = archive.namelist()
+        (metadata,) = [n for n in names if n.endswith('METADATA')]
+        metadata = archive.read(metadata).decode()
+      for module in ('__init__', 'util', 'addressing', 'access', 'dnc'):
+        self.assertIn(f'dnc/{module}.py', names)
+      self.assertIn('dnc/repeat_copy.py', names)
+      self.assertFalse([n for n in names if n.startswith('tests/')])
+      self.assertIn('Requires-Python: >=3.10', metadata)
+      for requirement in ('tensorflow', 'dm-sonnet', 'absl-py', 'numpy'):
+        self.assertRegex(metadata, rf'Requires-Dist: {requirement}\b')
+      self.assertRegex(metadata, r'Requires-Dist: pytest.*extra == "test"')
+
+      # Installed alone (dependencies from this environment), away from the
+      # source tree, the package imports with its modules.
+      target = os.path.join(tmp, 'site')
+      subprocess.run(
+        [
+          sys.executable,
+          '-m',
+          'pip',
+          'install',
+          '--quiet',
+          '--no-deps',
+          '--target',
+          target,
+          os.path.join(tmp, wheel),
+        ],
+        check=True,
+      )
+      code = (
+        'import dnc, os; '
+        'assert os.path.dirname(dnc.__file__).startswith(os.getcwd()); '
+        'print(dnc.DNC.__name__, dnc.access.MemoryAccess.__name__, '
+        'dnc.repeat_copy.RepeatCopy.__name__, dnc.util.reduce_prod.__name__)'
+      )
+      result = subprocess.run(
+        [sys.executable, '-c', code],
+        cwd=target,
+        env=dict(os.environ, PYTHONPATH=target, TF_CPP_MIN_LOG_LEVEL='3'),
+        capture_output=True,
+        text=True,
+        check=True,
+      )
+      self.assertIn('DNC MemoryAccess RepeatCopy reduce_prod', result.stdout)
+
+
+if __name__ == '__main__':
+  absltest.main()
