@@ -10,34 +10,34 @@ import setuptools
 
 _ROOT = pathlib.Path(__file__).parent
 _VERSION = re.search(
-    r"__version__ = '([^']+)'", (_ROOT / 'dnc' / '__init__.py').read_text()
+  r"__version__ = '([^']+)'", (_ROOT / 'dnc' / '__init__.py').read_text()
 ).group(1)
 
 setuptools.setup(
-    name='dnc',
-    version=_VERSION,
-    description=(
-        'Differentiable Neural Computer (Graves et al., Nature 2016) for '
-        'TensorFlow 2 and Sonnet 2'
-    ),
-    long_description=(_ROOT / 'README.md').read_text(),
-    long_description_content_type='text/markdown',
-    license='Apache-2.0',
-    packages=['dnc'],
-    python_requires='>=3.10',
-    install_requires=[
-        'absl-py',
-        'dm-sonnet>=2.0.2',
-        'numpy',
-        'tensorflow>=2.16',
-    ],
-    extras_require={
-        'test': ['pytest', 'ruff'],
-        'viz': ['matplotlib'],
-    },
-    classifiers=[
-        'License :: OSI Approved :: Apache Software License',
-        'Programming Language :: Python :: 3',
-        'Topic :: Scientific/Engineering :: Artificial Intelligence',
-    ],
+  name='dnc',
+  version=_VERSION,
+  description=(
+    'Differentiable Neural Computer (Graves et al., Nature 2016) for '
+    'TensorFlow 2 and Sonnet 2'
+  ),
+  long_description=(_ROOT / 'README.md').read_text(),
+  long_description_content_type='text/markdown',
+  license='Apache-2.0',
+  packages=['dnc'],
+  python_requires='>=3.10',
+  install_requires=[
+    'absl-py',
+    'dm-sonnet>=2.0.2',
+    'numpy',
+    'tensorflow>=2.16',
+  ],
+  extras_require={
+    'test': ['pytest', 'ruff'],
+    'viz': ['matplotlib'],
+  },
+  classifiers=[
+    'License :: OSI Approved :: Apache Software License',
+    'Programming Language :: Python :: 3',
+    'Topic :: Scientific/Engineering :: Artificial Intelligence',
+  ],
 )
