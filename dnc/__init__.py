@@ -3,6 +3,7 @@
 from dnc import access
 from dnc import addressing
 from dnc import dnc
+from dnc import internals
 from dnc import repeat_copy
 from dnc import util
 from dnc.access import AccessState
@@ -20,6 +21,7 @@ __all__ = [
   'access',
   'addressing',
   'dnc',
+  'internals',
   'repeat_copy',
   'util',
 ]

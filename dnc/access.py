@@ -123,38 +123,53 @@ class MemoryAccess(snt.RNNCore):
       read_words: `[batch_size, num_reads, word_size]`, r_t.
       next_state: `AccessState`.
     """
+    read_words, next_state, _ = self.call_with_interface(inputs, prev_state)
+    return read_words, next_state
+
+  @tf.autograph.experimental.do_not_convert
+  def call_with_interface(
+    self, inputs: tf.Tensor, prev_state: AccessState
+  ) -> tuple[tf.Tensor, AccessState, dict[str, tf.Tensor]]:
+    """`__call__`, also returning the interface vector it read from `inputs`.
+
+    Returns:
+      read_words: `[batch_size, num_reads, word_size]`, r_t.
+      next_state: `AccessState`.
+      interface: the dict of `_read_inputs` (gates, modes, keys...).
+    """
     util.check_shape(inputs, [None, None], 'inputs')
     self._check_state(prev_state, inputs.shape[0])
-    inputs = self._read_inputs(inputs)
+    interface = self._read_inputs(inputs)
 
     usage = self._freeness(
       write_weights=prev_state.write_weights,
-      free_gate=inputs['free_gate'],
+      free_gate=interface['free_gate'],
       read_weights=prev_state.read_weights,
       prev_usage=prev_state.usage,
     )
-    write_weights = self._write_weights(inputs, prev_state.memory, usage)
+    write_weights = self._write_weights(interface, prev_state.memory, usage)
     memory = _erase_and_write(
       prev_state.memory,
       address=write_weights,
-      reset_weights=inputs['erase_vectors'],
-      values=inputs['write_vectors'],
+      reset_weights=interface['erase_vectors'],
+      values=interface['write_vectors'],
     )
     linkage_state = self._linkage(write_weights, prev_state.linkage)
     read_weights = self._read_weights(
-      inputs,
+      interface,
       memory=memory,
       prev_read_weights=prev_state.read_weights,
       link=linkage_state.link,
     )
     read_words = tf.matmul(read_weights, memory)
-    return read_words, AccessState(
+    next_state = AccessState(
       memory=memory,
       read_weights=read_weights,
       write_weights=write_weights,
       linkage=linkage_state,
       usage=usage,
     )
+    return read_words, next_state, interface
 
   def _read_inputs(self, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
     """Splits the controller output into the interface vector.

@@ -100,6 +100,23 @@ class DNC(snt.RNNCore):
       output: `[batch_size, output_size]`.
       next_state: `DNCState`.
     """
+    output, next_state, _ = self.call_with_interface(inputs, prev_state)
+    return output, next_state
+
+  @tf.autograph.experimental.do_not_convert
+  def call_with_interface(
+    self, inputs: tf.Tensor, prev_state: DNCState
+  ) -> tuple[tf.Tensor, DNCState, dict[str, tf.Tensor]]:
+    """`__call__`, also returning the memory interface of this step.
+
+    `dnc.internals.WithInternals` uses it to expose the addressing of every
+    step of an unroll.
+
+    Returns:
+      output: `[batch_size, output_size]`.
+      next_state: `DNCState`.
+      interface: the interface vector of `MemoryAccess._read_inputs`.
+    """
     inputs = tf.convert_to_tensor(inputs)
     if inputs.shape.rank is not None and inputs.shape.rank < 2:
       raise ValueError(
@@ -142,16 +159,17 @@ class DNC(snt.RNNCore):
       self._clip_if_enabled, controller_state
     )
 
-    access_output, access_state = self._access(
+    access_output, access_state, interface = self._access.call_with_interface(
       controller_output, prev_state.access_state
     )
     output = tf.concat([controller_output, batch_flatten(access_output)], 1)
     output = self._clip_if_enabled(self._output_linear(output))
-    return output, DNCState(
+    next_state = DNCState(
       access_output=access_output,
       access_state=access_state,
       controller_state=controller_state,
     )
+    return output, next_state, interface
 
   def initial_state(
     self, batch_size: int | tf.Tensor, dtype: tf.DType = tf.float32
