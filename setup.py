@@ -33,7 +33,7 @@ setuptools.setup(
   ],
   extras_require={
     'test': ['pytest', 'ruff'],
-    'viz': ['matplotlib'],
+    'viz': ['matplotlib', 'tensorboard'],
   },
   classifiers=[
     'License :: OSI Approved :: Apache Software License',

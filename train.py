@@ -14,6 +14,7 @@ evaluates the latest checkpoint on fresh batches (task flags may ask for
 longer patterns or more repeats than training used).
 """
 
+import importlib.util
 import time
 
 from absl import app
@@ -24,7 +25,9 @@ import sonnet as snt
 import tensorflow as tf
 
 import dnc
+from dnc import internals
 from dnc import repeat_copy
+from dnc import summaries
 from dnc import training
 
 FLAGS = flags.FLAGS
@@ -112,6 +115,12 @@ flags.DEFINE_integer(
 flags.DEFINE_enum(
   'mode', 'train', ['train', 'eval'], 'Train, or evaluate a checkpoint.'
 )
+flags.DEFINE_string(
+  'logdir',
+  '',
+  'Write TensorBoard summaries (losses, gradient norm, speed, pictures of the '
+  'memory addressing, a readable sample) here at every report; off if empty.',
+)
 flags.DEFINE_integer(
   'eval_batches',
   20,
@@ -160,6 +169,11 @@ for _name in ('learning_rate', 'max_grad_norm', 'optimizer_epsilon'):
     _name, lambda value: value > 0, message=f'--{_name} must be positive.'
   )
 flags.register_validator(
+  'logdir',
+  lambda value: not value or importlib.util.find_spec('tensorboard'),
+  '--logdir needs TensorBoard: pip install tensorboard (or dnc[viz]).',
+)
+flags.register_validator(
   'clip_value', lambda value: value >= 0, '--clip_value must be >= 0.'
 )
 
@@ -196,6 +210,26 @@ def run_model(core, task, data):
   initial_state = core.initial_state(task.batch_size)
   logits, _ = snt.dynamic_unroll(core, data.observations, initial_state)
   return logits
+
+
+def make_inspect(core):
+  """A compiled forward pass that returns one sequence's internals."""
+  inspected = internals.WithInternals(core)
+
+  @tf.function(jit_compile=FLAGS.jit_compile)
+  def inspect(observations):  # [T, 1, channels]
+    initial_state = core.initial_state(1)
+    (_, steps), _ = snt.dynamic_unroll(inspected, observations, initial_state)
+    return steps
+
+  return inspect
+
+
+def first_sequence_internals(inspect, data):
+  """Internals of the batch's first sequence, cut to its length, as numpy."""
+  length = int(np.max(np.nonzero(data.mask.numpy()[:, 0]))) + 1
+  steps = inspect(data.observations[:, :1])
+  return {key: value.numpy()[:length, 0] for key, value in steps.items()}
 
 
 def rounded_output(logits, mask):
@@ -261,25 +295,41 @@ def train() -> int:
     )
     return 0
 
+  summary_writer = None
+  if FLAGS.logdir:
+    summary_writer = tf.summary.create_file_writer(FLAGS.logdir)
+    inspect = make_inspect(core)
   report_start, report_step = time.perf_counter(), iteration
   with training.StopSignal() as stop:
     while iteration < FLAGS.num_training_iterations and not stop.received:
-      _, _, data, logits = train_step()
+      _, grad_norm, data, logits = train_step()
       iteration += 1
       if iteration % FLAGS.report_interval == 0:
-        elapsed = time.perf_counter() - report_start
+        steps_per_second = (iteration - report_step) / (
+          time.perf_counter() - report_start
+        )
+        average_loss = loss_sum.numpy() / FLAGS.report_interval
         sample = task.to_human_readable(
           data, rounded_output(logits, data.mask.numpy())
         )
         logging.info(
-          '%d: Avg training loss %f.\n%s',
-          iteration,
-          loss_sum.numpy() / FLAGS.report_interval,
-          sample,
+          '%d: Avg training loss %f.\n%s', iteration, average_loss, sample
         )
-        logging.info(
-          '%d: %.1f steps/s.', iteration, (iteration - report_step) / elapsed
-        )
+        logging.info('%d: %.1f steps/s.', iteration, steps_per_second)
+        if summary_writer:
+          scalars = {
+            'loss': average_loss,
+            'gradient_norm': float(grad_norm),
+            'steps_per_second': steps_per_second,
+            'learning_rate': FLAGS.learning_rate,
+          }
+          summaries.write_report(
+            summary_writer,
+            iteration,
+            scalars,
+            first_sequence_internals(inspect, data),
+            sample,
+          )
         loss_sum.assign(0.0)
         report_start, report_step = time.perf_counter(), iteration
       if checkpointing and iteration % FLAGS.checkpoint_interval == 0:

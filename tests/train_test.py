@@ -216,6 +216,45 @@ class TrainingTest(absltest.TestCase):
       np.testing.assert_allclose(split_weights[name], value, atol=1e-6)
 
 
+class SummariesTest(absltest.TestCase):
+  def test_logdir_gets_scalars_pictures_and_text(self):
+    logdir = self.create_tempdir().full_path
+    code, output = _train(
+      *_TINY,
+      f'--logdir={logdir}',
+      f'--checkpoint_dir={self.create_tempdir().full_path}',
+      '--num_training_iterations=20',
+      '--report_interval=10',
+    )
+    self.assertEqual(code, 0, output)
+    (path,) = glob.glob(os.path.join(logdir, 'events.out.tfevents.*'))
+    values = {}
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        values.setdefault(value.tag, []).append(
+          (event.step, tf.make_ndarray(value.tensor))
+        )
+    for tag in ('loss', 'gradient_norm', 'steps_per_second', 'learning_rate'):
+      self.assertEqual([step for step, _ in values[tag]], [10, 20], tag)
+    np.testing.assert_allclose(values['learning_rate'][0][1], 1e-4)
+    losses = [loss for _, loss in _reported_losses(output)]
+    np.testing.assert_allclose(
+      [v for _, v in values['loss']], losses, rtol=1e-5
+    )
+    # The tiny model has 8 memory slots and 2 read heads; pictures are 8
+    # pixels per cell, time across.
+    for tag in ('write_weights/0', 'read_weights/0', 'read_weights/1', 'usage'):
+      width, height, png = values['memory/' + tag][-1][1]
+      self.assertEqual(int(height), 8 * 8, tag)
+      self.assertEqual(int(width) % 8, 0)
+      self.assertEqual(
+        tf.io.decode_png(png).shape, (int(height), int(width), 1)
+      )
+    self.assertIn('memory/gates', values)
+    self.assertIn('memory/memory_last_step', values)
+    self.assertIn(b'Observations:', values['sample'][-1][1].item())
+
+
 class SafetyTest(absltest.TestCase):
   def setUp(self):
     super().setUp()

@@ -1,0 +1,93 @@
+"""TensorBoard summaries of a DNC's memory use.
+
+`memory_images(steps)` turns one sequence's internals (from
+`dnc.internals.WithInternals`) into greyscale images, time running left to
+right; `write_report(...)` writes them with the report's scalars and text.
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+import tensorflow as tf
+
+# Each cell becomes a square of this many pixels, so a 16-slot memory over
+# 10 steps is still visible in TensorBoard.
+_CELL_PIXELS = 8
+
+
+def _image(rows_by_time: np.ndarray, low: float = 0.0, high: float = 1.0):
+  """`[rows, time]` values in [low, high] as a `[1, H, W, 1]` image."""
+  scaled = (np.asarray(rows_by_time, np.float32) - low) / (high - low)
+  scaled = np.clip(scaled, 0, 1)
+  scaled = np.repeat(np.repeat(scaled, _CELL_PIXELS, 0), _CELL_PIXELS, 1)
+  return scaled[None, :, :, None]
+
+
+def memory_images(steps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """Images of one sequence's addressing.
+
+  Args:
+    steps: internals of one batch element, each with a leading time axis:
+      `write_weights` `[T, Wr, N]`, `read_weights` `[T, R, N]`, `usage`
+      `[T, N]`, `write_gate` and `allocation_gate` `[T, Wr]`, `free_gate`
+      `[T, R]`, `read_mode` `[T, R, 1 + 2 Wr]` and optionally `memory`
+      `[T, N, W]`.
+
+  Returns:
+    dict of `[1, height, width, 1]` float images in [0, 1]: memory slots (or
+    gates) down, time across; the memory at the last step has slots down and
+    word positions across, mid-grey for zero.
+  """
+  images = {}
+  for head in range(steps['write_weights'].shape[1]):
+    images[f'write_weights/{head}'] = _image(steps['write_weights'][:, head].T)
+  for head in range(steps['read_weights'].shape[1]):
+    images[f'read_weights/{head}'] = _image(steps['read_weights'][:, head].T)
+  images['usage'] = _image(steps['usage'].T)
+  # One row per gate or mode: write gates, allocation gates, free gates,
+  # then each read head's modes (backward..., forward..., content).
+  read_mode = steps['read_mode']
+  gates = np.concatenate(
+    [
+      steps['write_gate'],
+      steps['allocation_gate'],
+      steps['free_gate'],
+      read_mode.reshape(read_mode.shape[0], -1),
+    ],
+    axis=1,
+  )
+  images['gates'] = _image(gates.T)
+  if 'memory' in steps:
+    last_memory = steps['memory'][-1]
+    scale = max(float(np.max(np.abs(last_memory))), 1e-6)
+    images['memory_last_step'] = _image(last_memory, -scale, scale)
+  return images
+
+
+def write_report(
+  writer: tf.summary.SummaryWriter,
+  step: int,
+  scalars: Mapping[str, float],
+  steps: Mapping[str, np.ndarray] | None = None,
+  text: str | None = None,
+) -> None:
+  """Writes one report's summaries.
+
+  Args:
+    writer: the summary writer.
+    step: the training step.
+    scalars: name to value.
+    steps: one sequence's internals for `memory_images`, or None.
+    text: readable sample, shown as preformatted text.
+  """
+  with writer.as_default(step=step):
+    for name, value in scalars.items():
+      tf.summary.scalar(name, value)
+    if steps is not None:
+      for name, image in memory_images(steps).items():
+        tf.summary.image(f'memory/{name}', image)
+    if text is not None:
+      # Markdown: indenting by four spaces keeps the columns aligned.
+      lines = ['    ' + line for line in text.split('\n')]
+      tf.summary.text('sample', '\n'.join(lines))
+  writer.flush()
