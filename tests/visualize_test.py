@@ -1,0 +1,237 @@
+"""Tests for dnc.visualize: the figure, and the command line on checkpoints."""
+
+import json
+import os
+import subprocess
+import sys
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import numpy as np
+import pytest
+
+from dnc import visualize
+
+try:
+  from matplotlib import image as mpl_image
+except ImportError:  # An optional extra: pip install 'dnc[viz]'.
+  mpl_image = None
+
+_needs_matplotlib = pytest.mark.skipif(
+  mpl_image is None, reason="needs matplotlib: pip install 'dnc[viz]'"
+)
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+
+
+def _environment():
+  env = dict(os.environ)
+  env['PYTHONPATH'] = os.pathsep.join(
+    p for p in (_ROOT, env.get('PYTHONPATH')) if p
+  )
+  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  return env
+
+
+def _run(*args, timeout=300):
+  """Runs `python *args` from the repository; returns (exit code, output)."""
+  result = subprocess.run(
+    [sys.executable, *args],
+    stdout=subprocess.PIPE,
+    stderr=subprocess.STDOUT,
+    text=True,
+    env=_environment(),
+    cwd=_ROOT,
+    timeout=timeout,
+  )
+  return result.returncode, result.stdout
+
+
+def _visualize(*flags):
+  return _run('-m', 'dnc.visualize', *flags)
+
+
+def _synthetic_example(num_writes, time_steps=9, num_bits=3):
+  """Random arrays shaped as `run_repeat_copy` returns them."""
+  rng = np.random.RandomState(0)
+  memory_size, num_reads = 8, 2
+
+  def weights(*shape):  # Rows that sum to 1 over the last axis.
+    x = rng.rand(time_steps, *shape)
+    return x / x.sum(-1, keepdims=True)
+
+  steps = {
+    'write_weights': weights(num_writes, memory_size),
+    'read_weights': weights(num_reads, memory_size),
+    'usage': rng.rand(time_steps, memory_size),
+    'write_gate': rng.rand(time_steps, num_writes),
+    'allocation_gate': rng.rand(time_steps, num_writes),
+    'free_gate': rng.rand(time_steps, num_reads),
+    'read_mode': weights(num_reads, 1 + 2 * num_writes),
+  }
+  return (
+    rng.randint(2, size=(time_steps, num_bits + 2)).astype(np.float32),
+    rng.randint(2, size=(time_steps, num_bits + 1)).astype(np.float32),
+    rng.rand(time_steps, num_bits + 1),
+    steps,
+  )
+
+
+def _assert_png(test, path):
+  with open(path, 'rb') as f:
+    test.assertEqual(f.read(len(_PNG_SIGNATURE)), _PNG_SIGNATURE)
+  pixels = mpl_image.imread(path)
+  test.assertEqual(pixels.ndim, 3)
+  test.assertGreater(pixels.shape[0], 0)
+  test.assertGreater(pixels.shape[1], 0)
+  test.assertLess(os.path.getsize(path), 400_000)
+
+
+@_needs_matplotlib
+class PlotInternalsTest(parameterized.TestCase):
+  @parameterized.parameters(1, 2)
+  def test_writes_a_png(self, num_writes):
+    path = os.path.join(self.create_tempdir().full_path, 'figure.png')
+    result = visualize.plot_internals(
+      *_synthetic_example(num_writes),
+      path,
+      phases=visualize.repeat_copy_phases(length=2, repeats=2),
+      title='synthetic',
+    )
+    self.assertEqual(result, path)
+    _assert_png(self, path)
+
+  def test_phases_of_repeat_copy(self):
+    # n = 3, k = 2: start marker, 3 pattern steps, repeats marker, 6 recall
+    # steps, end marker.
+    self.assertEqual(
+      visualize.repeat_copy_phases(3, 2), [('pattern', 1, 4), ('recall', 5, 11)]
+    )
+
+  def test_missing_or_misshapen_arrays_are_named(self):
+    observations, target, output, steps = _synthetic_example(1)
+    path = os.path.join(self.create_tempdir().full_path, 'figure.png')
+    del steps['usage']
+    with self.assertRaisesRegex(ValueError, 'usage'):
+      visualize.plot_internals(observations, target, output, steps, path)
+    steps['usage'] = np.zeros((4, 8))
+    with self.assertRaisesRegex(ValueError, r'`usage` has shape \(4, 8\)'):
+      visualize.plot_internals(observations, target, output, steps, path)
+    self.assertFalse(os.path.exists(path))
+
+
+class ImportTest(absltest.TestCase):
+  def test_works_without_matplotlib_until_asked_to_draw(self):
+    # TensorFlow's Keras imports matplotlib whenever it is installed, so
+    # hide it (as if not installed) rather than look for it in sys.modules.
+    code, output = _run(
+      '-c',
+      'import sys; sys.modules["matplotlib"] = None; import dnc; '
+      'assert "dnc.visualize" not in sys.modules; '
+      'from dnc import visualize; '
+      'visualize.plot_internals(None, None, None, {}, "unused.png")',
+    )
+    self.assertNotEqual(code, 0)
+    self.assertIn(
+      "ImportError: Drawing needs matplotlib: pip install 'dnc[viz]'", output
+    )
+
+  def test_imports_beside_train_py(self):
+    # Both would define --checkpoint_dir and --seed if this module defined
+    # its flags on import.
+    code, output = _run('-c', 'import dnc.visualize, train; print("ok")')
+    self.assertEqual(code, 0, output)
+
+
+class CommandLineTest(absltest.TestCase):
+  def _assert_clean_error(self, code, output, path):
+    self.assertNotEqual(code, 0)
+    self.assertIn(path, output)
+    self.assertNotIn('Traceback', output)
+
+  def test_missing_directory(self):
+    directory = os.path.join(self.create_tempdir().full_path, 'nothing')
+    code, output = _visualize(f'--checkpoint_dir={directory}')
+    self._assert_clean_error(code, output, directory)
+
+  def test_missing_config(self):
+    directory = self.create_tempdir().full_path
+    code, output = _visualize(f'--checkpoint_dir={directory}')
+    self._assert_clean_error(
+      code, output, os.path.join(directory, 'config.json')
+    )
+
+  def test_config_without_checkpoint(self):
+    directory = self.create_tempdir()
+    directory.create_file(
+      'config.json',
+      json.dumps(
+        dict(
+          hidden_size=16,
+          memory_size=8,
+          word_size=4,
+          num_write_heads=1,
+          num_read_heads=2,
+          clip_value=20.0,
+          num_bits=3,
+          max_length=2,
+          max_repeats=2,
+        )
+      ),
+    )
+    code, output = _visualize(f'--checkpoint_dir={directory.full_path}')
+    self._assert_clean_error(code, output, directory.full_path)
+    self.assertIn('No checkpoint', output)
+
+
+@pytest.mark.slow
+@_needs_matplotlib
+class EndToEndTest(absltest.TestCase):
+  def test_draws_a_trained_checkpoint(self):
+    directory = self.create_tempdir().full_path
+    code, output = _run(
+      os.path.join(_ROOT, 'train.py'),
+      '--hidden_size=16',
+      '--memory_size=8',
+      '--word_size=4',
+      '--num_read_heads=2',
+      '--batch_size=4',
+      '--num_bits=3',
+      '--nojit_compile',
+      '--seed=1',
+      '--num_training_iterations=10',
+      '--checkpoint_interval=10',
+      '--report_interval=10',
+      f'--checkpoint_dir={directory}',
+    )
+    self.assertEqual(code, 0, output)
+    path = os.path.join(directory, 'fig.png')
+    code, output = _visualize(
+      f'--checkpoint_dir={directory}',
+      f'--output={path}',
+      '--length=3',
+      '--repeats=2',
+    )
+    self.assertEqual(code, 0, output)
+    self.assertIn(path, output)
+    _assert_png(self, path)
+
+    # A model other than the one in the checkpoint is refused.
+    config_path = os.path.join(directory, 'config.json')
+    with open(config_path) as f:
+      config = json.load(f)
+    config['word_size'] = 5  # Another shape for the interface's weights.
+    with open(config_path, 'w') as f:
+      json.dump(config, f)
+    code, output = _visualize(
+      f'--checkpoint_dir={directory}', f'--output={path}.refused.png'
+    )
+    self.assertNotEqual(code, 0)
+    self.assertIn('Cannot restore', output)
+    self.assertFalse(os.path.exists(f'{path}.refused.png'))
+    self.assertNotIn('Traceback', output)
+
+
+if __name__ == '__main__':
+  absltest.main()
