@@ -24,9 +24,8 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-import dnc
+from dnc import experiment
 from dnc import internals
-from dnc import repeat_copy
 from dnc import summaries
 from dnc import training
 
@@ -128,25 +127,6 @@ flags.DEFINE_integer(
   lower_bound=1,
 )
 
-# Flags that shape the model's variables or define the task: a checkpoint
-# resumes only with the values it was made with.
-MODEL_FLAGS = (
-  'hidden_size',
-  'memory_size',
-  'word_size',
-  'num_write_heads',
-  'num_read_heads',
-  'clip_value',
-  'num_bits',
-)
-TASK_FLAGS = (
-  'batch_size',
-  'min_length',
-  'max_length',
-  'min_repeats',
-  'max_repeats',
-)
-
 
 @flags.multi_flags_validator(
   ['min_length', 'max_length'],
@@ -178,40 +158,6 @@ flags.register_validator(
 )
 
 
-def make_task() -> repeat_copy.RepeatCopy:
-  return repeat_copy.RepeatCopy(
-    num_bits=FLAGS.num_bits,
-    batch_size=FLAGS.batch_size,
-    min_length=FLAGS.min_length,
-    max_length=FLAGS.max_length,
-    min_repeats=FLAGS.min_repeats,
-    max_repeats=FLAGS.max_repeats,
-    seed=FLAGS.seed,
-    pad_to_max_length=True,
-  )
-
-
-def make_core(output_size: int) -> dnc.DNC:
-  return dnc.DNC(
-    access_config=dict(
-      memory_size=FLAGS.memory_size,
-      word_size=FLAGS.word_size,
-      num_reads=FLAGS.num_read_heads,
-      num_writes=FLAGS.num_write_heads,
-    ),
-    controller_config=dict(hidden_size=FLAGS.hidden_size),
-    output_size=output_size,
-    clip_value=FLAGS.clip_value,
-  )
-
-
-def run_model(core, task, data):
-  """Unrolls `core` over a batch; returns logits `[T, B, target_size]`."""
-  initial_state = core.initial_state(task.batch_size)
-  logits, _ = snt.dynamic_unroll(core, data.observations, initial_state)
-  return logits
-
-
 def make_inspect(core):
   """A compiled forward pass that returns one sequence's internals."""
   inspected = internals.WithInternals(core)
@@ -238,55 +184,30 @@ def rounded_output(logits, mask):
 
 
 def config_of_flags() -> dict:
-  return {name: FLAGS[name].value for name in MODEL_FLAGS + TASK_FLAGS}
+  """The flags that a checkpoint must agree with."""
+  keys = experiment.MODEL_KEYS + experiment.TASK_KEYS
+  return {name: FLAGS[name].value for name in keys}
 
 
 def train() -> int:
-  if FLAGS.seed is not None:
-    tf.random.set_seed(FLAGS.seed)
-  task = make_task()
-  core = make_core(task.target_size)
-  optimizer = snt.optimizers.RMSProp(
-    FLAGS.learning_rate, decay=0.9, epsilon=FLAGS.optimizer_epsilon
-  )
-  step = tf.Variable(0, dtype=tf.int64, name='step')
-  # The running sum of losses since the last report, so that a run resumed
-  # between reports reports what an uninterrupted run would.
-  loss_sum = tf.Variable(0.0, name='loss_sum')
-
-  @tf.function(jit_compile=FLAGS.jit_compile)
-  def train_step():
-    data = task()
-    with tf.GradientTape() as tape:
-      logits = run_model(core, task, data)
-      loss = task.cost(logits, data.target, data.mask)
-    variables = core.trainable_variables
-    grads = tape.gradient(loss, variables)
-    grads, grad_norm = tf.clip_by_global_norm(grads, FLAGS.max_grad_norm)
-    optimizer.apply(grads, variables)
-    step.assign_add(1)
-    loss_sum.assign_add(loss)
-    return loss, grad_norm, data, logits
-
+  config = FLAGS.flag_values_dict()
+  trainer = experiment.Trainer(config, FLAGS.seed, FLAGS.jit_compile)
+  task, core, train_step = trainer.task, trainer.core, trainer.train_step
   checkpointing = FLAGS.checkpoint_interval > 0
   checkpointer = training.Checkpointer(
     FLAGS.checkpoint_dir,
     config_of_flags(),
     max_to_keep=FLAGS.max_checkpoints_to_keep,
-    core=core,
-    optimizer=optimizer,
-    task=task,
-    step=step,
-    loss_sum=loss_sum,
+    **trainer.trackables(),
   )
   checkpointer.check_config()  # Fails fast, before the slow tracing.
   # Tracing creates every variable (optimiser slots included) without
   # running a step, so a checkpoint restores into all of them at once.
   train_step.get_concrete_function()
   restored = checkpointer.restore_latest()
+  iteration = int(trainer.step.numpy())
   if restored:
-    logging.info('Resumed from %s at step %d.', restored, step.numpy())
-  iteration = int(step.numpy())
+    logging.info('Resumed from %s at step %d.', restored, iteration)
   if iteration >= FLAGS.num_training_iterations:
     logging.info(
       'Already trained %d of %d iterations; nothing to do.',
@@ -308,7 +229,7 @@ def train() -> int:
         steps_per_second = (iteration - report_step) / (
           time.perf_counter() - report_start
         )
-        average_loss = loss_sum.numpy() / FLAGS.report_interval
+        average_loss = trainer.loss_sum.numpy() / FLAGS.report_interval
         sample = task.to_human_readable(
           data, rounded_output(logits, data.mask.numpy())
         )
@@ -330,7 +251,7 @@ def train() -> int:
             first_sequence_internals(inspect, data),
             sample,
           )
-        loss_sum.assign(0.0)
+        trainer.loss_sum.assign(0.0)
         report_start, report_step = time.perf_counter(), iteration
       if checkpointing and iteration % FLAGS.checkpoint_interval == 0:
         logging.info('Saved %s.', checkpointer.save(iteration))
@@ -347,8 +268,9 @@ def train() -> int:
 
 
 def evaluate() -> int:
-  task = make_task()
-  core = make_core(task.target_size)
+  config = config_of_flags()
+  task = experiment.make_task(config, FLAGS.seed)
+  core = experiment.make_core(config)
   checkpointer = training.Checkpointer(
     FLAGS.checkpoint_dir, config_of_flags(), core=core
   )
@@ -356,7 +278,7 @@ def evaluate() -> int:
   @tf.function(jit_compile=FLAGS.jit_compile)
   def eval_step():
     data = task()
-    logits = run_model(core, task, data)
+    logits = experiment.unroll(core, data.observations)
     mask = data.mask[..., None]
     errors = tf.reduce_sum(
       tf.cast(
@@ -369,7 +291,7 @@ def evaluate() -> int:
 
   eval_step.get_concrete_function()
   restored = checkpointer.restore_latest(
-    keys_to_ignore=TASK_FLAGS, expect_partial=True
+    keys_to_ignore=experiment.TASK_KEYS, expect_partial=True
   )
   if not restored:
     raise training.CheckpointError(

@@ -26,6 +26,7 @@ import sonnet as snt
 import tensorflow as tf
 
 import dnc
+from dnc import experiment
 from dnc import internals
 from dnc import repeat_copy
 from dnc import training
@@ -83,21 +84,6 @@ def read_config(checkpoint_dir: str) -> dict[str, Any]:
   return config
 
 
-def make_core(config: Mapping[str, Any]) -> dnc.DNC:
-  """The `DNC` that train.py's `make_core` builds for these flags."""
-  return dnc.DNC(
-    access_config=dict(
-      memory_size=config['memory_size'],
-      word_size=config['word_size'],
-      num_reads=config['num_read_heads'],
-      num_writes=config['num_write_heads'],
-    ),
-    controller_config=dict(hidden_size=config['hidden_size']),
-    output_size=config['num_bits'] + 1,  # RepeatCopy.target_size
-    clip_value=config['clip_value'],
-  )
-
-
 def load_core(checkpoint_dir: str) -> tuple[dnc.DNC, dict[str, Any], str]:
   """Rebuilds the model of a train.py run and restores its latest weights.
 
@@ -112,7 +98,7 @@ def load_core(checkpoint_dir: str) -> tuple[dnc.DNC, dict[str, Any], str]:
   path = tf.train.latest_checkpoint(checkpoint_dir)
   if path is None:
     raise training.CheckpointError(f'No checkpoint in {checkpoint_dir}.')
-  core = make_core(config)
+  core = experiment.make_core(config)
   # One step creates the variables, so that the restore fills them now and
   # can check that the checkpoint had every one of them.
   core(tf.zeros([1, config['num_bits'] + 2]), core.initial_state(1))
