@@ -191,7 +191,9 @@ def config_of_flags() -> dict:
 
 def train() -> int:
   config = FLAGS.flag_values_dict()
-  trainer = experiment.Trainer(config, FLAGS.seed, FLAGS.jit_compile)
+  trainer = experiment.Trainer(
+    config, FLAGS.seed, 'xla' if FLAGS.jit_compile else 'function'
+  )
   task, core, train_step = trainer.task, trainer.core, trainer.train_step
   checkpointing = FLAGS.checkpoint_interval > 0
   checkpointer = training.Checkpointer(

@@ -98,24 +98,31 @@ class Trainer:
     task, core, optimizer: the task, the DNC and `snt.optimizers.RMSProp`.
     step: int64 variable, training steps taken.
     loss_sum: the sum of losses since it was last reset (by the caller).
-    train_step: the compiled step (batch generation, unroll, loss,
-      gradients, global-norm clipping, update); returns
+    train_step: one training step (batch generation, unroll, loss,
+      gradients, global-norm clipping, update), compiled as asked; returns
       `(loss, gradient_norm_before_clipping, batch, logits)`.
+    forward_step: batch generation, unroll and loss only; returns the loss.
   """
 
   def __init__(
     self,
     config: Mapping[str, Any],
     seed: int | None = None,
-    jit_compile: bool = True,
+    compile_mode: str = 'xla',
   ):
-    """Builds everything; variables are created when `train_step` traces.
+    """Builds everything; variables are created when a step first runs.
 
     Args:
       config: train.py's flag values (`DEFAULTS` fills what is missing).
       seed: seeds the initial weights and the task's generator.
-      jit_compile: compile the step with XLA.
+      compile_mode: 'xla' (`tf.function(jit_compile=True)`), 'function'
+        (`tf.function`) or 'eager'.
     """
+    if compile_mode not in ('xla', 'function', 'eager'):
+      raise ValueError(
+        "`compile_mode` must be 'xla', 'function' or 'eager', got "
+        f'{compile_mode!r}.'
+      )
     config = {**DEFAULTS, **config}
     if seed is not None:
       tf.random.set_seed(seed)
@@ -129,7 +136,14 @@ class Trainer:
     # reports what an uninterrupted run would.
     self.loss_sum = tf.Variable(0.0, name='loss_sum')
     self._max_grad_norm = config['max_grad_norm']
-    self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
+    if compile_mode == 'eager':
+      self.train_step, self.forward_step = self._train_step, self._forward_step
+    else:
+      jit_compile = compile_mode == 'xla'
+      self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
+      self.forward_step = tf.function(
+        self._forward_step, jit_compile=jit_compile
+      )
 
   def _train_step(self):
     data = self.task()
@@ -143,6 +157,11 @@ class Trainer:
     self.step.assign_add(1)
     self.loss_sum.assign_add(loss)
     return loss, grad_norm, data, logits
+
+  def _forward_step(self):
+    data = self.task()
+    logits = unroll(self.core, data.observations)
+    return self.task.cost(logits, data.target, data.mask)
 
   def trackables(self) -> dict[str, Any]:
     """What a checkpoint must hold to resume exactly."""
