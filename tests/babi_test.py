@@ -492,6 +492,51 @@ class IteratorTest(absltest.TestCase):
           np.testing.assert_array_equal(got.targets, want.targets)
           np.testing.assert_array_equal(got.mask, want.mask)
 
+  def test_sort_window_groups_similar_lengths(self):
+    it = babi.BatchIterator(self.stories, batch_size=2, seed=5, sort_window=5)
+    for epoch in range(3):
+      batches = [next(it) for _ in range(5)]
+      # Each window of 5 batches is one epoch here: every story once, each
+      # batch two stories of neighbouring lengths (2..11), in random order.
+      lengths = [sorted(batch.lengths) for batch in batches]
+      self.assertCountEqual(
+        [n for pair in lengths for n in pair], list(range(2, 12))
+      )
+      for short, long in lengths:
+        self.assertEqual(long - short, 1)
+        self.assertEqual(short % 2, 0)
+      self.assertEqual(it.epoch, epoch)
+    self.assertNotEqual(
+      [sorted(b.lengths)[0] for b in batches], [2, 4, 6, 8, 10]
+    )  # Served in random order, not sorted.
+
+  def test_sort_window_state_reproduces_next_batches(self):
+    it = babi.BatchIterator(self.stories, batch_size=3, seed=2, sort_window=3)
+    for _ in range(4):  # Stops inside a window, with batches pending.
+      next(it)
+    state = json.loads(json.dumps(it.get_state()))
+    self.assertNotEmpty(state['pending'])
+    expected = [next(it).inputs for _ in range(7)]
+    resumed = babi.BatchIterator(
+      self.stories, batch_size=3, seed=0, sort_window=3
+    )
+    resumed.set_state(state)
+    for want in expected:
+      np.testing.assert_array_equal(next(resumed).inputs, want)
+
+  def test_buckets_pad_to_the_smallest_that_fits(self):
+    self.assertEqual(babi.padded_length(5, buckets=(4, 8, 16)), 8)
+    self.assertEqual(babi.padded_length(8, buckets=(4, 8, 16)), 8)
+    self.assertEqual(babi.padded_length(17, 4, buckets=(4, 8, 16)), 20)
+    buckets = babi.geometric_buckets(32, 2048, 1.5)
+    self.assertEqual(buckets[0], 32)
+    self.assertEqual(buckets[-1], 2048)
+    for small, large in zip(buckets, buckets[1:], strict=False):
+      self.assertLessEqual(large, 1.5 * small + 8)
+      self.assertEqual(small % 8, 0)
+    batch = babi.make_batch(self.stories[:3], buckets=(3, 6))
+    self.assertEqual(batch.inputs.shape, (6, 3))
+
   def test_state_for_other_stories_rejected(self):
     it = babi.BatchIterator(self.stories, batch_size=3)
     state = it.get_state()

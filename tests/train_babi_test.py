@@ -1,0 +1,88 @@
+"""End-to-end test of train_babi.py on a few real bAbI tasks, tiny model."""
+
+import os
+import re
+import subprocess
+import sys
+
+from absl.testing import absltest
+import pytest
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_DATA = os.path.join(_ROOT, '..', 'shared', 'babi', 'tasks_1-20_v1-2', 'en')
+
+
+def _run(*flags, timeout=600):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  env['PYTHONPATH'] = os.pathsep.join(
+    p for p in (_ROOT, env.get('PYTHONPATH')) if p
+  )
+  result = subprocess.run(
+    [sys.executable, os.path.join(_ROOT, 'train_babi.py'), *flags],
+    capture_output=True,
+    text=True,
+    env=env,
+    timeout=timeout,
+  )
+  return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+@absltest.skipUnless(os.path.isdir(_DATA), f'bAbI data not found at {_DATA}')
+class TrainBabiTest(absltest.TestCase):
+  def test_trains_resumes_and_evaluates(self):
+    directory = self.create_tempdir().full_path
+    flags = [
+      f'--data_dir={_DATA}',
+      '--tasks=1,4,16',
+      '--hidden_size=32',
+      '--memory_size=16',
+      '--word_size=8',
+      '--num_read_heads=2',
+      '--batch_size=16',
+      '--learning_rate=1e-3',
+      '--report_interval=10',
+      '--checkpoint_interval=20',
+      f'--checkpoint_dir={directory}',
+      '--nojit_compile',
+    ]
+    code, output = _run(*flags, '--num_training_iterations=40')
+    self.assertEqual(code, 0, output)
+    self.assertIn('vocabulary of 160 words', output)
+    losses = [
+      float(x) for x in re.findall(r'\d+: Avg training loss ([\d.]+)', output)
+    ]
+    self.assertLen(losses, 4)
+    self.assertLess(losses[-1], 0.8 * losses[0], output)
+
+    code, output = _run(*flags, '--num_training_iterations=50')
+    self.assertEqual(code, 0, output)
+    self.assertIn('at step 40', output)
+
+    code, output = _run(*flags, '--num_training_iterations=50', '--tasks=1')
+    self.assertEqual(code, 1)
+    self.assertIn('--tasks: saved [1, 4, 16], now [1]', output)
+
+    results = os.path.join(directory, 'results')
+    code, output = _run(
+      *flags, '--mode=eval', '--tasks=1,4', f'--results={results}'
+    )
+    self.assertEqual(code, 0, output)
+    self.assertRegex(output, r'\| 1: single supporting fact \| [\d.]+ \| 9\.0')
+    self.assertRegex(output, r'\| 4: two arg relations \| [\d.]+ \| 0\.4')
+    self.assertIn('**failed tasks (> 5%)**', output)
+    with open(results + '.json') as f:
+      self.assertIn('"questions"', f.read())
+    self.assertTrue(os.path.exists(results + '.md'))
+
+  def test_missing_files_are_named(self):
+    code, output = _run(
+      f'--data_dir={self.create_tempdir().full_path}', '--tasks=2'
+    )
+    self.assertEqual(code, 1)
+    self.assertIn('qa2_two-supporting-facts_train.txt', output)
+    self.assertNotIn('Traceback', output)
+
+
+if __name__ == '__main__':
+  absltest.main()
