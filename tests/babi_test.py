@@ -1,7 +1,8 @@
 """Tests for dnc.babi: parsing, encoding, vocabulary, batching, iteration.
 
 Tests on a tiny synthetic bAbI directory always run. Tests on the real data
-read `<repo>/../shared/babi/tasks_1-20_v1-2` and skip when it is absent.
+read `shared/babi/tasks_1-20_v1-2` (see tests/shared_data.py) and skip when
+it is absent.
 """
 
 import contextlib
@@ -18,14 +19,14 @@ from absl.testing import parameterized
 import numpy as np
 
 from dnc import babi
+from tests import shared_data
 
-_REPO = pathlib.Path(__file__).resolve().parents[1]
-_BABI = _REPO.parent / 'shared' / 'babi' / 'tasks_1-20_v1-2'
+_BABI = shared_data.BABI
 _EN10K = _BABI / 'en-10k'
 _EN1K = _BABI / 'en'
 _SKIP_REASON = (
   f'bAbI data not found at {_BABI} (expected '
-  '<repo>/../shared/babi/tasks_1-20_v1-2 with en/ and en-10k/)'
+  'en/ and en-10k/ there; set DNC_SHARED_DIR to move it)'
 )
 _HAVE_DATA = _EN10K.is_dir() and _EN1K.is_dir()
 _QA3_TRAIN = 'qa3_three-supporting-facts_train.txt'
@@ -352,7 +353,7 @@ class SyntheticTest(parameterized.TestCase):
     self.assertIn(_QA3_TRAIN, err.getvalue())
 
   def test_module_does_not_import_tensorflow(self):
-    source = str(_REPO / 'dnc' / 'babi.py')
+    source = str(shared_data.REPO / 'dnc' / 'babi.py')
     code = (
       'import importlib.util, sys\n'
       f'spec = importlib.util.spec_from_file_location("b", {source!r})\n'

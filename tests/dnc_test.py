@@ -1,7 +1,6 @@
 """Tests for dnc.dnc: the reference fixture, every way to unroll, errors."""
 
 import json
-import os
 
 from absl.testing import parameterized
 import numpy as np
@@ -9,15 +8,7 @@ import sonnet as snt
 import tensorflow as tf
 
 from dnc import dnc
-
-_FIXTURE = os.path.join(
-  os.path.dirname(__file__),
-  '..',
-  '..',
-  'shared',
-  'reference',
-  'dnc_fixture_small.npz',
-)
+from tests import shared_data
 
 _ACCESS_CONFIG = dict(memory_size=8, word_size=5, num_reads=2, num_writes=2)
 _CONTROLLER_CONFIG = dict(hidden_size=10)
@@ -91,9 +82,7 @@ class FixtureTest(tf.test.TestCase, parameterized.TestCase):
 
   def setUp(self):
     super().setUp()
-    if not os.path.exists(_FIXTURE):
-      self.skipTest(f'reference fixture not found at {_FIXTURE}')
-    self.fixture = np.load(_FIXTURE)
+    self.fixture = np.load(shared_data.require_fixture())
     self.config = json.loads(str(self.fixture['config']))
 
   def _run(self, dtype):

@@ -7,7 +7,6 @@ gradients of the float64 fixture in shared/reference. Skipped when PyTorch
 
 import json
 import math
-import os
 
 import numpy as np
 import pytest
@@ -17,15 +16,8 @@ torch = pytest.importorskip(
 )
 
 from benchmarks import torch_dnc  # noqa: E402
+from tests import shared_data  # noqa: E402
 
-_FIXTURE = os.path.join(
-  os.path.dirname(os.path.abspath(__file__)),
-  '..',
-  '..',
-  'shared',
-  'reference',
-  'dnc_fixture_small.npz',
-)
 _RTOL = 1e-8
 
 
@@ -57,9 +49,7 @@ def _assert_close(got, expected, name):
 
 @pytest.fixture(scope='module')
 def fixture():
-  if not os.path.exists(_FIXTURE):
-    pytest.skip(f'reference fixture not found at {_FIXTURE}')
-  data = np.load(_FIXTURE)
+  data = np.load(shared_data.require_fixture())
   return data, json.loads(str(data['config']))
 
 

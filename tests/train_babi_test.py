@@ -8,8 +8,10 @@ import sys
 from absl.testing import absltest
 import pytest
 
+from tests import shared_data
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_DATA = os.path.join(_ROOT, '..', 'shared', 'babi', 'tasks_1-20_v1-2', 'en')
+_DATA = str(shared_data.BABI / 'en')
 
 
 def _run(*flags, timeout=600):
