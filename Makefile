@@ -14,7 +14,7 @@ $(INSTALLED): setup.py
 	$(BIN)/python -m pip install --quiet -e '.[test,viz]'
 	touch $@
 
-# A short repeat-copy run (about 2 minutes on 2 CPU cores) whose loss falls
+# A short repeat-copy run (about a minute on 2 CPU cores) whose loss falls
 # and whose sampled output comes to match the targets. No checkpoints.
 demo: $(INSTALLED)
 	$(BIN)/python train.py --num_training_iterations=4000 \

@@ -171,11 +171,10 @@ def main() -> None:
     if args.torch:
       workers += ['torch:eager', 'torch:compile']
     for name in workers:
-      steps = min(args.steps, 30) if name.endswith('eager') else args.steps
       framework, mode = name.split(':')
       runs[name] = common.run_worker(
         'benchmarks.train_step',
-        [f'--worker={framework}:{config}:{mode}', f'--steps={steps}'],
+        [f'--worker={framework}:{config}:{mode}', f'--steps={args.steps}'],
       )
     results['configs'][config] = {
       'flops_per_step': flops,
