@@ -64,6 +64,25 @@ def memory_images(steps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
   return images
 
 
+def _write_image(tag: str, image: np.ndarray) -> None:
+  """Writes `[height, width, 1]` values in [0, 1] as `tf.summary.image` does.
+
+  The same record (width, height, PNG; the image plugin's metadata), but
+  converted and encoded with one op: `tf.summary.image` runs a dozen eager
+  ops per image, which made the summaries cost 10% of a C1 training run.
+  """
+  # Only --logdir needs TensorBoard; `import dnc` must not.
+  from tensorboard.plugins.image import metadata
+
+  height, width = image.shape[:2]
+  png = tf.io.encode_png(np.round(255 * image).astype(np.uint8))
+  tf.summary.write(
+    tag,
+    tf.stack([str(width), str(height), png]),
+    metadata=metadata.create_summary_metadata(display_name=tag, description=''),
+  )
+
+
 def write_report(
   writer: tf.summary.SummaryWriter,
   step: int,
@@ -85,7 +104,7 @@ def write_report(
       tf.summary.scalar(name, value)
     if steps is not None:
       for name, image in memory_images(steps).items():
-        tf.summary.image(f'memory/{name}', image)
+        _write_image(f'memory/{name}', image[0])
     if text is not None:
       # Markdown: indenting by four spaces keeps the columns aligned.
       lines = ['    ' + line for line in text.split('\n')]

@@ -27,11 +27,12 @@ def _steps(time=5, reads=2, writes=1, slots=6, word=3, seed=0):
 
 def _events(logdir):
   (path,) = glob.glob(os.path.join(logdir, 'events.out.tfevents.*'))
-  values = {}
+  values, plugins = {}, {}
   for event in tf.compat.v1.train.summary_iterator(path):
     for value in event.summary.value:
       values[value.tag] = (event.step, tf.make_ndarray(value.tensor))
-  return values
+      plugins[value.tag] = value.metadata.plugin_data.plugin_name
+  return values, plugins
 
 
 class SummariesTest(tf.test.TestCase):
@@ -75,7 +76,7 @@ class SummariesTest(tf.test.TestCase):
       _steps(),
       'Observations:\n+1 - -+',
     )
-    values = _events(logdir)
+    values, plugins = _events(logdir)
     self.assertEqual(values['loss'][0], 42)
     self.assertAllClose(values['loss'][1], 1.5)
     self.assertAllClose(values['gradient_norm'][1], 3.0)
@@ -83,6 +84,11 @@ class SummariesTest(tf.test.TestCase):
     self.assertEqual((int(width), int(height)), (5 * _CELL, 6 * _CELL))
     decoded = tf.io.decode_png(png)
     self.assertEqual(decoded.shape, (6 * _CELL, 5 * _CELL, 1))
+    expected = summaries.memory_images(_steps())['usage'][0]
+    self.assertAllClose(decoded / 255, expected, atol=0.5 / 255)
+    self.assertEqual(plugins['memory/usage'], 'images')
+    self.assertEqual(plugins['loss'], 'scalars')
+    self.assertEqual(plugins['sample'], 'text')
     self.assertIn('memory/write_weights/0', values)
     self.assertIn('memory/memory_last_step', values)
     self.assertIn(b'+1 - -+', values['sample'][1].item())
