@@ -88,7 +88,13 @@ def run_worker(module: str, args: list[str], timeout: float = 1800) -> dict:
 
 
 def peak_rss_mib() -> float:
-  """This process's peak resident memory, MiB (Linux reports KiB)."""
-  import resource
+  """This process's peak resident memory, MiB.
 
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  Linux's VmHWM, which starts afresh at exec; `getrusage`'s ru_maxrss does
+  not, so a worker would report its parent's peak if that were larger.
+  """
+  with open('/proc/self/status') as f:
+    for line in f:
+      if line.startswith('VmHWM:'):
+        return int(line.split()[1]) / 1024  # kB
+  raise RuntimeError('no VmHWM in /proc/self/status (Linux only)')
