@@ -4,11 +4,16 @@ Every measurement runs in a fresh subprocess, so that each reports its own
 peak resident memory and compiles from a cold cache.
 """
 
+from collections.abc import Callable
 import json
 import os
+import statistics
 import subprocess
 import sys
+import time
 from typing import Any
+
+import numpy as np
 
 # C1 is train.py's defaults; C2 the same with a 4x larger memory; C3 a larger
 # model on longer sequences (the configurations of the speed issue).
@@ -98,3 +103,20 @@ def peak_rss_mib() -> float:
       if line.startswith('VmHWM:'):
         return int(line.split()[1]) / 1024  # kB
   raise RuntimeError('no VmHWM in /proc/self/status (Linux only)')
+
+
+def time_calls(fn: Callable[[], Any], steps: int, warmup: int) -> dict:
+  """Median and spread, in ms, of `steps` calls after `warmup` calls."""
+  for _ in range(warmup):
+    fn()
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    fn()
+    times.append(1000 * (time.perf_counter() - start))
+  return {
+    'median_ms': statistics.median(times),
+    'p10_ms': float(np.percentile(times, 10)),
+    'p90_ms': float(np.percentile(times, 90)),
+    'steps': steps,
+  }

@@ -18,7 +18,6 @@ again for temporaries of the update.
 
 import argparse
 import json
-import statistics
 import time
 
 from benchmarks import common
@@ -40,15 +39,9 @@ def worker(config: dict, steps: int) -> dict:
   start = time.perf_counter()
   train()
   first_call_s = time.perf_counter() - start
-  train()
-  times = []
-  for _ in range(steps):
-    start = time.perf_counter()
-    train()
-    times.append(1000 * (time.perf_counter() - start))
   return {
     'first_call_s': first_call_s,
-    'median_ms': statistics.median(times),
+    'median_ms': common.time_calls(train, steps, warmup=1)['median_ms'],
     'peak_rss_mib': common.peak_rss_mib(),
   }
 

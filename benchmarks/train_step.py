@@ -17,29 +17,9 @@ its compute bound (its FLOPs at the float32 matmul rate measured here).
 
 import argparse
 import json
-import statistics
 import time
 
-import numpy as np
-
 from benchmarks import common
-
-
-def _time(fn, steps: int, warmup: int) -> dict:
-  """Median and spread, in ms, of `steps` calls after `warmup` calls."""
-  for _ in range(warmup):
-    fn()
-  times = []
-  for _ in range(steps):
-    start = time.perf_counter()
-    fn()
-    times.append(1000 * (time.perf_counter() - start))
-  return {
-    'median_ms': statistics.median(times),
-    'p10_ms': float(np.percentile(times, 10)),
-    'p90_ms': float(np.percentile(times, 90)),
-    'steps': steps,
-  }
 
 
 def tf_worker(config_name: str, mode: str, steps: int) -> dict:
@@ -61,8 +41,8 @@ def tf_worker(config_name: str, mode: str, steps: int) -> dict:
   result = {
     'first_call_s': first_call_s,
     'forward_first_call_s': forward_first_call_s,
-    'train': _time(train, steps, warmup=10),
-    'forward': _time(forward, steps, warmup=10),
+    'train': common.time_calls(train, steps, warmup=10),
+    'forward': common.time_calls(forward, steps, warmup=10),
   }
   if mode != 'eager':
     result['traces'] = trainer.train_step.experimental_get_tracing_count()
@@ -93,8 +73,8 @@ def torch_worker(config_name: str, mode: str, steps: int) -> dict:
   return {
     'first_call_s': first_call_s,
     'forward_first_call_s': forward_first_call_s,
-    'train': _time(lambda: train().item(), steps, warmup=5),
-    'forward': _time(lambda: forward().item(), steps, warmup=5),
+    'train': common.time_calls(lambda: train().item(), steps, warmup=5),
+    'forward': common.time_calls(lambda: forward().item(), steps, warmup=5),
     'peak_rss_mib': common.peak_rss_mib(),
   }
 
