@@ -86,6 +86,12 @@ flags.DEFINE_boolean('jit_compile', True, 'Compile the training step with XLA.')
 # Evaluation.
 flags.DEFINE_enum('mode', 'train', ['train', 'eval'], 'Train, or evaluate.')
 flags.DEFINE_integer('eval_batch_size', 32, 'Stories per evaluation batch.', 1)
+flags.DEFINE_enum(
+  'eval_split',
+  'test',
+  ['test', 'train'],
+  'Split to evaluate: test, or train to see how much the model memorises.',
+)
 flags.DEFINE_string(
   'results', '', 'With --mode=eval, also write the table here (.md and .json).'
 )
@@ -325,14 +331,17 @@ def train() -> int:
   return 128 + stop.received if stop.received else 0
 
 
-def error_table(errors: dict[int, float], checkpoint: str, steps: int) -> str:
+def error_table(
+  errors: dict[int, float], checkpoint: str, steps: int, split: str = 'test'
+) -> str:
   """Markdown in the layout of Extended Data Table 1, with our column."""
 
   def paper(value):
     return '-' if value is None else f'{value[0]:.1f} ± {value[1]:.1f}'
 
   lines = [
-    f'Test error (%) of {checkpoint} after {steps} steps.',
+    f'{"Test" if split == "test" else "Training-set"} error (%) of '
+    f'{checkpoint} after {steps} steps.',
     '',
     '| task | ours | DNC1 (paper, mean ± s.d.) | LSTM (paper) |',
     '|---|---:|---:|---:|',
@@ -365,7 +374,8 @@ def evaluate() -> int:
       f'No {training.CONFIG_FILE} in {FLAGS.checkpoint_dir} to evaluate.'
     )
   vocab = babi.Vocabulary(saved['vocabulary'])
-  _, stories = load_data(['test'], vocab)
+  split = FLAGS.eval_split
+  _, stories = load_data([split], vocab)
   core = make_core(vocab.size)
   step = tf.Variable(0, dtype=tf.int64, name='step')
   checkpointer = training.Checkpointer(
@@ -379,7 +389,7 @@ def evaluate() -> int:
 
   buckets = babi.geometric_buckets()
   predict.get_concrete_function(
-    tf.constant(babi.make_batch(stories['test'][:1], buckets=buckets).inputs)
+    tf.constant(babi.make_batch(stories[split][:1], buckets=buckets).inputs)
   )
   restored = checkpointer.restore_latest(
     keys_to_ignore=('tasks', 'batch_size'), expect_partial=True
@@ -390,9 +400,9 @@ def evaluate() -> int:
     )
   # A question is answered correctly only if all its answer words are.
   wrong, total = {}, {}
-  test = stories['test']
-  for start in range(0, len(test), FLAGS.eval_batch_size):
-    chunk = test[start : start + FLAGS.eval_batch_size]
+  evaluated = stories[split]
+  for start in range(0, len(evaluated), FLAGS.eval_batch_size):
+    chunk = evaluated[start : start + FLAGS.eval_batch_size]
     batch = babi.make_batch(
       chunk, batch_size=FLAGS.eval_batch_size, buckets=buckets
     )
@@ -408,7 +418,7 @@ def evaluate() -> int:
       wrong[story.task] = wrong.get(story.task, 0) + len(missed)
       total[story.task] = total.get(story.task, 0) + story.num_questions
   errors = {task: 100 * wrong[task] / total[task] for task in sorted(total)}
-  table = error_table(errors, restored, int(step.numpy()))
+  table = error_table(errors, restored, int(step.numpy()), split)
   print(table)
   if FLAGS.results:
     with open(FLAGS.results + '.md', 'w') as f:
@@ -418,6 +428,7 @@ def evaluate() -> int:
         {
           'checkpoint': restored,
           'steps': int(step.numpy()),
+          'split': split,
           'test_error_percent': {str(t): e for t, e in errors.items()},
           'questions': {str(t): total[t] for t in sorted(total)},
           'mean_error_percent': float(np.mean(list(errors.values()))),

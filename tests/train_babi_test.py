@@ -1,5 +1,6 @@
 """End-to-end test of train_babi.py on a few real bAbI tasks, tiny model."""
 
+import json
 import os
 import re
 import subprocess
@@ -74,8 +75,21 @@ class TrainBabiTest(absltest.TestCase):
     self.assertRegex(output, r'\| 4: two arg relations \| [\d.]+ \| 0\.4')
     self.assertIn('**failed tasks (> 5%)**', output)
     with open(results + '.json') as f:
-      self.assertIn('"questions"', f.read())
+      saved = json.load(f)
+    self.assertEqual(saved['split'], 'test')
+    self.assertEqual(saved['questions'], {'1': 1000, '4': 1000})
     self.assertTrue(os.path.exists(results + '.md'))
+
+    code, output = _run(
+      *flags, '--mode=eval', '--tasks=4', '--eval_split=train',
+      f'--results={results}',
+    )  # fmt: skip
+    self.assertEqual(code, 0, output)
+    self.assertIn('Training-set error (%)', output)
+    with open(results + '.json') as f:
+      saved = json.load(f)
+    self.assertEqual(saved['split'], 'train')
+    self.assertEqual(saved['questions'], {'4': 1000})
 
   def test_missing_files_are_named(self):
     code, output = _run(
