@@ -58,6 +58,13 @@ flags.DEFINE_float('max_grad_norm', 50, 'Gradient clipping norm limit.')
 
 # Training.
 flags.DEFINE_integer('batch_size', 1, 'Stories per batch.', 1)
+flags.DEFINE_string(
+  'permute_words',
+  '',
+  'Data augmentation (off by default; not in the paper): groups of '
+  'interchangeable words, e.g. "mary,john;garden,kitchen". Each training '
+  'story gets its own random renaming within each group.',
+)
 flags.DEFINE_integer(
   'sort_window',
   50,
@@ -121,6 +128,7 @@ CONFIG_FLAGS = (
   'clip_value',
   'tasks',
   'batch_size',
+  'permute_words',
 )
 
 # Extended Data Table 1 of Graves et al. (2016): mean +- s.d. test error (%)
@@ -213,6 +221,21 @@ def load_data(splits, vocab=None):
   return vocab, stories
 
 
+def permutation_groups(vocab: babi.Vocabulary) -> list[list[int]]:
+  """The word ids of `--permute_words`; UsageError naming unknown words."""
+  groups = [g.split(',') for g in FLAGS.permute_words.split(';') if g]
+  words = [word for group in groups for word in group]
+  unknown = [word for word in words if word not in vocab]
+  if unknown:
+    raise app.UsageError(f'--permute_words: not in the vocabulary: {unknown}')
+  if len(set(words)) != len(words) or any(len(g) < 2 for g in groups):
+    raise app.UsageError(
+      '--permute_words: groups must be disjoint and hold two words or more, '
+      f'got {FLAGS.permute_words!r}'
+    )
+  return [vocab.encode(group) for group in groups]
+
+
 def config_of(vocab: babi.Vocabulary) -> dict:
   config = {name: FLAGS[name].value for name in CONFIG_FLAGS}
   config['tasks'] = tasks_of_flags()
@@ -223,6 +246,7 @@ def config_of(vocab: babi.Vocabulary) -> dict:
 def train() -> int:
   tf.random.set_seed(FLAGS.seed)
   vocab, stories = load_data(['train', 'test'])
+  groups = permutation_groups(vocab)
   buckets = babi.geometric_buckets()
   batches = babi.BatchIterator(
     stories['train'],
@@ -299,6 +323,10 @@ def train() -> int:
   with training.StopSignal() as stop:
     while iteration < FLAGS.num_training_iterations and not stop.received:
       batch = next(batches)
+      if groups:
+        # Seeded by the step, so a resumed run renames as the first did.
+        rng = np.random.default_rng([FLAGS.seed, iteration])
+        batch = babi.permute_words(batch, groups, rng)
       loss, batch_correct, batch_words = train_step(
         batch.inputs, batch.targets, batch.mask
       )
@@ -392,7 +420,8 @@ def evaluate() -> int:
     tf.constant(babi.make_batch(stories[split][:1], buckets=buckets).inputs)
   )
   restored = checkpointer.restore_latest(
-    keys_to_ignore=('tasks', 'batch_size'), expect_partial=True
+    keys_to_ignore=('tasks', 'batch_size', 'permute_words'),
+    expect_partial=True,
   )
   if not restored:
     raise training.CheckpointError(

@@ -805,6 +805,38 @@ def make_batch(
   return Batch(inputs, targets, mask, lengths, tasks)
 
 
+def permute_words(
+  batch: Batch, groups: Sequence[Sequence[int]], rng: np.random.Generator
+) -> Batch:
+  """Renames interchangeable words, independently in each story of a batch.
+
+  Data augmentation for training: in bAbI the names of people (or places, or
+  objects) play interchangeable roles, so swapping them consistently within
+  a story (inputs and answers alike) gives another valid story. A model can
+  then no longer memorise which story has which answer.
+
+  Args:
+    batch: a `Batch` with `inputs` and `targets` `[T, B]` of word ids.
+    groups: disjoint groups of word ids; each story gets its own random
+      permutation within each group.
+    rng: the source of the permutations.
+
+  Returns:
+    The batch with `inputs` and `targets` renamed, the rest as it was.
+  """
+  size = int(max(batch.inputs.max(), batch.targets.max(), *map(max, groups)))
+  columns = batch.inputs.shape[1]
+  tables = np.tile(np.arange(size + 1), (columns, 1))  # [B, vocab]
+  for group in groups:
+    group = np.asarray(group)
+    tables[:, group] = rng.permuted(np.tile(group, (columns, 1)), axis=1)
+  column = np.arange(columns)[None, :]
+  return batch._replace(
+    inputs=tables[column, batch.inputs].astype(batch.inputs.dtype),
+    targets=tables[column, batch.targets].astype(batch.targets.dtype),
+  )
+
+
 def evaluation_batches(
   stories: Sequence[Story],
   batch_size: int,

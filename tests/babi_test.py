@@ -425,6 +425,39 @@ class BatchTest(parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, 'batch size 1'):
       babi.make_batch([self.a, self.b], batch_size=1)
 
+  def test_permute_words_renames_consistently_per_story(self):
+    stories = [_story(1, [5, 6, 3, 9, 0], {2: 7}), _story(2, [6, 5, 0], {1: 3})]
+    batch = babi.make_batch(stories * 20)
+    groups = [[5, 6], [3, 7, 8]]
+    permuted = babi.permute_words(batch, groups, np.random.default_rng(0))
+    seen = set()
+    for column in range(batch.inputs.shape[1]):
+      # A numpy oracle: the renaming of this story, read off its words.
+      renaming = {}
+      pairs = zip(
+        np.concatenate([batch.inputs[:, column], batch.targets[:, column]]),
+        np.concatenate(
+          [permuted.inputs[:, column], permuted.targets[:, column]]
+        ),
+        strict=True,
+      )
+      for before, after in pairs:
+        self.assertEqual(renaming.setdefault(before, after), after)
+      for group in groups:
+        used = [w for w in group if w in renaming]
+        self.assertCountEqual(
+          [renaming[w] for w in used], set(renaming[w] for w in used)
+        )
+        self.assertTrue(all(renaming[w] in group for w in used))
+      for word in (0, babi.MARKER_ID, 9):
+        self.assertEqual(renaming.get(word, word), word)
+      seen.add(tuple(sorted(renaming.items())))
+    self.assertGreater(len(seen), 4)  # Stories get different renamings.
+    np.testing.assert_array_equal(permuted.mask, batch.mask)
+    np.testing.assert_array_equal(permuted.lengths, batch.lengths)
+    again = babi.permute_words(batch, groups, np.random.default_rng(0))
+    np.testing.assert_array_equal(again.inputs, permuted.inputs)
+
   def test_evaluation_batches(self):
     stories = [self.a, self.b, self.a]
     batches = list(babi.evaluation_batches(stories, 2, pad_to_multiple=8))

@@ -91,6 +91,16 @@ class TrainBabiTest(absltest.TestCase):
     self.assertEqual(saved['split'], 'train')
     self.assertEqual(saved['questions'], {'4': 1000})
 
+  def test_unknown_permute_words_are_named(self):
+    directory = self.create_tempdir().full_path
+    code, output = _run(
+      f'--data_dir={_DATA}', '--tasks=1', f'--checkpoint_dir={directory}',
+      '--permute_words=mary,zebra;kitchen,garden',
+    )  # fmt: skip
+    self.assertNotEqual(code, 0)
+    self.assertIn("--permute_words: not in the vocabulary: ['zebra']", output)
+    self.assertEqual(os.listdir(directory), [])
+
   def test_missing_files_are_named(self):
     code, output = _run(
       f'--data_dir={self.create_tempdir().full_path}', '--tasks=2'
