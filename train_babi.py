@@ -458,7 +458,7 @@ def evaluate() -> int:
           'checkpoint': restored,
           'steps': int(step.numpy()),
           'split': split,
-          'test_error_percent': {str(t): e for t, e in errors.items()},
+          'error_percent': {str(t): e for t, e in errors.items()},
           'questions': {str(t): total[t] for t in sorted(total)},
           'mean_error_percent': float(np.mean(list(errors.values()))),
           'failed_tasks': int(sum(e > 5 for e in errors.values())),

@@ -69,7 +69,7 @@ def _write_image(tag: str, image: np.ndarray) -> None:
 
   The same record (width, height, PNG; the image plugin's metadata), but
   converted and encoded with one op: `tf.summary.image` runs a dozen eager
-  ops per image, which made the summaries cost 10% of a C1 training run.
+  ops per image, most of the cost of a report.
   """
   # Only --logdir needs TensorBoard; `import dnc` must not.
   from tensorboard.plugins.image import metadata

@@ -78,6 +78,7 @@ class TrainBabiTest(absltest.TestCase):
       saved = json.load(f)
     self.assertEqual(saved['split'], 'test')
     self.assertEqual(saved['questions'], {'1': 1000, '4': 1000})
+    self.assertCountEqual(saved['error_percent'], ['1', '4'])
     self.assertTrue(os.path.exists(results + '.md'))
 
     code, output = _run(
