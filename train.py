@@ -183,6 +183,22 @@ def rounded_output(logits, mask):
   return np.round(mask[..., None] * tf.sigmoid(logits).numpy())
 
 
+def readable_sample(task, data, logits) -> str:
+  """The batch's first sequence, input, target and rounded output, as text."""
+  return task.to_human_readable(data, rounded_output(logits, data.mask.numpy()))
+
+
+def write_summaries(writer, inspect, step: int, scalars: dict, data, sample):
+  """Writes one report's TensorBoard record at `step`.
+
+  The record holds `scalars`, pictures of the memory addressing of the
+  batch's first sequence (collected by `inspect`, see `make_inspect`) and the
+  readable `sample`.
+  """
+  internals_of_first = first_sequence_internals(inspect, data)
+  summaries.write_report(writer, step, scalars, internals_of_first, sample)
+
+
 def config_of_flags() -> dict:
   """The flags that a checkpoint must agree with."""
   keys = experiment.MODEL_KEYS + experiment.TASK_KEYS
@@ -232,9 +248,7 @@ def train() -> int:
           time.perf_counter() - report_start
         )
         average_loss = trainer.loss_sum.numpy() / FLAGS.report_interval
-        sample = task.to_human_readable(
-          data, rounded_output(logits, data.mask.numpy())
-        )
+        sample = readable_sample(task, data, logits)
         logging.info(
           '%d: Avg training loss %f.\n%s', iteration, average_loss, sample
         )
@@ -246,12 +260,8 @@ def train() -> int:
             'steps_per_second': steps_per_second,
             'learning_rate': FLAGS.learning_rate,
           }
-          summaries.write_report(
-            summary_writer,
-            iteration,
-            scalars,
-            first_sequence_internals(inspect, data),
-            sample,
+          write_summaries(
+            summary_writer, inspect, iteration, scalars, data, sample
           )
         trainer.loss_sum.assign(0.0)
         report_start, report_step = time.perf_counter(), iteration

@@ -23,7 +23,6 @@ from absl import flags
 import tensorflow as tf
 
 from dnc import experiment
-from dnc import summaries
 import train  # Defines train.py's flags, --report_interval among them.
 
 _BLOCKS = flags.DEFINE_integer('blocks', 20, 'Blocks of each kind.', 1)
@@ -41,17 +40,13 @@ def main(argv: Sequence[str]) -> None:
       start = time.perf_counter()
       for _ in range(interval):
         _, grad_norm, data, logits = trainer.train_step()
-      mask = data.mask.numpy()
-      sample = trainer.task.to_human_readable(
-        data, train.rounded_output(logits, mask)
-      )
+      sample = train.readable_sample(trainer.task, data, logits)
       if with_summaries:
         scalars = {
           'loss': float(trainer.loss_sum.numpy()),
           'gradient_norm': float(grad_norm),
         }
-        internals = train.first_sequence_internals(inspect, data)
-        summaries.write_report(writer, step, scalars, internals, sample)
+        train.write_summaries(writer, inspect, step, scalars, data, sample)
       return 1000 * (time.perf_counter() - start) / interval
 
     block(False, 0)  # Compiles the training step.
