@@ -130,6 +130,8 @@ CONFIG_FLAGS = (
   'batch_size',
   'permute_words',
 )
+# What a config saved before a flag existed stands for.
+CONFIG_DEFAULTS = {'permute_words': ''}
 
 # Extended Data Table 1 of Graves et al. (2016): mean +- s.d. test error (%)
 # over 20 runs, per task, for DNC1 and the LSTM baseline. The LSTM figure for
@@ -287,6 +289,7 @@ def train() -> int:
     FLAGS.checkpoint_dir,
     config_of(vocab),
     max_to_keep=FLAGS.max_checkpoints_to_keep,
+    defaults=CONFIG_DEFAULTS,
     core=core,
     optimizer=optimizer,
     step=step,
@@ -407,7 +410,11 @@ def evaluate() -> int:
   core = make_core(vocab.size)
   step = tf.Variable(0, dtype=tf.int64, name='step')
   checkpointer = training.Checkpointer(
-    FLAGS.checkpoint_dir, config_of(vocab), core=core, step=step
+    FLAGS.checkpoint_dir,
+    config_of(vocab),
+    defaults=CONFIG_DEFAULTS,
+    core=core,
+    step=step,
   )
   forward = make_forward(core, vocab.size)
 

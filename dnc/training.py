@@ -39,6 +39,7 @@ class Checkpointer:
     directory: str,
     config: Mapping[str, Any],
     max_to_keep: int = 3,
+    defaults: Mapping[str, Any] | None = None,
     **trackables: Any,
   ):
     """Creates a checkpointer; nothing is written until `save`.
@@ -47,10 +48,14 @@ class Checkpointer:
       directory: where checkpoints and `config.json` live.
       config: JSON-serialisable values that must match to resume.
       max_to_keep: how many recent checkpoints to keep.
+      defaults: values that a saved config without these entries stands for
+        (options added after it was written, whose default behaves as the
+        code that wrote it did), so older checkpoints still resume.
       **trackables: what to save (modules, optimisers, variables, generators).
     """
     self._directory = directory
     self._config = dict(config)
+    self._defaults = dict(defaults or {})
     self._checkpoint = tf.train.Checkpoint(**trackables)
     self._max_to_keep = max_to_keep
     self._manager = None
@@ -99,6 +104,7 @@ class Checkpointer:
     saved = self.saved_config()
     if saved is None:
       return
+    saved = {**self._defaults, **saved}
     differences = [
       f'  --{key}: saved {saved.get(key)!r}, now {self._config.get(key)!r}'
       for key in sorted(set(saved) | set(self._config))

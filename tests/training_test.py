@@ -1,0 +1,67 @@
+"""Tests for dnc.training.Checkpointer's configuration check."""
+
+import json
+import os
+
+import tensorflow as tf
+
+from dnc import training
+
+
+class CheckpointerTest(tf.test.TestCase):
+  def _save(self, directory, config, value=1.0):
+    variable = tf.Variable(value)
+    checkpointer = training.Checkpointer(directory, config, v=variable)
+    return checkpointer.save(7)
+
+  def test_saves_config_once_and_restores_values(self):
+    directory = self.get_temp_dir()
+    self._save(directory, {'memory_size': 16})
+    with open(os.path.join(directory, training.CONFIG_FILE)) as f:
+      self.assertEqual(json.load(f), {'memory_size': 16})
+    variable = tf.Variable(0.0)
+    restored = training.Checkpointer(
+      directory, {'memory_size': 16}, v=variable
+    ).restore_latest()
+    self.assertEqual(restored, os.path.join(directory, 'ckpt-7'))
+    self.assertEqual(variable.numpy(), 1.0)
+
+  def test_other_config_is_refused_naming_each_flag(self):
+    directory = self.get_temp_dir()
+    self._save(directory, {'memory_size': 16, 'word_size': 8})
+    checkpointer = training.Checkpointer(
+      directory, {'memory_size': 32, 'word_size': 8}, v=tf.Variable(0.0)
+    )
+    with self.assertRaisesRegex(
+      training.CheckpointError, r'--memory_size: saved 16, now 32'
+    ) as raised:
+      checkpointer.restore_latest()
+    self.assertNotIn('word_size', str(raised.exception))
+    checkpointer.check_config(keys_to_ignore=('memory_size',))
+
+  def test_defaults_stand_for_entries_an_older_config_lacks(self):
+    directory = self.get_temp_dir()
+    self._save(directory, {'memory_size': 16})
+    new_config = {'memory_size': 16, 'permute_words': ''}
+    variable = tf.Variable(0.0)
+    with self.assertRaisesRegex(
+      training.CheckpointError, r"--permute_words: saved None, now ''"
+    ):
+      training.Checkpointer(directory, new_config, v=variable).check_config()
+    resumed = training.Checkpointer(
+      directory, new_config, defaults={'permute_words': ''}, v=variable
+    )
+    self.assertIsNotNone(resumed.restore_latest())
+    self.assertEqual(variable.numpy(), 1.0)
+    # A default never hides a value that the older run did use.
+    other = {'memory_size': 16, 'permute_words': 'a,b'}
+    with self.assertRaisesRegex(
+      training.CheckpointError, r"--permute_words: saved '', now 'a,b'"
+    ):
+      training.Checkpointer(
+        directory, other, defaults={'permute_words': ''}
+      ).check_config()
+
+
+if __name__ == '__main__':
+  tf.test.main()
