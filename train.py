@@ -280,6 +280,10 @@ def train() -> int:
 
 
 def evaluate() -> int:
+  saved = training.Checkpointer(FLAGS.checkpoint_dir, {}).saved_config()
+  training.adopt_saved_flags(
+    FLAGS, saved, experiment.MODEL_KEYS + experiment.TASK_KEYS
+  )
   config = config_of_flags()
   task = experiment.make_task(config, FLAGS.seed)
   core = experiment.make_core(config)

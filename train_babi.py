@@ -404,6 +404,7 @@ def evaluate() -> int:
     raise training.CheckpointError(
       f'No {training.CONFIG_FILE} in {FLAGS.checkpoint_dir} to evaluate.'
     )
+  training.adopt_saved_flags(FLAGS, saved, CONFIG_FLAGS)
   vocab = babi.Vocabulary(saved['vocabulary'])
   split = FLAGS.eval_split
   _, stories = load_data([split], vocab)

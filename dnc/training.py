@@ -9,11 +9,13 @@ by the usual rotation after a successful save.
 """
 
 from collections.abc import Mapping
+from collections.abc import Sequence
 import json
 import os
 import signal
 from typing import Any
 
+from absl import flags
 from absl import logging
 import tensorflow as tf
 
@@ -185,6 +187,34 @@ class Checkpointer:
         json.dump(self._config, f, indent=2, sort_keys=True)
       tf.io.gfile.rename(temp_path, config_path, overwrite=True)
     return self.manager.save(checkpoint_number=step)
+
+
+def adopt_saved_flags(
+  flag_values: flags.FlagValues,
+  saved_config: Mapping[str, Any] | None,
+  names: Sequence[str],
+) -> dict[str, Any]:
+  """Gives each flag in `names` not set on the command line its saved value.
+
+  So that evaluating a checkpoint needs only its directory: flags the user
+  does pass still win (and are then checked against the checkpoint).
+
+  Args:
+    flag_values: the parsed flags, e.g. `absl.flags.FLAGS`.
+    saved_config: a run's `config.json` (`Checkpointer.saved_config()`).
+    names: the flags to take from it.
+
+  Returns:
+    The flags adopted, with their values.
+  """
+  adopted = {}
+  for name in names:
+    if saved_config and name in saved_config and not flag_values[name].present:
+      flag_values[name].value = saved_config[name]
+      adopted[name] = saved_config[name]
+  if adopted:
+    logging.info('Flags taken from the checkpoint: %s', adopted)
+  return adopted
 
 
 class StopSignal:

@@ -92,6 +92,17 @@ class TrainBabiTest(absltest.TestCase):
     self.assertEqual(saved['split'], 'train')
     self.assertEqual(saved['questions'], {'4': 1000})
 
+    # With only the directories, the checkpoint's flags (and tasks) are used.
+    code, output = _run(
+      f'--data_dir={_DATA}', f'--checkpoint_dir={directory}', '--mode=eval',
+      '--nojit_compile', f'--results={results}',
+    )  # fmt: skip
+    self.assertEqual(code, 0, output)
+    with open(results + '.json') as f:
+      saved = json.load(f)
+    self.assertEqual(saved['steps'], 50)
+    self.assertCountEqual(saved['error_percent'], ['1', '4', '16'])
+
   def test_unknown_permute_words_are_named(self):
     directory = self.create_tempdir().full_path
     code, output = _run(

@@ -383,6 +383,15 @@ class EvaluateTest(absltest.TestCase):
     self.assertIsNotNone(match, output)
     self.assertGreater(float(match.group(1)), 0)
     self.assertBetween(float(match.group(2)), 0, 100)
+    # With only the directory, the checkpoint's own flags are used.
+    code, output = _train(
+      '--mode=eval', f'--checkpoint_dir={directory}', '--eval_batches=1'
+    )
+    self.assertEqual(code, 0, output)
+    self.assertIn('batches of 4 (lengths 1-2, repeats 1-2)', output)
+    self.assertRegex(
+      output, r"Flags taken from the checkpoint: .*'num_bits': 3"
+    )
     # A model flag that changes variable shapes is still refused.
     code, output = _train(*flags, '--mode=eval', '--hidden_size=8')
     self.assertEqual(code, 1)
