@@ -196,8 +196,8 @@ def adopt_saved_flags(
 ) -> dict[str, Any]:
   """Gives each flag in `names` not set on the command line its saved value.
 
-  So that evaluating a checkpoint needs only its directory: flags the user
-  does pass still win (and are then checked against the checkpoint).
+  A checkpoint can then be evaluated from its directory alone; flags the
+  user does pass still win (and are then checked against the checkpoint).
 
   Args:
     flag_values: the parsed flags, e.g. `absl.flags.FLAGS`.

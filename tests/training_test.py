@@ -3,6 +3,7 @@
 import json
 import os
 
+from absl import flags
 import tensorflow as tf
 
 from dnc import training
@@ -61,6 +62,26 @@ class CheckpointerTest(tf.test.TestCase):
       training.Checkpointer(
         directory, other, defaults={'permute_words': ''}
       ).check_config()
+
+
+class AdoptSavedFlagsTest(tf.test.TestCase):
+  def test_only_flags_missing_from_the_command_line_are_adopted(self):
+    flag_values = flags.FlagValues()
+    flags.DEFINE_integer('memory_size', 16, '', flag_values=flag_values)
+    flags.DEFINE_integer('word_size', 16, '', flag_values=flag_values)
+    flags.DEFINE_list('tasks', ['1', '2'], '', flag_values=flag_values)
+    flag_values(['prog', '--word_size=8'])
+    saved = {'memory_size': 64, 'word_size': 32, 'tasks': [3]}
+    adopted = training.adopt_saved_flags(
+      flag_values, saved, ('memory_size', 'word_size', 'tasks', 'absent')
+    )
+    self.assertEqual(adopted, {'memory_size': 64, 'tasks': [3]})
+    self.assertEqual(flag_values.memory_size, 64)
+    self.assertEqual(flag_values.word_size, 8)
+    self.assertEqual(flag_values.tasks, [3])
+    self.assertEqual(
+      training.adopt_saved_flags(flag_values, None, ['tasks']), {}
+    )
 
 
 if __name__ == '__main__':
