@@ -14,6 +14,8 @@ resuming and the refusal to resume with other flags are those of train.py.
 """
 
 import json
+import resource
+import sys
 import time
 
 from absl import app
@@ -149,6 +151,12 @@ PAPER_LSTM = (
   (53.3, 1.3), (34.8, 4.1), None, (90.9, 1.1), (1.3, 0.4),
 )  # fmt: skip
 PAPER_MEANS = {'DNC1': (16.7, 7.6, 11.2, 5.4), 'LSTM': (27.3, 0.8, 17.1, 1.0)}
+
+
+def peak_memory_gib() -> float:
+  """This process's peak resident memory so far: long stories need most."""
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  return peak / (2**30 if sys.platform == 'darwin' else 2**20)  # B or KiB.
 
 
 def tasks_of_flags() -> list[int]:
@@ -341,12 +349,13 @@ def train() -> int:
         elapsed = time.perf_counter() - report_start
         logging.info(
           '%d: Avg training loss %f, answer word error %.2f%%, epoch %d, '
-          '%.2f steps/s.',
+          '%.2f steps/s, peak memory %.1f GiB.',
           iteration,
           np.mean(losses),
           100 * (1 - correct / max(words, 1)),
           batches.epoch,
           (iteration - report_step) / elapsed,
+          peak_memory_gib(),
         )
         losses, correct, words = [], 0.0, 0.0
         report_start, report_step = time.perf_counter(), iteration

@@ -56,6 +56,9 @@ class TrainBabiTest(absltest.TestCase):
       float(x) for x in re.findall(r'\d+: Avg training loss ([\d.]+)', output)
     ]
     self.assertLen(losses, 4)
+    peaks = [float(x) for x in re.findall(r'peak memory ([\d.]+) GiB', output)]
+    self.assertLen(peaks, 4)
+    self.assertBetween(peaks[-1], 0.1, 64)
     self.assertLess(losses[-1], 0.8 * losses[0], output)
 
     code, output = _run(*flags, '--num_training_iterations=50')
