@@ -25,6 +25,153 @@ def _vector_norms(m: tf.Tensor) -> tf.Tensor:
   return tf.sqrt(tf.reduce_sum(m * m, axis=-1, keepdims=True) + _EPSILON)
 
 
+# The link update, the link reads and the allocation below have hand-written
+# gradients. Differentiated automatically inside the time loop, each of them
+# kept several [batch, N, N] intermediates per step for the backward pass and
+# took their gradients with small-K batched matmuls (K = num_reads or 1),
+# which XLA runs far below the speed of the same work done elementwise. These
+# save only their inputs and do the N^2 work of the backward pass in fused
+# elementwise reductions. Tests check them against numerical gradients.
+
+
+def _link_update(
+  prev_link: tf.Tensor,
+  prev_precedence_weights: tf.Tensor,
+  write_weights: tf.Tensor,
+) -> tf.Tensor:
+  """L_t = (1 - w_i - w_j) L_{t-1} + w_i p_j, with a zero diagonal.
+
+  Args:
+    prev_link: `[batch_size, num_writes, memory_size, memory_size]`, L_{t-1}.
+    prev_precedence_weights: `[batch_size, num_writes, memory_size]`, p_{t-1}.
+    write_weights: `[batch_size, num_writes, memory_size]`, w_t^w.
+
+  Returns:
+    `[batch_size, num_writes, memory_size, memory_size]`, L_t.
+  """
+  memory_size, dtype = prev_link.shape[-1], prev_link.dtype
+
+  def off_diagonal():
+    # Built where it is used: a tensor of the forward pass that the backward
+    # pass uses would be kept once per time step.
+    return 1 - tf.eye(memory_size, dtype=dtype)
+
+  @tf.custom_gradient
+  def link_update(prev_link, prev_precedence_weights, write_weights):
+    write_weights_i = tf.expand_dims(write_weights, 3)  # w[i]
+    write_weights_j = tf.expand_dims(write_weights, 2)  # w[j]
+    prev_precedence_weights_j = tf.expand_dims(prev_precedence_weights, 2)
+    link = (
+      1 - write_weights_i - write_weights_j
+    ) * prev_link + write_weights_i * prev_precedence_weights_j
+
+    def grad(d_link):
+      d_link *= off_diagonal()
+      d_prev_link = d_link * (1 - write_weights_i - write_weights_j)
+      # w[k] enters row k (as w_i) and column k (as w_j).
+      d_write_weights = tf.reduce_sum(
+        d_link * (prev_precedence_weights_j - prev_link), 3
+      ) - tf.reduce_sum(d_link * prev_link, 2)
+      d_prev_precedence_weights = tf.reduce_sum(d_link * write_weights_i, 2)
+      return d_prev_link, d_prev_precedence_weights, d_write_weights
+
+    return link * off_diagonal(), grad
+
+  return link_update(prev_link, prev_precedence_weights, write_weights)
+
+
+def _link_read(
+  link: tf.Tensor, read_weights: tf.Tensor, forward: bool
+) -> tf.Tensor:
+  """f = L w (forward) or b = L^T w (backward), per read and write head.
+
+  Args:
+    link: `[batch_size, num_writes, memory_size, memory_size]`, L_t.
+    read_weights: `[batch_size, num_reads, memory_size]`, w_{t-1}^r.
+    forward: which direction.
+
+  Returns:
+    `[batch_size, num_reads, num_writes, memory_size]`.
+  """
+
+  @tf.custom_gradient
+  def link_read(link, read_weights):
+    if forward:  # f[i] = sum_j L[i, j] w[j]
+      read = tf.einsum('bwij,brj->brwi', link, read_weights)
+    else:  # b[j] = sum_i w[i] L[i, j]
+      read = tf.einsum('bwij,bri->brwj', link, read_weights)
+
+    def grad(d_read):
+      # dL is a sum of num_reads outer products, done elementwise rather
+      # than as a batched matmul with K = num_reads.
+      if forward:  # dL[i, j] = sum_r df[r, i] w[r, j]
+        outer = d_read[:, :, :, :, None] * read_weights[:, :, None, None, :]
+        d_read_weights = tf.einsum('brwi,bwij->brj', d_read, link)
+      else:  # dL[i, j] = sum_r w[r, i] db[r, j]
+        outer = read_weights[:, :, None, :, None] * d_read[:, :, :, None, :]
+        d_read_weights = tf.einsum('brwj,bwij->bri', d_read, link)
+      return tf.reduce_sum(outer, 1), d_read_weights
+
+    return read, grad
+
+  return link_read(link, read_weights)
+
+
+def _allocation(usage: tf.Tensor) -> tf.Tensor:
+  """Allocation weights a_t for one write head.
+
+  Sorting locations by ascending usage phi,
+  `a[phi_k] = (1 - u[phi_k]) * prod_{m < k} u[phi_m]`: the least used
+  location gets almost everything. Ties go to the lower index.
+
+  Instead of sorting, each location multiplies the usages of the locations
+  that come before it in that order, found by comparing all pairs. This is
+  the same function with the same gradient (the order itself has none), and
+  for the memory sizes used in practice a few fused dense ops are much
+  faster than a sort, a cumulative product and a scatter.
+
+  Args:
+    usage: `[batch_size, memory_size]`, u_t.
+
+  Returns:
+    `[batch_size, memory_size]`, a_t, summing to at most 1.
+  """
+  memory_size = usage.shape[-1]
+
+  def comes_before(usage):
+    """`[B, i, j]`, 1 where location j comes before location i."""
+    # Order by the raw usage: in float32, 1 - u (which the reference sorts)
+    # and eps + (1 - eps) u round distinct small usages to ties.
+    usage_i = tf.expand_dims(usage, 2)
+    usage_j = tf.expand_dims(usage, 1)
+    index = tf.range(memory_size)
+    lower_index = tf.expand_dims(index, 0) < tf.expand_dims(index, 1)
+    before = (usage_j < usage_i) | ((usage_j == usage_i) & lower_index)
+    return tf.cast(before, usage.dtype)
+
+  @tf.custom_gradient
+  def allocation(usage):
+    # The order is recomputed in the backward pass instead of being kept.
+    clamped_usage = _EPSILON + (1 - _EPSILON) * usage
+    log_usage = tf.math.log(clamped_usage)
+    prefix = tf.exp(
+      tf.reduce_sum(comes_before(usage) * tf.expand_dims(log_usage, 1), 2)
+    )
+    allocation = (1 - clamped_usage) * prefix
+
+    def grad(d_allocation):
+      d_log_prefix = d_allocation * allocation
+      d_log_usage = tf.reduce_sum(
+        comes_before(usage) * tf.expand_dims(d_log_prefix, 2), 1
+      )
+      d_clamped_usage = d_log_usage / clamped_usage - d_allocation * prefix
+      return (1 - _EPSILON) * d_clamped_usage
+
+    return allocation, grad
+
+  return allocation(usage)
+
+
 def weighted_softmax(
   activations: tf.Tensor,
   strengths: tf.Tensor,
@@ -171,10 +318,7 @@ class TemporalLinkage(snt.RNNCore):
     util.check_shape(
       prev_read_weights, [link.shape[0], None, n], 'prev_read_weights'
     )
-    if forward:  # f[i] = sum_j L[i, j] w[j]
-      return tf.einsum('bwij,brj->brwi', link, prev_read_weights)
-    # b[j] = sum_i w[i] L[i, j]
-    return tf.einsum('bwij,bri->brwj', link, prev_read_weights)
+    return _link_read(link, prev_read_weights, forward)
 
   def _link(
     self,
@@ -192,14 +336,7 @@ class TemporalLinkage(snt.RNNCore):
     Returns:
       `[batch_size, num_writes, memory_size, memory_size]`, zero diagonal.
     """
-    write_weights_i = tf.expand_dims(write_weights, 3)  # w[i]
-    write_weights_j = tf.expand_dims(write_weights, 2)  # w[j]
-    prev_precedence_weights_j = tf.expand_dims(prev_precedence_weights, 2)
-    link = (
-      1 - write_weights_i - write_weights_j
-    ) * prev_link + write_weights_i * prev_precedence_weights_j
-    off_diagonal = 1 - tf.eye(self._memory_size, dtype=link.dtype)
-    return link * off_diagonal
+    return _link_update(prev_link, prev_precedence_weights, write_weights)
 
   def _precedence_weights(
     self, prev_precedence_weights: tf.Tensor, write_weights: tf.Tensor
@@ -304,7 +441,7 @@ class Freeness(snt.RNNCore):
     write_gates = tf.expand_dims(write_gates, -1)  # [B, Wr, 1]
     allocation_weights = []
     for i in range(num_writes):
-      allocation_weights.append(self._allocation(usage))
+      allocation_weights.append(_allocation(usage))
       usage += (1 - usage) * write_gates[:, i, :] * allocation_weights[i]
     return tf.stack(allocation_weights, axis=1)
 
@@ -322,38 +459,6 @@ class Freeness(snt.RNNCore):
     free_read_weights = tf.expand_dims(free_gate, -1) * read_weights
     retention = util.reduce_prod(1 - free_read_weights, 1)  # psi_t
     return prev_usage * retention
-
-  def _allocation(self, usage: tf.Tensor) -> tf.Tensor:
-    """Allocation weights a_t for one write head.
-
-    Sorting locations by ascending usage phi,
-    `a[phi_k] = (1 - u[phi_k]) * prod_{m < k} u[phi_m]`: the least used
-    location gets almost everything. Ties go to the lower index.
-
-    Instead of sorting, each location multiplies the usages of the locations
-    that come before it in that order, found by comparing all pairs. This is
-    the same function with the same gradient (the order itself has none), and
-    for the memory sizes used in practice a few fused dense ops are much
-    faster than a sort, a cumulative product and a scatter.
-
-    Args:
-      usage: `[batch_size, memory_size]`, u_t.
-
-    Returns:
-      `[batch_size, memory_size]`, a_t, summing to at most 1.
-    """
-    # Order by the raw usage: in float32, 1 - u (which the reference sorts)
-    # and eps + (1 - eps) u round distinct small usages to ties.
-    usage_i = tf.expand_dims(usage, 2)
-    usage_j = tf.expand_dims(usage, 1)
-    index = tf.range(self._memory_size)
-    lower_index = tf.expand_dims(index, 0) < tf.expand_dims(index, 1)
-    # [B, i, j]: location j comes before location i in the sorted order.
-    comes_before = (usage_j < usage_i) | ((usage_j == usage_i) & lower_index)
-    usage = _EPSILON + (1 - _EPSILON) * usage
-    log_usage = tf.math.log(usage)
-    log_prefix = tf.linalg.matvec(tf.cast(comes_before, usage.dtype), log_usage)
-    return (1 - usage) * tf.exp(log_prefix)
 
   @property
   def state_size(self) -> tf.TensorShape:
