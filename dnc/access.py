@@ -192,10 +192,10 @@ class MemoryAccess(snt.RNNCore):
         linear(inputs)  # Creates its variables; the output is not used.
     # One matmul for the whole interface instead of ten small ones: per-op
     # overhead, not arithmetic, dominates at the usual sizes.
-    weights = tf.concat([linear.w for linear in linears.values()], axis=1)
+    weights = [linear.w for linear in linears.values()]
     biases = tf.concat([linear.b for linear in linears.values()], axis=0)
     flat_pieces = tf.split(
-      tf.matmul(inputs, weights) + biases,
+      util.matmul_by_variables(inputs, weights, axis=1) + biases,
       [linear.output_size for linear in linears.values()],
       axis=1,
     )

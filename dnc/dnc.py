@@ -20,6 +20,32 @@ DNCState = collections.namedtuple(
 )
 
 
+class _LSTM(snt.LSTM):
+  """`snt.LSTM`, same variables and maths, storing less for backpropagation.
+
+  The gradients of its matmuls re-read the weights
+  (`util.matmul_by_variables`) instead of keeping a copy of them for every
+  step of a differentiated `while` loop.
+  """
+
+  def __call__(
+    self, inputs: tf.Tensor, prev_state: snt.LSTMState
+  ) -> tuple[tf.Tensor, snt.LSTMState]:
+    self._initialize(inputs)  # Sonnet's checks; creates the variables.
+    gates = (
+      util.matmul_by_variables(inputs, [self._w_i])
+      + util.matmul_by_variables(prev_state.hidden, [self._w_h])
+      + self.b
+    )
+    input_gate, forget_gate, cell_update, output_gate = tf.split(gates, 4, 1)
+    next_cell = tf.sigmoid(forget_gate) * prev_state.cell
+    next_cell += tf.sigmoid(input_gate) * tf.tanh(cell_update)
+    next_hidden = tf.sigmoid(output_gate) * tf.tanh(next_cell)
+    if self.projection is not None:
+      next_hidden = util.matmul_by_variables(next_hidden, [self.projection])
+    return next_hidden, snt.LSTMState(hidden=next_hidden, cell=next_cell)
+
+
 class DNC(snt.RNNCore):
   """The DNC as a Sonnet RNN core (Graves et al., Nature 2016).
 
@@ -71,7 +97,7 @@ class DNC(snt.RNNCore):
     util.check_positive_int(
       controller_config['hidden_size'], "controller_config['hidden_size']"
     )
-    self._controller = snt.LSTM(**controller_config)
+    self._controller = _LSTM(**{'name': 'lstm', **controller_config})
     self._access = access.MemoryAccess(**access_config)
     self._output_linear = snt.Linear(output_size, name='output_linear')
     self._output_size = output_size
@@ -163,7 +189,10 @@ class DNC(snt.RNNCore):
       controller_output, prev_state.access_state
     )
     output = tf.concat([controller_output, batch_flatten(access_output)], 1)
-    output = self._clip_if_enabled(self._output_linear(output))
+    if not hasattr(self._output_linear, 'w'):
+      self._output_linear(output)  # Creates its variables; output unused.
+    output = util.matmul_by_variables(output, [self._output_linear.w])
+    output = self._clip_if_enabled(output + self._output_linear.b)
     next_state = DNCState(
       access_output=access_output,
       access_state=access_state,

@@ -142,3 +142,55 @@ def check_shape(
       raise ValueError(
         f'`{name}` must have shape {wanted}, got {shape.as_list()}.'
       )
+
+
+def matmul_by_variables(
+  inputs: tf.Tensor, variables: Sequence[tf.Variable], axis: int = 0
+) -> tf.Tensor:
+  """`inputs @ concat(variables, axis)`, for weights read inside a loop.
+
+  Inside a `tf.while_loop` that is differentiated (`snt.dynamic_unroll`),
+  TensorFlow keeps every value read from a variable in the loop body for
+  the backward pass, one copy per time step, as if the weights changed from
+  step to step. The gradient here reads the variables again instead, so a
+  step stores only its `inputs`. The variables must not change between the
+  forward and the backward pass (they do not within a `GradientTape`).
+
+  Args:
+    inputs: `[batch_size, input_size]`.
+    variables: 2-D weights that, concatenated along `axis`, make the
+      `[input_size, output_size]` weight matrix.
+    axis: 0 to stack the variables' rows, 1 their columns.
+
+  Returns:
+    `[batch_size, output_size]`.
+  """
+  if tf.executing_eagerly():
+    handles = [variable.handle for variable in variables]
+  else:
+    # The handles as captured by the graph being built (the loop body): the
+    # backward loop takes those as loop invariants, whereas it fails to
+    # capture a variable that its forward body did not.
+    graph = tf.compat.v1.get_default_graph()
+    handles = [graph.capture(variable.handle) for variable in variables]
+  dtype = variables[0].dtype
+
+  def concat(values):
+    return values[0] if len(values) == 1 else tf.concat(values, axis)
+
+  @tf.custom_gradient
+  def matmul(inputs, weights):
+    def grad(d_outputs):
+      weights = concat(
+        [
+          tf.raw_ops.ReadVariableOp(resource=handle, dtype=dtype)
+          for handle in handles
+        ]
+      )
+      d_inputs = tf.matmul(d_outputs, weights, transpose_b=True)
+      return d_inputs, tf.matmul(inputs, d_outputs, transpose_a=True)
+
+    return tf.matmul(inputs, weights), grad
+
+  # Reading the variables themselves here lets a tape watch them.
+  return matmul(inputs, concat([tf.convert_to_tensor(v) for v in variables]))

@@ -85,8 +85,13 @@ class FixtureTest(tf.test.TestCase, parameterized.TestCase):
     self.fixture = np.load(shared_data.require_fixture())
     self.config = json.loads(str(self.fixture['config']))
 
-  def _run(self, dtype):
-    """Builds the fixture's DNC, loads its weights and unrolls it."""
+  def _run(self, dtype, mode='eager'):
+    """Builds the fixture's DNC, loads its weights and unrolls it.
+
+    Eagerly, `snt.dynamic_unroll` is a Python loop; in a `tf.function` (and
+    under XLA) it is a `while` loop with its own gradient, which the custom
+    gradients of the core must also get right.
+    """
     config, fixture = self.config, self.fixture
     core = dnc.DNC(
       access_config=dict(
@@ -108,16 +113,25 @@ class FixtureTest(tf.test.TestCase, parameterized.TestCase):
     for name in names:
       variables[name].assign(fixture['weights/' + name])
 
-    with tf.GradientTape() as tape:
-      outputs, final_state = snt.dynamic_unroll(core, inputs, initial_state)
-      loss = tf.reduce_sum(
-        outputs * fixture['loss_output_weights']
-      ) + tf.reduce_sum(final_state.access_state.memory**2)
-    grads = tape.gradient(loss, [variables[name] for name in names])
+    def unroll_and_differentiate(inputs):
+      with tf.GradientTape() as tape:
+        outputs, final_state = snt.dynamic_unroll(core, inputs, initial_state)
+        loss = tf.reduce_sum(
+          outputs * fixture['loss_output_weights']
+        ) + tf.reduce_sum(final_state.access_state.memory**2)
+      grads = tape.gradient(loss, [variables[name] for name in names])
+      return outputs, final_state, grads
+
+    if mode != 'eager':
+      unroll_and_differentiate = tf.function(
+        unroll_and_differentiate, jit_compile=mode == 'xla'
+      )
+    outputs, final_state, grads = unroll_and_differentiate(inputs)
     return outputs, final_state, dict(zip(names, grads, strict=True))
 
-  def test_float64_reproduces_outputs_state_and_gradients(self):
-    outputs, final_state, grads = self._run(tf.float64)
+  @parameterized.parameters('eager', 'function', 'xla')
+  def test_float64_reproduces_outputs_state_and_gradients(self, mode):
+    outputs, final_state, grads = self._run(tf.float64, mode)
     self.assertLess(_max_relative_error(outputs, self.fixture['outputs']), 1e-8)
     for field, value in _final_fields(final_state).items():
       with self.subTest(field=field):
@@ -241,6 +255,48 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
         self.assertIsNotNone(grad)
         self.assertTrue(np.all(np.isfinite(grad)))
         self.assertGreater(np.max(np.abs(grad)), 0)
+
+
+class ControllerTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.parameters(None, 3)
+  def test_matches_snt_lstm_with_the_same_variables(self, projection_size):
+    rng = np.random.RandomState(22)
+    config = dict(hidden_size=4, projection_size=projection_size)
+    ours, reference = dnc._LSTM(**config), snt.LSTM(**config)
+    inputs = tf.constant(rng.randn(2, 5), tf.float32)
+    hidden_size = projection_size or 4
+    state = snt.LSTMState(
+      hidden=tf.constant(rng.randn(2, hidden_size), tf.float32),
+      cell=tf.constant(rng.randn(2, 4), tf.float32),
+    )
+    reference(inputs, state)
+    ours(inputs, state)
+    self.assertEqual(ours.name, 'lstm')
+    for mine, theirs in zip(
+      ours.trainable_variables, reference.trainable_variables, strict=True
+    ):
+      self.assertEqual(mine.name, theirs.name)
+      mine.assign(theirs + rng.randn(*theirs.shape) * 0.1)
+      theirs.assign(mine)
+
+    loss_weights = tf.constant(rng.randn(2, hidden_size), tf.float32)
+
+    def outputs_and_gradients(core):
+      with tf.GradientTape() as tape:
+        tape.watch([inputs, state])
+        output, next_state = core(inputs, state)
+        loss = tf.reduce_sum(output * loss_weights) + tf.reduce_sum(
+          next_state.cell**2
+        )
+      grads = tape.gradient(loss, [inputs, state, core.trainable_variables])
+      return output, next_state, grads
+
+    for got, expected in zip(
+      tf.nest.flatten(outputs_and_gradients(ours)),
+      tf.nest.flatten(outputs_and_gradients(reference)),
+      strict=True,
+    ):
+      self.assertAllClose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 class CoreTest(tf.test.TestCase, parameterized.TestCase):

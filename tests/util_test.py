@@ -224,3 +224,80 @@ class ZeroStateTest(tf.test.TestCase, parameterized.TestCase):
 
 if __name__ == '__main__':
   tf.test.main()
+
+
+def _recurrence_gradients(matmul, variables, inputs):
+  """Gradients of a tanh recurrence `h = tanh(matmul(h) + x_t)` over time.
+
+  Args:
+    matmul: maps `h` `[B, 5]` to `[B, 5]` using `variables`.
+    variables: the weights.
+    inputs: `[T, B, 5]`, the x_t.
+
+  Returns:
+    The gradients of a weighted sum of the last `h` with respect to
+    `inputs` and each of `variables`.
+  """
+  with tf.GradientTape() as tape:
+    tape.watch(inputs)
+
+    def body(t, h):
+      return t + 1, tf.tanh(matmul(h) + inputs[t])
+
+    _, h = tf.while_loop(
+      lambda t, _: t < inputs.shape[0],
+      body,
+      (0, tf.zeros_like(inputs[0])),
+      maximum_iterations=inputs.shape[0],
+    )
+    loss = tf.reduce_sum(h * tf.range(5, dtype=h.dtype))
+  return tape.gradient(loss, [inputs, *variables])
+
+
+class MatmulByVariablesTest(tf.test.TestCase, parameterized.TestCase):
+  def _variables(self, axis, dtype):
+    rng = np.random.RandomState(20)
+    shapes = [(3, 5), (2, 5)] if axis == 0 else [(5, 3), (5, 2)]
+    return [tf.Variable(rng.randn(*shape).astype(dtype)) for shape in shapes]
+
+  @parameterized.product(
+    mode=_MODES, axis=(0, 1), dtype=(np.float32, np.float64)
+  )
+  def test_values_and_gradients_in_a_while_loop_match_matmul(
+    self, mode, axis, dtype
+  ):
+    variables = self._variables(axis, dtype)
+    inputs = tf.constant(np.random.RandomState(21).randn(4, 2, 5), dtype)
+    plain = lambda h: tf.matmul(h, tf.concat(variables, axis))
+    ours = lambda h: util.matmul_by_variables(h, variables, axis)
+    h = inputs[0]
+    self.assertAllClose(ours(h), plain(h), rtol=1e-6, atol=1e-6)
+    expected = _recurrence_gradients(plain, variables, inputs)
+    got = _in_mode(
+      lambda inputs: _recurrence_gradients(ours, variables, inputs), mode
+    )(inputs)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for g, e in zip(got, expected, strict=True):
+      self.assertAllClose(g, e, rtol=tol, atol=tol)
+      self.assertGreater(np.abs(e).max(), 0.01)
+
+  def test_loop_keeps_the_inputs_but_not_the_weights(self):
+    variables = self._variables(0, np.float32)
+    inputs = tf.zeros([4, 2, 5])
+
+    def pushes(matmul):
+      fn = tf.function(
+        lambda inputs: _recurrence_gradients(matmul, variables, inputs)
+      )
+      graph_def = fn.get_concrete_function(inputs).graph.as_graph_def()
+      return sum(
+        node.op == 'TensorListPushBack'
+        for function in graph_def.library.function
+        for node in function.node_def
+      )
+
+    plain = pushes(lambda h: tf.matmul(h, tf.concat(variables, 0)))
+    ours = pushes(lambda h: util.matmul_by_variables(h, variables))
+    # Plain keeps h and the concatenated weights; ours keeps h.
+    self.assertEqual(plain - ours, 1)
+    self.assertGreater(ours, 0)
