@@ -28,6 +28,10 @@ class _LSTM(snt.LSTM):
   step of a differentiated `while` loop.
   """
 
+  def __init__(self, hidden_size: int, name: str = 'lstm', **kwargs: Any):
+    """Takes the arguments of `snt.LSTM`, with its default name."""
+    super().__init__(hidden_size, name=name, **kwargs)
+
   def __call__(
     self, inputs: tf.Tensor, prev_state: snt.LSTMState
   ) -> tuple[tf.Tensor, snt.LSTMState]:
@@ -97,7 +101,7 @@ class DNC(snt.RNNCore):
     util.check_positive_int(
       controller_config['hidden_size'], "controller_config['hidden_size']"
     )
-    self._controller = _LSTM(**{'name': 'lstm', **controller_config})
+    self._controller = _LSTM(**controller_config)
     self._access = access.MemoryAccess(**access_config)
     self._output_linear = snt.Linear(output_size, name='output_linear')
     self._output_size = output_size
