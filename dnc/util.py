@@ -2,7 +2,9 @@
 
 `batch_invert_permutation`, `batch_gather`, `one_hot` and `reduce_prod` are the
 helpers of the reference design; `check_shape` and `check_positive_int` give
-the argument checks of every public entry point one wording.
+the argument checks of every public entry point one wording;
+`matmul_by_variables` is a linear map whose weights backpropagation through
+a time loop does not copy at every step.
 """
 
 from collections.abc import Sequence
@@ -165,14 +167,14 @@ def matmul_by_variables(
   Returns:
     `[batch_size, output_size]`.
   """
-  if tf.executing_eagerly():
-    handles = [variable.handle for variable in variables]
-  else:
-    # The handles as captured by the graph being built (the loop body): the
-    # backward loop takes those as loop invariants, whereas it fails to
+  handles = [variable.handle for variable in variables]
+  if not tf.executing_eagerly():
+    # The handles as captured by the function being built (the loop body):
+    # the backward loop takes those as loop invariants, whereas it fails to
     # capture a variable that its forward body did not.
-    graph = tf.compat.v1.get_default_graph()
-    handles = [graph.capture(variable.handle) for variable in variables]
+    capture = getattr(tf.compat.v1.get_default_graph(), 'capture', None)
+    if capture is not None:  # Not in a TF1-style tf.Graph.
+      handles = [capture(handle) for handle in handles]
   dtype = variables[0].dtype
 
   def concat(values):
