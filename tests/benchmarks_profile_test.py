@@ -1,7 +1,6 @@
 """Tests for benchmarks/profile.py's reading of XLA's HLO dump."""
 
 import os
-import tempfile
 
 import tensorflow as tf
 
@@ -25,7 +24,7 @@ ENTRY %main {
 
 class HloOpNamesTest(tf.test.TestCase):
   def test_maps_kernels_to_their_tensorflow_ops(self):
-    dump_dir = tempfile.mkdtemp()
+    dump_dir = self.get_temp_dir()
     name = 'module_0001.a_inference__train_step_1.cpu_after_optimizations.txt'
     with open(os.path.join(dump_dir, name), 'w') as f:
       f.write(_HLO)

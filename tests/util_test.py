@@ -222,10 +222,6 @@ class ZeroStateTest(tf.test.TestCase, parameterized.TestCase):
       util.zero_state(tf.TensorShape([2]), 0, tf.float32)
 
 
-if __name__ == '__main__':
-  tf.test.main()
-
-
 def _recurrence_gradients(matmul, variables, inputs):
   """Gradients of a tanh recurrence `h = tanh(matmul(h) + x_t)` over time.
 
@@ -301,3 +297,7 @@ class MatmulByVariablesTest(tf.test.TestCase, parameterized.TestCase):
     # Plain keeps h and the concatenated weights; ours keeps h.
     self.assertEqual(plain - ours, 1)
     self.assertGreater(ours, 0)
+
+
+if __name__ == '__main__':
+  tf.test.main()
