@@ -154,12 +154,15 @@ class MemoryAccess(snt.RNNCore):
       reset_weights=interface['erase_vectors'],
       values=interface['write_vectors'],
     )
-    linkage_state = self._linkage(write_weights, prev_state.linkage)
-    read_weights = self._read_weights(
-      interface,
-      memory=memory,
-      prev_read_weights=prev_state.read_weights,
-      link=linkage_state.link,
+    # The new link and the reads through it in one: the same values as
+    # `self._linkage(...)` then `_read_weights`, for less work and memory.
+    linkage_state, forward_weights, backward_weights = (
+      self._linkage.update_and_read(
+        write_weights, prev_state.linkage, prev_state.read_weights
+      )
+    )
+    read_weights = self._mix_read_weights(
+      interface, memory, forward_weights, backward_weights
     )
     read_words = tf.matmul(read_weights, memory)
     next_state = AccessState(
@@ -277,25 +280,49 @@ class MemoryAccess(snt.RNNCore):
       `[batch_size, num_reads, memory_size]`, w_t^r.
     """
     memory = tf.convert_to_tensor(memory)
-    dtype = memory.dtype
-    keys = tf.convert_to_tensor(inputs['read_content_keys'], dtype)
-    strengths = tf.convert_to_tensor(inputs['read_content_strengths'], dtype)
-    read_mode = tf.convert_to_tensor(inputs['read_mode'], dtype)  # pi_t
-    prev_read_weights = tf.convert_to_tensor(prev_read_weights, dtype)
-    link = tf.convert_to_tensor(link, dtype)
-    util.check_shape(
-      read_mode,
-      [None, self._num_reads, 1 + 2 * self._num_writes],
-      "inputs['read_mode']",
-    )
-
-    content_weights = self._read_content_weights_mod(memory, keys, strengths)
+    prev_read_weights = tf.convert_to_tensor(prev_read_weights, memory.dtype)
+    link = tf.convert_to_tensor(link, memory.dtype)
     forward_weights = self._linkage.directional_read_weights(
       link, prev_read_weights, forward=True
     )  # f_t: [B, R, Wr, N]
     backward_weights = self._linkage.directional_read_weights(
       link, prev_read_weights, forward=False
     )  # b_t
+    return self._mix_read_weights(
+      inputs, memory, forward_weights, backward_weights
+    )
+
+  def _mix_read_weights(
+    self,
+    inputs: Mapping[str, tf.Tensor],
+    memory: tf.Tensor,
+    forward_weights: tf.Tensor,
+    backward_weights: tf.Tensor,
+  ) -> tf.Tensor:
+    """Mixes content lookup and the link-following weights by read mode.
+
+    Args:
+      inputs: dict with `read_content_keys`, `read_content_strengths` and
+        `read_mode` (tensors or numpy arrays).
+      memory: `[batch_size, memory_size, word_size]`, M_t.
+      forward_weights: `[batch_size, num_reads, num_writes, memory_size]`,
+        f_t.
+      backward_weights: the same shape, b_t.
+
+    Returns:
+      `[batch_size, num_reads, memory_size]`, w_t^r.
+    """
+    memory = tf.convert_to_tensor(memory)
+    dtype = memory.dtype
+    keys = tf.convert_to_tensor(inputs['read_content_keys'], dtype)
+    strengths = tf.convert_to_tensor(inputs['read_content_strengths'], dtype)
+    read_mode = tf.convert_to_tensor(inputs['read_mode'], dtype)  # pi_t
+    util.check_shape(
+      read_mode,
+      [None, self._num_reads, 1 + 2 * self._num_writes],
+      "inputs['read_mode']",
+    )
+    content_weights = self._read_content_weights_mod(memory, keys, strengths)
     wr = self._num_writes
     backward_mode = tf.expand_dims(read_mode[:, :, :wr], 3)
     forward_mode = tf.expand_dims(read_mode[:, :, wr : 2 * wr], 3)

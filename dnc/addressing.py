@@ -32,6 +32,8 @@ def _vector_norms(m: tf.Tensor) -> tf.Tensor:
 # which XLA runs far below the speed of the same work done elementwise. These
 # save only their inputs and do the N^2 work of the backward pass in fused
 # elementwise reductions. Tests check them against numerical gradients.
+# `_link_update_and_read` is what `MemoryAccess` runs; `_link_update` and
+# `_link_read` serve `TemporalLinkage.__call__` and `directional_read_weights`.
 
 
 def _link_update(
@@ -115,6 +117,157 @@ def _link_read(
     return read, grad
 
   return link_read(link, read_weights)
+
+
+def _through_next_link(
+  prev_link: tf.Tensor,
+  prev_precedence_weights: tf.Tensor,
+  write_weights: tf.Tensor,
+  vectors: tf.Tensor,
+  transpose: bool,
+) -> tf.Tensor:
+  """`L_t v` (or `L_t^T v`) for each row v of `vectors`, from L_{t-1}.
+
+  With L_t[i, j] = (1 - w_i - w_j) L_{t-1}[i, j] + w_i p_j off the diagonal,
+  and L = L_{t-1} with diagonal d:
+    (L_t v)_i = (1 - w_i) (L v)_i - (L (w v))_i + w_i (p.v - p_i v_i)
+                - (1 - 2 w_i) d_i v_i
+    (L_t^T v)_j = (1 - w_j) (v L)_j - ((w v) L)_j + p_j (w.v - w_j v_j)
+                  - (1 - 2 w_j) d_j v_j
+  One matmul against L_{t-1}, which backpropagation keeps anyway, instead of
+  one against L_t, which it would then keep as well.
+
+  Args:
+    prev_link: `[batch_size, num_writes, memory_size, memory_size]`, L_{t-1}.
+    prev_precedence_weights: `[batch_size, num_writes, memory_size]`, p_{t-1}.
+    write_weights: `[batch_size, num_writes, memory_size]`, w_t^w.
+    vectors: `[batch_size, num_writes, num_vectors, memory_size]`, v.
+    transpose: whether to multiply by L_t^T instead of L_t.
+
+  Returns:
+    `[batch_size, num_writes, num_vectors, memory_size]`.
+  """
+  num_vectors = vectors.shape[2]
+  write_weights = tf.expand_dims(write_weights, 2)  # [B, Wr, 1, N]
+  precedence_weights = tf.expand_dims(prev_precedence_weights, 2)
+  both = tf.concat([vectors, write_weights * vectors], 2)  # (v; w v)
+  if transpose:
+    products = tf.matmul(both, prev_link)  # (v; w v) L
+    row, column = precedence_weights, write_weights
+  else:
+    # (L (v; w v)^T)^T: the transposed operand is the small one.
+    products = tf.linalg.matrix_transpose(
+      tf.matmul(prev_link, both, transpose_b=True)
+    )
+    row, column = write_weights, precedence_weights
+  diagonal = tf.expand_dims(tf.linalg.diag_part(prev_link), 2)
+  return (
+    (1 - write_weights) * products[:, :, :num_vectors]
+    - products[:, :, num_vectors:]
+    + row
+    * (tf.reduce_sum(column * vectors, 3, keepdims=True) - column * vectors)
+    - (1 - 2 * write_weights) * diagonal * vectors
+  )
+
+
+def _link_update_and_read(
+  prev_link: tf.Tensor,
+  prev_precedence_weights: tf.Tensor,
+  write_weights: tf.Tensor,
+  read_weights: tf.Tensor,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+  """`_link_update`, then `_link_read` of L_t in both directions, in one.
+
+  The values are those of the separate functions. The reads are taken
+  through L_{t-1} (`_through_next_link`), so L_t has a single use (the next
+  step), XLA writes it once, and the backward pass keeps L_{t-1} alone:
+  one `[batch, num_writes, N, N]` tensor per step instead of two.
+
+  Args:
+    prev_link: `[batch_size, num_writes, memory_size, memory_size]`, L_{t-1}.
+    prev_precedence_weights: `[batch_size, num_writes, memory_size]`, p_{t-1}.
+    write_weights: `[batch_size, num_writes, memory_size]`, w_t^w.
+    read_weights: `[batch_size, num_reads, memory_size]`, w_{t-1}^r.
+
+  Returns:
+    link: `[batch_size, num_writes, memory_size, memory_size]`, L_t.
+    forward: `[batch_size, num_reads, num_writes, memory_size]`, f_t.
+    backward: `[batch_size, num_reads, num_writes, memory_size]`, b_t.
+  """
+  num_writes, memory_size = prev_link.shape[1], prev_link.shape[-1]
+  dtype = prev_link.dtype
+
+  def off_diagonal():  # Built where used, as in `_link_update`.
+    return 1 - tf.eye(memory_size, dtype=dtype)
+
+  def per_write_head(x):  # [B, R, N] -> [B, Wr, R, N]
+    x = tf.expand_dims(x, 1)
+    return tf.broadcast_to(
+      x, [tf.shape(x)[0], num_writes, x.shape[2], memory_size]
+    )
+
+  def per_read_head(x):  # [B, Wr, R, N] <-> [B, R, Wr, N]
+    return tf.transpose(x, [0, 2, 1, 3])
+
+  @tf.custom_gradient
+  def update_and_read(
+    prev_link, prev_precedence_weights, write_weights, read_weights
+  ):
+    write_weights_i = tf.expand_dims(write_weights, 3)  # w[i]
+    write_weights_j = tf.expand_dims(write_weights, 2)  # w[j]
+    prev_precedence_weights_j = tf.expand_dims(prev_precedence_weights, 2)
+    link = off_diagonal() * (
+      (1 - write_weights_i - write_weights_j) * prev_link
+      + write_weights_i * prev_precedence_weights_j
+    )
+    heads = per_write_head(read_weights)
+    forward = _through_next_link(
+      prev_link, prev_precedence_weights, write_weights, heads, False
+    )
+    backward = _through_next_link(
+      prev_link, prev_precedence_weights, write_weights, heads, True
+    )
+
+    def grad(d_link, d_forward, d_backward):
+      d_forward, d_backward = map(per_read_head, (d_forward, d_backward))
+      # dL_t: the next step's and, from the reads, df w^T + w db^T. Four
+      # reductions below use it: XLA would recompute an elementwise sum of
+      # outer products in each (several times slower), but writes the
+      # result of a matmul (here with K = 2 num_reads) once.
+      d_link = off_diagonal() * (
+        d_link
+        + tf.matmul(
+          tf.concat([d_forward, heads], 2),
+          tf.concat([heads, d_backward], 2),
+          transpose_a=True,
+        )
+      )
+      d_prev_link = d_link * (1 - write_weights_i - write_weights_j)
+      # w[k] enters row k (as w_i) and column k (as w_j).
+      d_write_weights = tf.reduce_sum(
+        d_link * (prev_precedence_weights_j - prev_link), 3
+      ) - tf.reduce_sum(d_link * prev_link, 2)
+      d_prev_precedence_weights = tf.reduce_sum(d_link * write_weights_i, 2)
+      # d w^r = L_t^T df + L_t db, also through L_{t-1}.
+      from_forward = _through_next_link(
+        prev_link, prev_precedence_weights, write_weights, d_forward, True
+      )
+      from_backward = _through_next_link(
+        prev_link, prev_precedence_weights, write_weights, d_backward, False
+      )
+      d_read_weights = tf.reduce_sum(from_forward + from_backward, 1)
+      return (
+        d_prev_link,
+        d_prev_precedence_weights,
+        d_write_weights,
+        d_read_weights,
+      )
+
+    return (link, per_read_head(forward), per_read_head(backward)), grad
+
+  return update_and_read(
+    prev_link, prev_precedence_weights, write_weights, read_weights
+  )
 
 
 def _allocation(usage: tf.Tensor) -> tf.Tensor:
@@ -282,6 +435,18 @@ class TemporalLinkage(snt.RNNCore):
     Returns:
       The new `TemporalLinkageState`.
     """
+    self._check_step(write_weights, prev_state)
+    link = self._link(
+      prev_state.link, prev_state.precedence_weights, write_weights
+    )
+    precedence_weights = self._precedence_weights(
+      prev_state.precedence_weights, write_weights
+    )
+    return TemporalLinkageState(link, precedence_weights)
+
+  def _check_step(
+    self, write_weights: tf.Tensor, prev_state: TemporalLinkageState
+  ) -> None:
     n, wr = self._memory_size, self._num_writes
     util.check_shape(write_weights, [None, wr, n], 'write_weights')
     batch_size = write_weights.shape[0]
@@ -291,13 +456,6 @@ class TemporalLinkage(snt.RNNCore):
       [batch_size, wr, n],
       'prev_state.precedence_weights',
     )
-    link = self._link(
-      prev_state.link, prev_state.precedence_weights, write_weights
-    )
-    precedence_weights = self._precedence_weights(
-      prev_state.precedence_weights, write_weights
-    )
-    return TemporalLinkageState(link, precedence_weights)
 
   def directional_read_weights(
     self, link: tf.Tensor, prev_read_weights: tf.Tensor, forward: bool
@@ -319,6 +477,47 @@ class TemporalLinkage(snt.RNNCore):
       prev_read_weights, [link.shape[0], None, n], 'prev_read_weights'
     )
     return _link_read(link, prev_read_weights, forward)
+
+  def update_and_read(
+    self,
+    write_weights: tf.Tensor,
+    prev_state: TemporalLinkageState,
+    prev_read_weights: tf.Tensor,
+  ) -> tuple[TemporalLinkageState, tf.Tensor, tf.Tensor]:
+    """`__call__`, then `directional_read_weights` of the new link both ways.
+
+    The same values, computed so that backpropagation through a time loop
+    keeps one link matrix per step instead of two, and XLA writes L_t once.
+
+    Args:
+      write_weights: `[batch_size, num_writes, memory_size]`, w_t^w.
+      prev_state: `TemporalLinkageState` of the previous step.
+      prev_read_weights: `[batch_size, num_reads, memory_size]`, w_{t-1}^r.
+
+    Returns:
+      next_state: the new `TemporalLinkageState`.
+      forward_weights: `[batch_size, num_reads, num_writes, memory_size]`,
+        f_t = L_t w_{t-1}^r.
+      backward_weights: `[batch_size, num_reads, num_writes, memory_size]`,
+        b_t = L_t^T w_{t-1}^r.
+    """
+    self._check_step(write_weights, prev_state)
+    util.check_shape(
+      prev_read_weights,
+      [write_weights.shape[0], None, self._memory_size],
+      'prev_read_weights',
+    )
+    link, forward_weights, backward_weights = _link_update_and_read(
+      prev_state.link,
+      prev_state.precedence_weights,
+      write_weights,
+      prev_read_weights,
+    )
+    precedence_weights = self._precedence_weights(
+      prev_state.precedence_weights, write_weights
+    )
+    next_state = TemporalLinkageState(link, precedence_weights)
+    return next_state, forward_weights, backward_weights
 
   def _link(
     self,

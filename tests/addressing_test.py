@@ -396,6 +396,139 @@ class TemporalLinkageTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllClose(g, e, rtol=1e-12, atol=1e-14)
       self.assertGreater(np.abs(e).max(), 0.1)
 
+  @parameterized.product(mode=_MODES, dtype=('float32', 'float64'))
+  def test_update_and_read_matches_numpy(self, mode, dtype):
+    rng = np.random.RandomState(19)
+    batch_size, num_reads, num_writes, memory_size = 2, 3, 2, 5
+    module = addressing.TemporalLinkage(memory_size, num_writes)
+    shape = (batch_size, num_writes, memory_size)
+    # A diagonal that is not zero: the reads must not depend on it.
+    prev_link = rng.uniform(size=shape + (memory_size,)).astype(dtype)
+    prev_precedence = rng.uniform(size=shape).astype(dtype) / memory_size
+    write_weights = _random_write_weights(rng, shape).astype(dtype)
+    read_weights = _random_write_weights(
+      rng, (batch_size, num_reads, memory_size)
+    ).astype(dtype)
+    link = _np_link(prev_link, prev_precedence, write_weights)
+    forward = np.einsum('bwij,brj->brwi', link, read_weights)
+    backward = np.einsum('bwij,bri->brwj', link, read_weights)
+
+    state, got_forward, got_backward = _in_mode(module.update_and_read, mode)(
+      write_weights,
+      addressing.TemporalLinkageState(prev_link, prev_precedence),
+      read_weights,
+    )
+    tolerance = 1e-12 if dtype == 'float64' else 1e-6
+    self.assertEqual(state.link.dtype, dtype)
+    self.assertAllClose(state.link, link, rtol=tolerance, atol=tolerance)
+    self.assertAllClose(
+      state.precedence_weights,
+      _np_precedence(prev_precedence, write_weights),
+      rtol=tolerance,
+    )
+    self.assertAllClose(got_forward, forward, rtol=tolerance, atol=tolerance)
+    self.assertAllClose(got_backward, backward, rtol=tolerance, atol=tolerance)
+    self.assertGreater(np.abs(forward).max(), 0.1)
+
+  def test_update_and_read_gradient_matches_numeric(self):
+    rng = np.random.RandomState(20)
+    shape = (2, 2, 4)  # Two write heads, three read heads.
+    module = addressing.TemporalLinkage(memory_size=4, num_writes=2)
+
+    def update_and_read(prev_link, prev_precedence, write_weights, weights):
+      state, forward, backward = module.update_and_read(
+        write_weights,
+        addressing.TemporalLinkageState(prev_link, prev_precedence),
+        weights,
+      )
+      return tf.concat(
+        [tf.reshape(x, [-1]) for x in (state.link, forward, backward)], 0
+      )
+
+    inputs = [
+      tf.constant(rng.uniform(size=shape + (4,))),  # prev_link
+      tf.constant(rng.uniform(size=shape) / 4),  # prev_precedence_weights
+      tf.constant(_random_write_weights(rng, shape)),
+      tf.constant(_random_write_weights(rng, (2, 3, 4))),  # read weights
+    ]
+    theoretical, numerical = tf.test.compute_gradient(update_and_read, inputs)
+    for name, got, expected in zip(
+      ('prev_link', 'prev_precedence_weights', 'write_weights', 'read'),
+      theoretical,
+      numerical,
+      strict=True,
+    ):
+      with self.subTest(name):
+        self.assertAllClose(got, expected, atol=1e-8, rtol=1e-8)
+        self.assertGreater(np.abs(got).max(), 0.1)
+
+  @parameterized.parameters(*_MODES)
+  def test_update_and_read_gradients_in_a_while_loop(self, mode):
+    # Through a differentiated time loop, the fused step must give the
+    # gradients of the separate update and reads.
+    rng = np.random.RandomState(21)
+    batch_size, memory_size, num_writes, num_reads, steps = 2, 5, 2, 3, 4
+    module = addressing.TemporalLinkage(memory_size, num_writes)
+    write_weights = tf.constant(
+      _random_write_weights(rng, (steps, batch_size, num_writes, memory_size))
+    )
+    read_weights = tf.constant(
+      _random_write_weights(rng, (steps, batch_size, num_reads, memory_size))
+    )
+    loss_weights = tf.constant(rng.randn(2, num_reads, num_writes, memory_size))
+
+    def separate(write_weights, state, read_weights):
+      state = module(write_weights, state)
+      reads = [
+        module.directional_read_weights(state.link, read_weights, forward)
+        for forward in (True, False)
+      ]
+      return state, reads
+
+    def fused(write_weights, state, read_weights):
+      state, forward, backward = module.update_and_read(
+        write_weights, state, read_weights
+      )
+      return state, [forward, backward]
+
+    def gradients(step, write_weights, read_weights):
+      with tf.GradientTape() as tape:
+        tape.watch([write_weights, read_weights])
+
+        def body(t, state, loss):
+          state, reads = step(write_weights[t], state, read_weights[t])
+          loss += tf.reduce_sum(tf.stack(reads, 1) * loss_weights)
+          return t + 1, state, loss
+
+        _, state, loss = tf.while_loop(
+          lambda t, *_: t < steps,
+          body,
+          (
+            0,
+            module.initial_state(batch_size, tf.float64),
+            tf.zeros([], tf.float64),
+          ),
+          maximum_iterations=steps,
+        )
+        loss += tf.reduce_sum(state.link**2)
+        loss += tf.reduce_sum(state.precedence_weights**2)
+      return tape.gradient(loss, [write_weights, read_weights])
+
+    expected = gradients(separate, write_weights, read_weights)
+    got = _in_mode(lambda *args: gradients(fused, *args), mode)(
+      write_weights, read_weights
+    )
+    for g, e in zip(got, expected, strict=True):
+      self.assertAllClose(g, e, rtol=1e-12, atol=1e-14)
+      self.assertGreater(np.abs(e).max(), 0.1)
+
+  def test_update_and_read_checks_read_weights(self):
+    module = addressing.TemporalLinkage(memory_size=4, num_writes=1)
+    with self.assertRaisesRegex(ValueError, 'prev_read_weights'):
+      module.update_and_read(
+        tf.zeros([3, 1, 4]), module.initial_state(3), tf.zeros([3, 2, 5])
+      )
+
   @parameterized.parameters(2, 'tensor')
   def test_state_size_and_initial_state(self, batch_size):
     module = addressing.TemporalLinkage(memory_size=4, num_writes=3)
