@@ -109,6 +109,7 @@ class Trainer:
     config: Mapping[str, Any],
     seed: int | None = None,
     compile_mode: str = 'xla',
+    core: snt.RNNCore | None = None,
   ):
     """Builds everything; variables are created when a step first runs.
 
@@ -117,6 +118,8 @@ class Trainer:
       seed: seeds the initial weights and the task's generator.
       compile_mode: 'xla' (`tf.function(jit_compile=True)`), 'function'
         (`tf.function`) or 'eager'.
+      core: the core to train instead of `make_core(config)`: an RNN core
+        with `initial_state(batch_size)` and `num_bits + 1` outputs per step.
     """
     if compile_mode not in ('xla', 'function', 'eager'):
       raise ValueError(
@@ -127,7 +130,7 @@ class Trainer:
     if seed is not None:
       tf.random.set_seed(seed)
     self.task = make_task(config, seed)
-    self.core = make_core(config)
+    self.core = make_core(config) if core is None else core
     self.optimizer = snt.optimizers.RMSProp(
       config['learning_rate'], decay=0.9, epsilon=config['optimizer_epsilon']
     )
