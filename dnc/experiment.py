@@ -95,7 +95,8 @@ class Trainer:
   """Task, model, RMSProp and the compiled training step of train.py.
 
   Attributes:
-    task, core, optimizer: the task, the DNC and `snt.optimizers.RMSProp`.
+    task, core, optimizer: the task, the DNC (or the `core` passed in) and
+      `snt.optimizers.RMSProp`.
     step: int64 variable, training steps taken.
     loss_sum: the sum of losses since it was last reset (by the caller).
     train_step: one training step (batch generation, unroll, loss,
