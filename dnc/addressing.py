@@ -36,11 +36,11 @@ def _vector_norms(m: tf.Tensor) -> tf.Tensor:
 # `_link_read` serve `TemporalLinkage.__call__` and `directional_read_weights`.
 
 
-def _link_update(
+def _next_link(
   prev_link: tf.Tensor,
   prev_precedence_weights: tf.Tensor,
   write_weights: tf.Tensor,
-) -> tf.Tensor:
+) -> tuple[tf.Tensor, Callable[[tf.Tensor], tuple[tf.Tensor, ...]]]:
   """L_t = (1 - w_i - w_j) L_{t-1} + w_i p_j, with a zero diagonal.
 
   Args:
@@ -49,36 +49,43 @@ def _link_update(
     write_weights: `[batch_size, num_writes, memory_size]`, w_t^w.
 
   Returns:
-    `[batch_size, num_writes, memory_size, memory_size]`, L_t.
+    link: `[batch_size, num_writes, memory_size, memory_size]`, L_t.
+    grad: maps dL_t to the gradients of the three arguments, for a
+      `tf.custom_gradient`.
   """
   memory_size, dtype = prev_link.shape[-1], prev_link.dtype
+  write_weights_i = tf.expand_dims(write_weights, 3)  # w[i]
+  write_weights_j = tf.expand_dims(write_weights, 2)  # w[j]
+  prev_precedence_weights_j = tf.expand_dims(prev_precedence_weights, 2)
+  link = (
+    1 - write_weights_i - write_weights_j
+  ) * prev_link + write_weights_i * prev_precedence_weights_j
 
   def off_diagonal():
     # Built where it is used: a tensor of the forward pass that the backward
     # pass uses would be kept once per time step.
     return 1 - tf.eye(memory_size, dtype=dtype)
 
-  @tf.custom_gradient
-  def link_update(prev_link, prev_precedence_weights, write_weights):
-    write_weights_i = tf.expand_dims(write_weights, 3)  # w[i]
-    write_weights_j = tf.expand_dims(write_weights, 2)  # w[j]
-    prev_precedence_weights_j = tf.expand_dims(prev_precedence_weights, 2)
-    link = (
-      1 - write_weights_i - write_weights_j
-    ) * prev_link + write_weights_i * prev_precedence_weights_j
+  def grad(d_link):
+    d_link *= off_diagonal()
+    d_prev_link = d_link * (1 - write_weights_i - write_weights_j)
+    # w[k] enters row k (as w_i) and column k (as w_j).
+    d_write_weights = tf.reduce_sum(
+      d_link * (prev_precedence_weights_j - prev_link), 3
+    ) - tf.reduce_sum(d_link * prev_link, 2)
+    d_prev_precedence_weights = tf.reduce_sum(d_link * write_weights_i, 2)
+    return d_prev_link, d_prev_precedence_weights, d_write_weights
 
-    def grad(d_link):
-      d_link *= off_diagonal()
-      d_prev_link = d_link * (1 - write_weights_i - write_weights_j)
-      # w[k] enters row k (as w_i) and column k (as w_j).
-      d_write_weights = tf.reduce_sum(
-        d_link * (prev_precedence_weights_j - prev_link), 3
-      ) - tf.reduce_sum(d_link * prev_link, 2)
-      d_prev_precedence_weights = tf.reduce_sum(d_link * write_weights_i, 2)
-      return d_prev_link, d_prev_precedence_weights, d_write_weights
+  return link * off_diagonal(), grad
 
-    return link * off_diagonal(), grad
 
+def _link_update(
+  prev_link: tf.Tensor,
+  prev_precedence_weights: tf.Tensor,
+  write_weights: tf.Tensor,
+) -> tf.Tensor:
+  """`_next_link`'s L_t, with a gradient that keeps only its inputs."""
+  link_update = tf.custom_gradient(_next_link)
   return link_update(prev_link, prev_precedence_weights, write_weights)
 
 
@@ -195,10 +202,6 @@ def _link_update_and_read(
     backward: `[batch_size, num_reads, num_writes, memory_size]`, b_t.
   """
   num_writes, memory_size = prev_link.shape[1], prev_link.shape[-1]
-  dtype = prev_link.dtype
-
-  def off_diagonal():  # Built where used, as in `_link_update`.
-    return 1 - tf.eye(memory_size, dtype=dtype)
 
   def per_write_head(x):  # [B, R, N] -> [B, Wr, R, N]
     x = tf.expand_dims(x, 1)
@@ -213,12 +216,8 @@ def _link_update_and_read(
   def update_and_read(
     prev_link, prev_precedence_weights, write_weights, read_weights
   ):
-    write_weights_i = tf.expand_dims(write_weights, 3)  # w[i]
-    write_weights_j = tf.expand_dims(write_weights, 2)  # w[j]
-    prev_precedence_weights_j = tf.expand_dims(prev_precedence_weights, 2)
-    link = off_diagonal() * (
-      (1 - write_weights_i - write_weights_j) * prev_link
-      + write_weights_i * prev_precedence_weights_j
+    link, link_grad = _next_link(
+      prev_link, prev_precedence_weights, write_weights
     )
     heads = per_write_head(read_weights)
     forward = _through_next_link(
@@ -230,24 +229,18 @@ def _link_update_and_read(
 
     def grad(d_link, d_forward, d_backward):
       d_forward, d_backward = map(per_read_head, (d_forward, d_backward))
-      # dL_t: the next step's and, from the reads, df w^T + w db^T. Four
-      # reductions below use it: XLA would recompute an elementwise sum of
-      # outer products in each (several times slower), but writes the
-      # result of a matmul (here with K = 2 num_reads) once.
-      d_link = off_diagonal() * (
-        d_link
-        + tf.matmul(
-          tf.concat([d_forward, heads], 2),
-          tf.concat([heads, d_backward], 2),
-          transpose_a=True,
-        )
+      # dL_t: the next step's and, from the reads, df w^T + w db^T.
+      # `link_grad` uses it in four passes: XLA would recompute an
+      # elementwise sum of outer products in each (several times slower),
+      # but writes the result of a matmul (here with K = 2 num_reads) once.
+      d_link += tf.matmul(
+        tf.concat([d_forward, heads], 2),
+        tf.concat([heads, d_backward], 2),
+        transpose_a=True,
       )
-      d_prev_link = d_link * (1 - write_weights_i - write_weights_j)
-      # w[k] enters row k (as w_i) and column k (as w_j).
-      d_write_weights = tf.reduce_sum(
-        d_link * (prev_precedence_weights_j - prev_link), 3
-      ) - tf.reduce_sum(d_link * prev_link, 2)
-      d_prev_precedence_weights = tf.reduce_sum(d_link * write_weights_i, 2)
+      d_prev_link, d_prev_precedence_weights, d_write_weights = link_grad(
+        d_link
+      )
       # d w^r = L_t^T df + L_t db, also through L_{t-1}.
       from_forward = _through_next_link(
         prev_link, prev_precedence_weights, write_weights, d_forward, True
