@@ -108,10 +108,15 @@ def _ratio(reference_ms: float | None, ms: float) -> str:
   return f'{reference_ms / ms:.1f}x' if reference_ms else ''
 
 
+def _median_ms(runs: dict, name: str) -> float | None:
+  """The median training step of worker `name`, if it ran."""
+  return runs.get(name, {}).get('train', {}).get('median_ms')
+
+
 def table_rows(config: str, runs: dict, bound_ms: float) -> list[str]:
   """Markdown rows of one configuration; speed-ups are reference / this."""
-  median = lambda name: runs.get(name, {}).get('train', {}).get('median_ms')
-  eager, torch_compiled = median('tf:eager'), median('torch:compile')
+  eager = _median_ms(runs, 'tf:eager')
+  torch_compiled = _median_ms(runs, 'torch:compile')
   rows = []
   for name, result in runs.items():
     train = result['train']
@@ -181,10 +186,7 @@ def main() -> None:
       flush=True,
     )
     print('\n'.join(config_rows), flush=True)
-    xla, floor = (
-      runs.get(name, {}).get('train', {}).get('median_ms')
-      for name in ('tf:xla', 'tf:controller')
-    )
+    xla, floor = _median_ms(runs, 'tf:xla'), _median_ms(runs, 'tf:controller')
     if xla and floor:
       print(
         f'{config}: the XLA step is {xla / floor:.1f}x the controller '
