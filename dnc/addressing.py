@@ -284,36 +284,52 @@ def _allocation(usage: tf.Tensor) -> tf.Tensor:
   """
   memory_size = usage.shape[-1]
 
-  def comes_before(usage):
-    """`[B, i, j]`, 1 where location j comes before location i."""
+  def comes_before(usage_i, usage_j):
+    """`[B, i, j]`, 1 where location j comes before location i.
+
+    Args:
+      usage_i: `[batch_size, memory_size, 1]`, the usages as a column.
+      usage_j: `[batch_size, 1, memory_size]`, the same usages as a row.
+    """
     # Order by the raw usage: in float32, 1 - u (which the reference sorts)
     # and eps + (1 - eps) u round distinct small usages to ties.
-    usage_i = tf.expand_dims(usage, 2)
-    usage_j = tf.expand_dims(usage, 1)
     index = tf.range(memory_size)
     lower_index = tf.expand_dims(index, 0) < tf.expand_dims(index, 1)
     before = (usage_j < usage_i) | ((usage_j == usage_i) & lower_index)
-    return tf.cast(before, usage.dtype)
+    return tf.cast(before, usage_i.dtype)
+
+  def clamp(usage):
+    return _EPSILON + (1 - _EPSILON) * usage
 
   @tf.custom_gradient
   def allocation(usage):
-    # The order is recomputed in the backward pass instead of being kept.
-    clamped_usage = _EPSILON + (1 - _EPSILON) * usage
-    log_usage = tf.math.log(clamped_usage)
+    # The backward pass recomputes the order instead of keeping it, from
+    # the usage kept in both shapes it is compared in. Inside a
+    # differentiated while loop, XLA fuses the backward pass's read of a
+    # kept tensor into the `[B, N, N]` comparison; one tensor read there
+    # as both column and row was read again for every pair, which made
+    # this gradient 6x slower at memory_size 128 (benchmarks/README.md).
+    usage_i = tf.expand_dims(usage, 2)
+    usage_j = tf.expand_dims(usage, 1)
+    clamped_usage = clamp(usage)
     prefix = tf.exp(
-      tf.reduce_sum(comes_before(usage) * tf.expand_dims(log_usage, 1), 2)
+      tf.reduce_sum(
+        comes_before(usage_i, usage_j)
+        * tf.expand_dims(tf.math.log(clamped_usage), 1),
+        2,
+      )
     )
-    allocation = (1 - clamped_usage) * prefix
 
     def grad(d_allocation):
-      d_log_prefix = d_allocation * allocation
+      clamped_usage = clamp(tf.squeeze(usage_i, 2))
+      d_log_prefix = d_allocation * (1 - clamped_usage) * prefix
       d_log_usage = tf.reduce_sum(
-        comes_before(usage) * tf.expand_dims(d_log_prefix, 2), 1
+        comes_before(usage_i, usage_j) * tf.expand_dims(d_log_prefix, 2), 1
       )
       d_clamped_usage = d_log_usage / clamped_usage - d_allocation * prefix
       return (1 - _EPSILON) * d_clamped_usage
 
-    return allocation, grad
+    return (1 - clamped_usage) * prefix, grad
 
   return allocation(usage)
 
