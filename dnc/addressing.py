@@ -309,6 +309,8 @@ def _allocation(usage: tf.Tensor) -> tf.Tensor:
     # kept tensor into the `[B, N, N]` comparison; one tensor read there
     # as both column and row was read again for every pair, which made
     # this gradient 6x slower at memory_size 128 (benchmarks/README.md).
+    # It recomputes the clamped usage too, so a step keeps three tensors:
+    # the usage in its two shapes and the prefix products.
     usage_i = tf.expand_dims(usage, 2)
     usage_j = tf.expand_dims(usage, 1)
     clamped_usage = clamp(usage)
