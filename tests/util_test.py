@@ -1,5 +1,7 @@
 """Tests for dnc.util against numpy oracles."""
 
+import re
+
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
@@ -297,6 +299,36 @@ class MatmulByVariablesTest(tf.test.TestCase, parameterized.TestCase):
     # Plain keeps h and the concatenated weights; ours keeps h.
     self.assertEqual(plain - ours, 1)
     self.assertGreater(ours, 0)
+
+  def test_xla_backward_matmul_reads_a_row_major_transposed_copy(self):
+    # [5, 7] weights: the backward matmul makes `[2, 5]` input gradients.
+    rng = np.random.RandomState(22)
+    variables = [
+      tf.Variable(rng.randn(3, 7).astype(np.float32)),
+      tf.Variable(rng.randn(2, 7).astype(np.float32)),
+    ]
+    inputs = tf.constant(rng.randn(4, 2, 5).astype(np.float32))
+
+    def matmul(h):
+      return util.matmul_by_variables(h, variables)[:, :5]
+
+    fn = tf.function(
+      lambda inputs: _recurrence_gradients(matmul, variables, inputs),
+      jit_compile=True,
+    )
+    hlo = fn.experimental_get_compiler_ir(inputs)(stage='optimized_hlo')
+    backward_matmuls = [
+      line
+      for line in hlo.splitlines()
+      if re.search(r'= f32\[2,5\]\S* dot\(', line)
+    ]
+    self.assertNotEmpty(backward_matmuls)
+    for line in backward_matmuls:
+      # Without the transposed copy, XLA contracts the weights' columns.
+      self.assertIn('rhs_contracting_dims={0}', line)
+    # The copy is made once, outside the loops, in the entry computation.
+    entry = hlo[hlo.index('\nENTRY') :]
+    self.assertRegex(entry, r'= f32\[7,5\]\S* (fusion|transpose|copy)\(')
 
 
 if __name__ == '__main__':
