@@ -233,10 +233,11 @@ def _link_update_and_read(
       # `link_grad` uses it in four passes: XLA would recompute an
       # elementwise sum of outer products in each (several times slower),
       # but writes the result of a matmul (here with K = 2 num_reads) once.
+      # Its left operand is transposed in memory first: XLA's matmul took
+      # twice as long reading it transposed (C3 sizes, in isolation).
       d_link += tf.matmul(
-        tf.concat([d_forward, heads], 2),
+        util.row_major_transpose(tf.concat([d_forward, heads], 2)),
         tf.concat([heads, d_backward], 2),
-        transpose_a=True,
       )
       d_prev_link, d_prev_precedence_weights, d_write_weights = link_grad(
         d_link

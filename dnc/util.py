@@ -4,17 +4,20 @@
 helpers of the reference design; `check_shape` and `check_positive_int` give
 the argument checks of every public entry point one wording;
 `matmul_by_variables` is a linear map whose weights backpropagation through
-a time loop does not copy at every step, and whose backward matmul XLA runs
-against a row-major copy of the transposed weights.
+a time loop does not copy at every step; `row_major_transpose` gives XLA's
+matmuls a transposed operand they read at full speed.
 """
 
+from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-try:  # Not in TensorFlow's public API: if it moves, `_transposed` does less.
+# Not in TensorFlow's public API: if it moves, `row_major_transpose` is a
+# plain transpose, which XLA folds into the matmul again.
+try:
   from tensorflow.compiler.tf2xla.python.xla import optimization_barrier
 except ImportError:
   optimization_barrier = None
@@ -152,27 +155,33 @@ def check_shape(
       )
 
 
-def _transposed(matrix: tf.Tensor) -> tf.Tensor:
-  """`matrix^T`, laid out row-major, for the backward pass's matmul.
+def row_major_transpose(x: tf.Tensor) -> tf.Tensor:
+  """`x` with its last two axes swapped, for a matmul to read row-major.
 
-  XLA on the CPU multiplies by a transposed operand at under half the speed
-  of a row-major one: the LSTM's backward matmuls at `benchmarks` C3 ran at
-  35-45 GFLOP/s against 108 for its forward one. XLA folds a plain
-  transpose back into the matmul; behind an optimisation barrier it keeps
-  it, and since the weights are invariants of the backward loop, it makes
-  the transposed copy once per backward pass, outside the loop.
+  XLA on the CPU multiplies by a transposed operand at about half the speed
+  of a row-major one (the LSTM's backward matmuls at `benchmarks` C3 ran at
+  35-45 GFLOP/s against 108 for its forward one). It folds a plain
+  transpose back into the matmul; behind an optimisation barrier it writes
+  the transposed tensor instead. Made of loop invariants, as the weights
+  in a backward pass are, that copy is made once, outside the loop.
 
   Args:
-    matrix: `[rows, columns]`.
+    x: `[..., rows, columns]`.
 
   Returns:
-    `[columns, rows]`.
+    `[..., columns, rows]`, the same values as `tf.linalg.matrix_transpose`.
   """
-  transposed = tf.transpose(matrix)
+  transposed = tf.linalg.matrix_transpose(x)
   if optimization_barrier is None:
     return transposed
-  (transposed,) = optimization_barrier(transposed)
-  return transposed
+  return _kept(transposed)
+
+
+@tf.custom_gradient
+def _kept(x: tf.Tensor) -> tuple[tf.Tensor, Callable]:
+  """`x` through an XLA optimisation barrier, which has no gradient."""
+  (kept,) = optimization_barrier(x)
+  return kept, lambda upstream: upstream
 
 
 def matmul_by_variables(
@@ -186,7 +195,7 @@ def matmul_by_variables(
   step to step. The gradient here reads the variables again instead, so a
   step stores only its `inputs`. The variables must not change between the
   forward and the backward pass (they do not within a `GradientTape`).
-  The gradient for `inputs` multiplies by `_transposed` weights.
+  The gradient for `inputs` multiplies by `row_major_transpose(weights)`.
 
   Args:
     inputs: `[batch_size, input_size]`.
@@ -219,7 +228,7 @@ def matmul_by_variables(
           for handle in handles
         ]
       )
-      d_inputs = tf.matmul(d_outputs, _transposed(weights))
+      d_inputs = tf.matmul(d_outputs, row_major_transpose(weights))
       return d_inputs, tf.matmul(inputs, d_outputs, transpose_a=True)
 
     return tf.matmul(inputs, weights), grad

@@ -252,6 +252,25 @@ def _recurrence_gradients(matmul, variables, inputs):
   return tape.gradient(loss, [inputs, *variables])
 
 
+class RowMajorTransposeTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.product(mode=_MODES, shape=((3, 5), (2, 4, 3, 5)))
+  def test_matches_numpy(self, mode, shape):
+    x = np.random.RandomState(23).randn(*shape).astype(np.float32)
+    got = _in_mode(util.row_major_transpose, mode)(tf.constant(x))
+    self.assertAllEqual(got, np.swapaxes(x, -1, -2))
+
+  def test_gradient_is_the_transposed_gradient(self):
+    x = tf.constant(np.random.RandomState(24).randn(2, 3, 5))
+    upstream = tf.constant(np.random.RandomState(25).randn(2, 5, 3))
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = util.row_major_transpose(x)
+    self.assertAllEqual(
+      tape.gradient(y, x, output_gradients=upstream),
+      np.swapaxes(upstream.numpy(), -1, -2),
+    )
+
+
 class MatmulByVariablesTest(tf.test.TestCase, parameterized.TestCase):
   def _variables(self, axis, dtype):
     rng = np.random.RandomState(20)
