@@ -234,7 +234,7 @@ def _link_update_and_read(
       # elementwise sum of outer products in each (several times slower),
       # but writes the result of a matmul (here with K = 2 num_reads) once.
       # Its left operand is transposed in memory first: XLA's matmul took
-      # 1.8x as long reading it transposed (C3 sizes, in isolation).
+      # 1.6-1.9x as long reading it transposed (`benchmarks.matmul_layout`).
       d_link += tf.matmul(
         util.row_major_transpose(tf.concat([d_forward, heads], 2)),
         tf.concat([heads, d_backward], 2),
