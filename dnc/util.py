@@ -162,8 +162,9 @@ def row_major_transpose(x: tf.Tensor) -> tf.Tensor:
   of a row-major one (the LSTM's backward matmuls at `benchmarks` C3 ran at
   35-45 GFLOP/s against 108 for its forward one; `benchmarks.matmul_layout`
   times both ways). It folds a plain transpose back into the matmul;
-  behind an optimisation barrier it writes the transposed tensor instead. Made of loop invariants, as the weights
-  in a backward pass are, that copy is made once, outside the loop.
+  behind an optimisation barrier it writes the transposed tensor instead.
+  Made of loop invariants, as the weights in a backward pass are, that copy
+  is made once, outside the loop.
 
   Args:
     x: `[..., rows, columns]`.
