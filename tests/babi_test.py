@@ -1,8 +1,8 @@
 """Tests for dnc.babi: parsing, encoding, vocabulary, batching, iteration.
 
 Tests on a tiny synthetic bAbI directory always run. Tests on the real data
-read `shared/babi/tasks_1-20_v1-2` (see tests/shared_data.py) and skip when
-it is absent.
+run when `DNC_BABI_DIR` names it (see tests/shared_data.py) and skip
+otherwise.
 """
 
 import contextlib
@@ -21,13 +21,10 @@ import numpy as np
 from dnc import babi
 from tests import shared_data
 
-_BABI = shared_data.BABI
+_BABI = shared_data.REAL_BABI or pathlib.Path('/nonexistent/tasks_1-20_v1-2')
 _EN10K = _BABI / 'en-10k'
 _EN1K = _BABI / 'en'
-_SKIP_REASON = (
-  f'bAbI data not found at {_BABI} (expected '
-  'en/ and en-10k/ there; set DNC_SHARED_DIR to move it)'
-)
+_SKIP_REASON = shared_data.REAL_BABI_SKIP_REASON
 _HAVE_DATA = _EN10K.is_dir() and _EN1K.is_dir()
 _QA3_TRAIN = 'qa3_three-supporting-facts_train.txt'
 

@@ -1,26 +1,35 @@
-"""Where the tests find the data of `../shared` (never committed here).
+"""Where the tests find their data.
 
-`DNC_SHARED_DIR` overrides the default, the `shared` directory beside the
-repository. The reference fixture is required: without it the fixture tests
-fail, naming the path, since reproducing it is what shows the maths right.
-The bAbI tests skip with a reason when the data is absent.
+The reference fixture ships with the repository (`tests/testdata`, see its
+README). The real bAbI data does not: the tests that count its files run
+only when `DNC_BABI_DIR` names a `tasks_1-20_v1-2` directory (holding `en/`
+and `en-10k/`), and skip with that reason otherwise. Everything else about
+bAbI is tested on the few stories in `tests/testdata/babi`.
 """
 
 import os
 import pathlib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED = pathlib.Path(os.environ.get('DNC_SHARED_DIR', REPO.parent / 'shared'))
-FIXTURE = SHARED / 'reference' / 'dnc_fixture_small.npz'
-BABI = SHARED / 'babi' / 'tasks_1-20_v1-2'
+TESTDATA = REPO / 'tests' / 'testdata'
+FIXTURE = TESTDATA / 'dnc_fixture_small.npz'
+BABI_DIR_VARIABLE = 'DNC_BABI_DIR'
+REAL_BABI = (
+  pathlib.Path(os.environ[BABI_DIR_VARIABLE])
+  if os.environ.get(BABI_DIR_VARIABLE)
+  else None
+)
+REAL_BABI_SKIP_REASON = (
+  f'the real bAbI data is not here: set {BABI_DIR_VARIABLE} to a '
+  'tasks_1-20_v1-2 directory (with en/ and en-10k/) to run this test'
+)
 
 
 def require_fixture() -> pathlib.Path:
   """Returns the fixture's path; raises FileNotFoundError when it is absent."""
   if not FIXTURE.is_file():
     raise FileNotFoundError(
-      f'reference fixture not found at {FIXTURE}: put shared/ beside the '
-      'repository or set DNC_SHARED_DIR to the directory that holds '
-      'reference/dnc_fixture_small.npz'
+      f'reference fixture not found at {FIXTURE}: it ships with the '
+      'repository; restore it with `git checkout -- tests/testdata`'
     )
   return FIXTURE

@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -12,7 +13,10 @@ import pytest
 from tests import shared_data
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_DATA = str(shared_data.BABI / 'en')
+_DATA = (
+  str(shared_data.REAL_BABI or pathlib.Path('/nonexistent/tasks_1-20_v1-2'))
+  + '/en'
+)
 
 
 def _run(*flags, timeout=600):
@@ -31,7 +35,7 @@ def _run(*flags, timeout=600):
 
 
 @pytest.mark.slow
-@absltest.skipUnless(os.path.isdir(_DATA), f'bAbI data not found at {_DATA}')
+@absltest.skipUnless(os.path.isdir(_DATA), shared_data.REAL_BABI_SKIP_REASON)
 class TrainBabiTest(absltest.TestCase):
   def test_trains_resumes_and_evaluates(self):
     directory = self.create_tempdir().full_path
