@@ -1,8 +1,8 @@
 """A PyTorch port of the DNC, the baseline that benchmarks compare against.
 
 This is not part of the `dnc` package and nothing in `dnc` imports it. It is
-a plain, faithful PyTorch implementation of the same architecture (SPEC.md's
-step: an LSTM controller, one linear layer per interface piece, usage,
+a plain, faithful PyTorch implementation of the same architecture (the
+reference DNC step: an LSTM controller, one linear layer per interface piece, usage,
 sort-based allocation, erase and write, temporal links, directional reads and
 read modes, an output linear), written the straightforward way a PyTorch user
 would, so that timings of the TensorFlow library can be set against its
@@ -309,7 +309,7 @@ class TorchDNC(nn.Module):
     return x
 
   def _interface(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Controller output `[B, H]` -> the interface pieces (SPEC.md)."""
+    """Controller output `[B, H]` -> the interface pieces."""
     pieces = {}
     for piece, (rows, columns) in self._shapes.items():
       value = self.memory_access[piece](h)
@@ -474,7 +474,7 @@ def repeat_copy_batch(
   norm_max: float = 10,
   dtype: torch.dtype = torch.float32,
 ) -> Batch:
-  """A repeat-copy batch (SPEC.md), padded to `max_sequence_length`.
+  """A repeat-copy batch (the reference layout), padded to `max_sequence_length`.
 
   Uses torch's global generator (seed it with `torch.manual_seed`), so that
   the generator can sit inside a `torch.compile`d step.

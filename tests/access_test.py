@@ -1,4 +1,4 @@
-"""Tests for dnc.access.MemoryAccess against a numpy oracle of SPEC.md."""
+"""Tests for dnc.access.MemoryAccess against a numpy oracle of the paper."""
 
 from absl.testing import parameterized
 import numpy as np
@@ -99,7 +99,7 @@ def _np_read_weights(interface, memory, prev_read_weights, link):
 
 
 def _np_step(interface, prev):
-  """One memory access step, SPEC.md items 1 to 6, on numpy arrays."""
+  """One memory access step of the reference DNC, on numpy arrays."""
   # 1. Usage from the previous writes, then frees.
   not_written = np.prod(1 - prev['write_weights'], axis=1)
   usage = prev['usage'] + (1 - prev['usage']) * (1 - not_written)

@@ -1,4 +1,4 @@
-"""Tests for dnc.repeat_copy: the layout of SPEC.md, cost, readable text."""
+"""Tests for dnc.repeat_copy: the reference layout, cost, readable text."""
 
 from absl.testing import parameterized
 import numpy as np
@@ -10,7 +10,7 @@ from dnc import repeat_copy
 def _decode(observations, target, mask, num_bits, norm_max):
   """Reads (n, k, pattern) of one sequence back from its observations and
   checks nothing else is there; returns them with the expected target and
-  mask rebuilt from SPEC.md, for comparison."""
+  mask rebuilt from the reference layout, for comparison."""
   repeats_channel = observations[:, num_bits + 1]
   (repeats_step,) = np.nonzero(repeats_channel)
   n = int(repeats_step[0]) - 1
