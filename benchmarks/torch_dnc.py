@@ -2,12 +2,12 @@
 
 This is not part of the `dnc` package and nothing in `dnc` imports it. It is
 a plain, faithful PyTorch implementation of the same architecture (the
-reference DNC step: an LSTM controller, one linear layer per interface piece, usage,
-sort-based allocation, erase and write, temporal links, directional reads and
-read modes, an output linear), written the straightforward way a PyTorch user
-would, so that timings of the TensorFlow library can be set against its
-strongest peer. PyTorch is an optional extra: install it to use this module
-(`pip install torch`); the library and its tests run without it.
+reference DNC step: an LSTM controller, one linear layer per interface piece,
+usage, sort-based allocation, erase and write, temporal links, directional
+reads and read modes, an output linear), written the straightforward way a
+PyTorch user would, so that timings of the TensorFlow library can be set
+against its strongest peer. PyTorch is an optional extra: install it to use
+this module (`pip install torch`); the library and its tests run without it.
 
 Parameters are kept in Sonnet's layout (`w` is `[in, out]`) under names that
 map one to one onto the TensorFlow variable names (`dnc/lstm/w_i`,
@@ -474,7 +474,7 @@ def repeat_copy_batch(
   norm_max: float = 10,
   dtype: torch.dtype = torch.float32,
 ) -> Batch:
-  """A repeat-copy batch (the reference layout), padded to `max_sequence_length`.
+  """A repeat-copy batch (reference layout), padded to `max_sequence_length`.
 
   Uses torch's global generator (seed it with `torch.manual_seed`), so that
   the generator can sit inside a `torch.compile`d step.

@@ -76,7 +76,7 @@ def _np_usage_after_read(prev_usage, free_gate, read_weights):
 
 
 def _np_allocation(usage):
-  """The reference's sort-based allocation; a stable sort puts ties lower first."""
+  """The reference's allocation by a stable sort: ties in index order."""
   usage = _EPS + (1 - _EPS) * usage
   allocation = np.zeros_like(usage)
   for b in range(usage.shape[0]):
@@ -273,7 +273,7 @@ class TemporalLinkageTest(tf.test.TestCase, parameterized.TestCase):
     for b in range(batch_size):
       for r in range(num_reads):
         for w in range(num_writes):
-          # The reference: f = matmul(w_read, transpose(L)), b = matmul(w_read, L).
+          # f = matmul(w_read, transpose(L)), b = matmul(w_read, L).
           forward[b, r, w] = read_weights[b, r] @ link[b, w].T
           backward[b, r, w] = read_weights[b, r] @ link[b, w]
     fn = _in_mode(module.directional_read_weights, mode)
