@@ -22,8 +22,11 @@ setuptools.setup(
   ),
   long_description=(_ROOT / 'README.md').read_text(),
   long_description_content_type='text/markdown',
-  license='Apache-2.0',
-  packages=['dnc'],
+  # An SPDX expression (PEP 639), not a licence classifier, which current
+  # setuptools deprecates.
+  license_expression='Apache-2.0',
+  license_files=['LICENSE'],
+  packages=setuptools.find_packages(include=['dnc', 'dnc.*']),
   python_requires='>=3.10',
   install_requires=[
     'absl-py',
@@ -36,7 +39,6 @@ setuptools.setup(
     'viz': ['matplotlib', 'tensorboard'],
   },
   classifiers=[
-    'License :: OSI Approved :: Apache Software License',
     'Programming Language :: Python :: 3',
     'Topic :: Scientific/Engineering :: Artificial Intelligence',
   ],

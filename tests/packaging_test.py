@@ -16,7 +16,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class PackagingTest(absltest.TestCase):
   def test_wheel_installs_and_imports(self):
     with tempfile.TemporaryDirectory() as tmp:
-      subprocess.run(
+      build = subprocess.run(
         [
           sys.executable,
           '-m',
@@ -29,7 +29,12 @@ class PackagingTest(absltest.TestCase):
           _ROOT,
         ],
         check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
       )
+      # The build says nothing: no deprecation of how the licence is declared.
+      self.assertNotRegex(build.stdout + build.stderr, r'(?i)licen[cs]e')
       (wheel,) = [f for f in os.listdir(tmp) if f.endswith('.whl')]
       with zipfile.ZipFile(os.path.join(tmp, wheel)) as archive:
         names = archive.namelist()
@@ -40,6 +45,9 @@ class PackagingTest(absltest.TestCase):
       self.assertIn('dnc/repeat_copy.py', names)
       self.assertFalse([n for n in names if n.startswith('tests/')])
       self.assertIn('Requires-Python: >=3.10', metadata)
+      self.assertIn('License-Expression: Apache-2.0', metadata)
+      self.assertNotIn('Classifier: License ::', metadata)
+      self.assertIn('License-File: LICENSE', metadata)
       for requirement in ('tensorflow', 'dm-sonnet', 'absl-py', 'numpy'):
         self.assertRegex(metadata, rf'Requires-Dist: {requirement}\b')
       self.assertRegex(metadata, r'Requires-Dist: pytest.*extra == "test"')
@@ -60,6 +68,7 @@ class PackagingTest(absltest.TestCase):
           os.path.join(tmp, wheel),
         ],
         check=True,
+        timeout=600,
       )
       code = (
         'import dnc, os; '
@@ -74,6 +83,7 @@ class PackagingTest(absltest.TestCase):
         capture_output=True,
         text=True,
         check=True,
+        timeout=120,
       )
       self.assertIn('DNC MemoryAccess RepeatCopy reduce_prod', result.stdout)
 
