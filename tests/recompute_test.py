@@ -1,0 +1,160 @@
+"""Tests for dnc.recompute: the same values and gradients as full backprop."""
+
+from absl.testing import parameterized
+import numpy as np
+import sonnet as snt
+import tensorflow as tf
+
+import dnc
+from dnc import recompute
+
+_MODES = ('eager', 'function', 'xla')
+_NUM_STEPS, _BATCH_SIZE, _INPUT_SIZE = 11, 3, 5
+
+
+def _in_mode(fn, mode):
+  if mode == 'eager':
+    return fn
+  return tf.function(fn, jit_compile=mode == 'xla', autograph=False)
+
+
+def _core(dtype=tf.float64):
+  return dnc.DNC(
+    access_config=dict(memory_size=8, word_size=6, num_reads=2, num_writes=1),
+    controller_config=dict(hidden_size=12, dtype=dtype),
+    output_size=4,
+    clip_value=20,
+  )
+
+
+def _values_and_gradients(core, unroll, inputs, initial_state):
+  """Outputs, final state and the gradients of a loss that reads both.
+
+  The loss weights every output and final-state element by its own random
+  factor, so that each reaches the gradients with its own sign and size.
+  """
+  with tf.GradientTape() as tape:
+    tape.watch([inputs, initial_state])
+    outputs, final_state = unroll(core, inputs, initial_state)
+    flat_final = tf.nest.flatten(final_state)
+    loss = tf.reduce_sum(outputs * tf.sin(outputs + 1.0))
+    for i, x in enumerate(flat_final):
+      weights = tf.cast(
+        tf.random.stateless_normal(tf.shape(x), [i, 7]), x.dtype
+      )
+      loss += tf.reduce_sum(weights * x)
+  # Zeros, not None, where nothing flows back (the previous write weights
+  # reach the usage only through a stop-gradient).
+  d_inputs, d_state, d_variables = tape.gradient(
+    loss,
+    [inputs, initial_state, core.trainable_variables],
+    unconnected_gradients=tf.UnconnectedGradients.ZERO,
+  )
+  return outputs, flat_final, d_inputs, tf.nest.flatten(d_state), d_variables
+
+
+class DynamicUnrollTest(tf.test.TestCase, parameterized.TestCase):
+  def setUp(self):
+    super().setUp()
+    tf.random.set_seed(0)
+    self.core = _core()
+    self.inputs = tf.random.normal(
+      [_NUM_STEPS, _BATCH_SIZE, _INPUT_SIZE], dtype=tf.float64
+    )
+    # Full backprop from a non-zero state, the reference for every case.
+    warm_up = tf.random.normal([4, _BATCH_SIZE, _INPUT_SIZE], dtype=tf.float64)
+    _, self.initial_state = snt.dynamic_unroll(
+      self.core, warm_up, self.core.initial_state(_BATCH_SIZE, tf.float64)
+    )
+    self.expected = _values_and_gradients(
+      self.core, snt.dynamic_unroll, self.inputs, self.initial_state
+    )
+
+  @parameterized.parameters(
+    *[('eager', k) for k in (1, 3, 4, 11, 20, None)],
+    *[('function', k) for k in (1, 3, 11)],
+    *[('xla', k) for k in (1, 3, None)],
+  )
+  def test_equals_full_backpropagation(self, mode, chunk_length):
+    # 11 steps: chunks of 3 and 4 leave a tail of 2 and 3 steps; 11 is one
+    # chunk; 20 leaves only the tail; None is ceil(sqrt(11)) = 4.
+    unroll = lambda core, x, s: recompute.dynamic_unroll(
+      core, x, s, chunk_length
+    )
+    got = _in_mode(
+      lambda: _values_and_gradients(
+        self.core, unroll, self.inputs, self.initial_state
+      ),
+      mode,
+    )()
+    names = ('outputs', 'final state', 'd inputs', 'd state', 'd variables')
+    for name, want, value in zip(names, self.expected, got, strict=True):
+      for w, v in zip(*map(tf.nest.flatten, (want, value)), strict=True):
+        self.assertAllClose(w, v, rtol=1e-8, atol=1e-8, msg=name)
+    # The gradients are not all zero, so the comparison shows something.
+    self.assertGreater(max(np.abs(g).max() for g in self.expected[4]), 1e-3)
+
+  @parameterized.parameters('function', 'xla')
+  def test_batch_sizes(self, mode):
+    # Under XLA the batch is fixed when traced: one trace per batch size.
+    core = _core(tf.float32)
+
+    def run(inputs):
+      state = core.initial_state(tf.shape(inputs)[1], tf.float32)
+      with tf.GradientTape(persistent=True) as tape:
+        tape.watch(inputs)
+        outputs, _ = recompute.dynamic_unroll(core, inputs, state, 3)
+        plain, _ = snt.dynamic_unroll(core, inputs, state)
+        loss, plain_loss = tf.reduce_sum(outputs**2), tf.reduce_sum(plain**2)
+      return (
+        outputs - plain,
+        tape.gradient(loss, inputs) - tape.gradient(plain_loss, inputs),
+      )
+
+    signature = [tf.TensorSpec([7, None, _INPUT_SIZE], tf.float32)]
+    run = tf.function(
+      run,
+      jit_compile=mode == 'xla',
+      input_signature=None if mode == 'xla' else signature,
+    )
+    for batch_size in (1, 4):
+      inputs = tf.random.normal([7, batch_size, _INPUT_SIZE])
+      for difference in run(inputs):
+        self.assertEqual(difference.shape[1], batch_size)
+        self.assertAllClose(difference, tf.zeros_like(difference), atol=1e-5)
+
+  def test_builds_an_unbuilt_core(self):
+    core = _core()
+    outputs, _ = recompute.dynamic_unroll(
+      core, self.inputs, core.initial_state(_BATCH_SIZE, tf.float64), 4
+    )
+    self.assertLen(core.trainable_variables, 25)
+    expected, _ = snt.dynamic_unroll(
+      core, self.inputs, core.initial_state(_BATCH_SIZE, tf.float64)
+    )
+    self.assertAllClose(expected, outputs, rtol=1e-12, atol=1e-12)
+
+  def test_default_chunk_length(self):
+    self.assertEqual(
+      [recompute.default_chunk_length(n) for n in (1, 2, 4, 5, 9, 10, 1378)],
+      [1, 2, 2, 3, 3, 4, 38],
+    )
+
+  @parameterized.parameters(0, -2, 2.5, True, '4')
+  def test_bad_chunk_length(self, chunk_length):
+    with self.assertRaisesRegex(ValueError, '`chunk_length` must be'):
+      recompute.dynamic_unroll(
+        self.core, self.inputs, self.initial_state, chunk_length
+      )
+
+  def test_unknown_number_of_steps(self):
+    @tf.function(input_signature=[tf.TensorSpec([None, 3, 5], tf.float64)])
+    def run(inputs):
+      return recompute.dynamic_unroll(self.core, inputs, self.initial_state)
+
+    with self.assertRaisesRegex(ValueError, 'static, positive number of steps'):
+      run(self.inputs)
+
+
+if __name__ == '__main__':
+  tf.test.main()
