@@ -1,8 +1,8 @@
 """Tests for dnc.babi: parsing, encoding, vocabulary, batching, iteration.
 
-Tests on a tiny synthetic bAbI directory always run. Tests on the real data
-run when `DNC_BABI_DIR` names it (see tests/shared_data.py) and skip
-otherwise.
+Tests on the bAbI-format stories of tests/testdata/babi always run. The
+tests that count the real files run when `DNC_BABI_DIR` names them (see
+tests/shared_data.py) and skip otherwise.
 """
 
 import contextlib
@@ -21,61 +21,16 @@ import numpy as np
 from dnc import babi
 from tests import shared_data
 
+# The bAbI-format stories written for the tests (see tests/testdata/README.md):
+# a few stories per file, test files of all 20 tasks, training files of tasks
+# 1, 3, 4, 8, 16 and 19; en-10k lacks the qa3 training file, as the real one.
+_STORIES = shared_data.TESTDATA / 'babi' / 'tasks_1-20_v1-2'
 _BABI = shared_data.REAL_BABI or pathlib.Path('/nonexistent/tasks_1-20_v1-2')
 _EN10K = _BABI / 'en-10k'
 _EN1K = _BABI / 'en'
 _SKIP_REASON = shared_data.REAL_BABI_SKIP_REASON
 _HAVE_DATA = _EN10K.is_dir() and _EN1K.is_dir()
 _QA3_TRAIN = 'qa3_three-supporting-facts_train.txt'
-
-# A tiny bAbI tree: en-10k lacks the qa3 training file, en/ has it.
-_SYNTHETIC = {
-  'en-10k/qa1_single-supporting-fact_train.txt': (
-    '1 Mary moved to the bathroom.\n'
-    '2 John went to the hallway.\n'
-    '3 Where is Mary? \tbathroom\t1\n'
-    '4 Daniel went back to the hallway.\n'
-    '5 Where is Daniel? \thallway\t4\n'
-    '1 Sandra travelled to the office.\n'
-    '2 Where is Sandra? \toffice\t1\n'
-  ),
-  'en-10k/qa1_single-supporting-fact_test.txt': (
-    '1 John moved to the kitchen.\n2 Where is John? \tkitchen\t1\n'
-  ),
-  'en-10k/qa8_lists-sets_train.txt': (
-    '1 Mary got the milk there.\n'
-    '2 John moved to the bedroom.\n'
-    '3 Mary picked up the football.\n'
-    '4 What is Mary carrying?\tmilk,football\t1 3\n'
-    '5 Mary dropped the milk.\n'
-    '6 What is Mary carrying?\tfootball\t5\n'
-  ),
-  'en-10k/qa8_lists-sets_test.txt': (
-    '1 Daniel took the apple.\n2 What is Daniel carrying?\tapple\t1\n'
-  ),
-  'en-10k/qa19_path-finding_train.txt': (
-    '1 The kitchen is north of the hallway.\n'
-    '2 The garden is west of the kitchen.\n'
-    '3 How do you go from the hallway to the garden?\tn,w\t1 2\n'
-  ),
-  'en-10k/qa3_three-supporting-facts_test.txt': (
-    '1 Mary got the milk.\n'
-    '2 Mary went to the office.\n'
-    '3 Where was the milk before the office?\tkitchen\t1 2\n'
-  ),
-  'en/qa3_three-supporting-facts_train.txt': (
-    '1 John took the apple.\n'
-    '2 John went to the garden.\n'
-    '3 Where was the apple before the garden?\thallway\t1 2\n'
-  ),
-}
-
-
-def _write_synthetic(root: pathlib.Path) -> None:
-  for name, text in _SYNTHETIC.items():
-    path = root / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def _raw_lines(path):
@@ -125,17 +80,29 @@ def _story(task, tokens, answers_at):
   )
 
 
-class SyntheticTest(parameterized.TestCase):
-  """Behaviour on a small bAbI tree written to a temporary directory."""
+def _file_counts(paths):
+  """(stories, questions, answer words) of bAbI files, from the raw text."""
+  stories = questions = answer_words = 0
+  for path in paths:
+    for line in pathlib.Path(path).read_text().splitlines():
+      stories += line.startswith('1 ')
+      if '\t' in line:
+        questions += 1
+        answer_words += len(line.split('\t')[1].split(','))
+  return stories, questions, answer_words
+
+
+class StoriesTest(parameterized.TestCase):
+  """Behaviour on the bAbI-format stories of tests/testdata/babi."""
 
   def setUp(self):
     super().setUp()
+    self.root = _STORIES
+    self.data_dir = self.root / 'en-10k'
     # tempfile, not create_tempdir: that needs absl flags, unparsed in pytest.
     temp = tempfile.TemporaryDirectory()
     self.addCleanup(temp.cleanup)
-    self.root = pathlib.Path(temp.name)
-    _write_synthetic(self.root)
-    self.data_dir = self.root / 'en-10k'
+    self.out = pathlib.Path(temp.name)
 
   def test_tokenize(self):
     self.assertEqual(
@@ -149,8 +116,9 @@ class SyntheticTest(parameterized.TestCase):
   def test_parse_stories_and_questions(self):
     raw = babi.read_split(self.data_dir, 'train', tasks=[1, 8, 19])
     self.assertEqual(list(raw), [1, 8, 19])
-    self.assertLen(raw[1], 2)
-    self.assertEqual([s.num_questions for s in raw[1]], [2, 1])
+    qa1 = self.data_dir / 'qa1_single-supporting-fact_train.txt'
+    self.assertLen(raw[1], _file_counts([qa1])[0])
+    self.assertEqual([s.num_questions for s in raw[1][:2]], [2, 1])
     self.assertEqual(raw[1][0].sentences[2].words, ('where', 'is', 'mary', '?'))
     self.assertEqual(raw[1][0].sentences[2].answers, ('bathroom',))
     self.assertEqual(raw[1][0].sentences[2].supporting_facts, (1,))
@@ -208,7 +176,7 @@ class SyntheticTest(parameterized.TestCase):
     restored = babi.Vocabulary.from_json(vocab.to_json())
     self.assertEqual(restored, vocab)
     self.assertEqual(restored.words, vocab.words)
-    path = self.root / 'vocab.json'
+    path = self.out / 'vocab.json'
     vocab.save(path)
     self.assertEqual(babi.Vocabulary.load(path), vocab)
     self.assertEqual(json.loads(path.read_text())['words'][:2], ['<pad>', '-'])
@@ -309,12 +277,21 @@ class SyntheticTest(parameterized.TestCase):
       self.data_dir, tasks=[1, 8, 19], splits=['train']
     )
     stats = babi.statistics(stories['train'], vocab)
+    files = {
+      task: sorted(self.data_dir.glob(f'qa{task}_*_train.txt'))
+      for task in (1, 8, 19)
+    }
     self.assertEqual(stats['vocab_size'], vocab.size)
-    self.assertEqual(stats['stories'], 4)
-    self.assertEqual(stats['questions'], 6)
-    self.assertEqual(stats['answer_words'], 8)
-    self.assertEqual(stats['tasks'][1]['stories'], 2)
-    self.assertEqual(stats['tasks'][1]['questions'], 3)
+    self.assertEqual(
+      (stats['stories'], stats['questions'], stats['answer_words']),
+      _file_counts([path for paths in files.values() for path in paths]),
+    )
+    for task, paths in files.items():
+      counts = stats['tasks'][task]
+      self.assertEqual(
+        (counts['stories'], counts['questions'], counts['answer_words']),
+        _file_counts(paths),
+      )
     self.assertEqual(stats['tasks'][8]['answer_words'], 3)
     lengths = [len(s.tokens) for s in stories['train']]
     self.assertEqual(stats['length']['max'], max(lengths))
@@ -329,7 +306,7 @@ class SyntheticTest(parameterized.TestCase):
     self.assertLen(text.splitlines(), 3 + 3 + 1)
 
   def test_command_line(self):
-    vocab_path = self.root / 'out.json'
+    vocab_path = self.out / 'out.json'
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
       status = babi.main(
@@ -576,6 +553,45 @@ class IteratorTest(absltest.TestCase):
       other.set_state(state)
 
 
+class StoryFilesTest(parameterized.TestCase):
+  """Whole files of tests/testdata/babi, read back and batched."""
+
+  @parameterized.parameters(1, 3, 8, 16, 19, 20)
+  def test_decode_round_trip(self, task):
+    directory = _STORIES / 'en-10k'
+    vocab, stories = babi.load_dataset(directory, splits=['test'])
+    test_stories = [s for s in stories['test'] if s.task == task]
+    expected = _raw_lines(_find(directory, task, 'test'))
+    self.assertLen(test_stories, len(expected))
+    for story, lines in zip(test_stories, expected, strict=True):
+      self.assertEqual(babi.decode_story(story, vocab), lines)
+
+  def test_known_gap_is_an_error(self):
+    directory = _STORIES / 'en-10k'
+    with self.assertRaises(babi.MissingTaskFilesError) as cm:
+      babi.read_split(directory, 'train', tasks=[1, 3])
+    self.assertEqual(cm.exception.missing, [_QA3_TRAIN])
+    self.assertIn(str(directory), str(cm.exception))
+
+  def test_batch_of_stories(self):
+    vocab, stories = babi.load_dataset(_STORIES / 'en', tasks=[1, 4, 16])
+    train = stories['train']
+    picked = [train[i] for i in (0, 5, len(train) // 2, len(train) - 1)]
+    self.assertEqual([s.task for s in picked], [1, 1, 4, 16])
+    batch = babi.make_batch(picked, pad_to_multiple=16)
+    self.assertEqual(batch.inputs.shape[0] % 16, 0)
+    for b, story in enumerate(picked):
+      n = len(story.tokens)
+      np.testing.assert_array_equal(batch.inputs[:n, b], story.tokens)
+      np.testing.assert_array_equal(batch.inputs[n:, b], 0)
+      positions = np.flatnonzero(batch.mask[:, b])
+      np.testing.assert_array_equal(positions, story.answer_positions)
+      np.testing.assert_array_equal(batch.targets[positions, b], story.answers)
+      self.assertEqual(batch.targets[:, b].astype(bool).sum(), len(positions))
+      self.assertTrue((batch.inputs[positions, b] == babi.MARKER_ID).all())
+    self.assertTrue((batch.targets < vocab.size).all())
+
+
 _cache = {}
 
 
@@ -639,23 +655,6 @@ class RealDataTest(parameterized.TestCase):
     self.assertEqual(vocab.encode(['<pad>', '-']), [0, 1])
     self.assertEqual(babi.Vocabulary.from_json(vocab.to_json()), vocab)
 
-  @parameterized.parameters(1, 3, 8, 16, 19, 20)
-  def test_decode_round_trip(self, task):
-    vocab, stories = _real_data()
-    test_stories = [s for s in stories['test'] if s.task == task]
-    expected = _raw_lines(_find(_EN10K, task, 'test'))
-    self.assertLen(test_stories, len(expected))
-    for i in (0, 1, len(expected) // 2, len(expected) - 1):
-      self.assertEqual(babi.decode_story(test_stories[i], vocab), expected[i])
-
-  def test_known_gap_is_an_error(self):
-    if (_EN10K / _QA3_TRAIN).exists():
-      self.skipTest(f'{_EN10K / _QA3_TRAIN} exists: no gap to test')
-    with self.assertRaises(babi.MissingTaskFilesError) as cm:
-      babi.read_split(_EN10K, 'train', tasks=[1, 3])
-    self.assertEqual(cm.exception.missing, [_QA3_TRAIN])
-    self.assertIn(str(_EN10K), str(cm.exception))
-
   def test_known_gap_fallback_logs(self):
     if (_EN10K / _QA3_TRAIN).exists():
       self.skipTest(f'{_EN10K / _QA3_TRAIN} exists: no fallback to test')
@@ -663,22 +662,6 @@ class RealDataTest(parameterized.TestCase):
       raw = babi.read_split(_EN10K, 'train', tasks=[3], allow_1k_fallback=True)
     self.assertIn(_QA3_TRAIN, '\n'.join(logs.output))
     self.assertEqual(sum(s.num_questions for s in raw[3]), 1_000)
-
-  def test_batch_of_real_stories(self):
-    vocab, stories = _real_data()
-    picked = [stories['train'][i] for i in (0, 5_000, 20_000, 60_000)]
-    batch = babi.make_batch(picked, pad_to_multiple=16)
-    self.assertEqual(batch.inputs.shape[0] % 16, 0)
-    for b, story in enumerate(picked):
-      n = len(story.tokens)
-      np.testing.assert_array_equal(batch.inputs[:n, b], story.tokens)
-      np.testing.assert_array_equal(batch.inputs[n:, b], 0)
-      positions = np.flatnonzero(batch.mask[:, b])
-      np.testing.assert_array_equal(positions, story.answer_positions)
-      np.testing.assert_array_equal(batch.targets[positions, b], story.answers)
-      self.assertEqual(batch.targets[:, b].astype(bool).sum(), len(positions))
-      self.assertTrue((batch.inputs[positions, b] == babi.MARKER_ID).all())
-    self.assertTrue((batch.targets < vocab.size).all())
 
 
 def _find(directory, task, split):

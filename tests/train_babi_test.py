@@ -1,4 +1,6 @@
-"""End-to-end test of train_babi.py on a few real bAbI tasks, tiny model."""
+"""End-to-end tests of train_babi.py, tiny model: on the bAbI-format stories
+of tests/testdata/babi, and on the real files when `DNC_BABI_DIR` names them.
+"""
 
 import json
 import os
@@ -13,10 +15,32 @@ import pytest
 from tests import shared_data
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_DATA = (
-  str(shared_data.REAL_BABI or pathlib.Path('/nonexistent/tasks_1-20_v1-2'))
-  + '/en'
-)
+_DATA = shared_data.TESTDATA / 'babi' / 'tasks_1-20_v1-2' / 'en'
+_REAL = (
+  shared_data.REAL_BABI or pathlib.Path('/nonexistent/tasks_1-20_v1-2')
+) / 'en'
+
+
+def _words(paths):
+  """The distinct words of bAbI files, read from the raw text."""
+  words = set()
+  for path in paths:
+    for line in path.read_text().lower().splitlines():
+      fields = line.split('\t')
+      sentence = fields[0].split(' ', 1)[1]
+      words.update(sentence.replace('.', ' . ').replace('?', ' ? ').split())
+      if len(fields) > 1:
+        words.update(fields[1].split(','))
+  return words
+
+
+def _questions(path):
+  return sum('\t' in line for line in path.read_text().splitlines())
+
+
+def _file(task, split, directory=_DATA):
+  (path,) = directory.glob(f'qa{task}_*_{split}.txt')
+  return path
 
 
 def _run(*flags, timeout=600):
@@ -34,9 +58,8 @@ def _run(*flags, timeout=600):
   return result.returncode, result.stdout + result.stderr
 
 
-@pytest.mark.slow
-@absltest.skipUnless(os.path.isdir(_DATA), shared_data.REAL_BABI_SKIP_REASON)
 class TrainBabiTest(absltest.TestCase):
+  @pytest.mark.slow
   def test_trains_resumes_and_evaluates(self):
     directory = self.create_tempdir().full_path
     flags = [
@@ -55,7 +78,12 @@ class TrainBabiTest(absltest.TestCase):
     ]
     code, output = _run(*flags, '--num_training_iterations=40')
     self.assertEqual(code, 0, output)
-    self.assertIn('vocabulary of 160 words', output)
+    # Word ids do not depend on --tasks: the vocabulary holds the words of
+    # every test file and of the training files read, and <pad> and '-'.
+    vocabulary = _words(
+      [*_DATA.glob('qa*_test.txt'), *(_file(t, 'train') for t in (1, 4, 16))]
+    )
+    self.assertIn(f'vocabulary of {len(vocabulary) + 2} words', output)
     losses = [
       float(x) for x in re.findall(r'\d+: Avg training loss ([\d.]+)', output)
     ]
@@ -84,7 +112,10 @@ class TrainBabiTest(absltest.TestCase):
     with open(results + '.json') as f:
       saved = json.load(f)
     self.assertEqual(saved['split'], 'test')
-    self.assertEqual(saved['questions'], {'1': 1000, '4': 1000})
+    self.assertEqual(
+      saved['questions'],
+      {str(t): _questions(_file(t, 'test')) for t in (1, 4)},
+    )
     self.assertCountEqual(saved['error_percent'], ['1', '4'])
     self.assertTrue(os.path.exists(results + '.md'))
 
@@ -97,7 +128,7 @@ class TrainBabiTest(absltest.TestCase):
     with open(results + '.json') as f:
       saved = json.load(f)
     self.assertEqual(saved['split'], 'train')
-    self.assertEqual(saved['questions'], {'4': 1000})
+    self.assertEqual(saved['questions'], {'4': _questions(_file(4, 'train'))})
 
     # With only the directories, the checkpoint's flags (and tasks) are used.
     code, output = _run(
@@ -127,6 +158,29 @@ class TrainBabiTest(absltest.TestCase):
     self.assertEqual(code, 1)
     self.assertIn('qa2_two-supporting-facts_train.txt', output)
     self.assertNotIn('Traceback', output)
+
+
+@pytest.mark.slow
+@absltest.skipUnless(_REAL.is_dir(), shared_data.REAL_BABI_SKIP_REASON)
+class RealDataTest(absltest.TestCase):
+  def test_counts_of_the_real_files(self):
+    directory = self.create_tempdir().full_path
+    flags = [
+      f'--data_dir={_REAL}', '--tasks=1,4,16', '--hidden_size=8',
+      '--memory_size=4', '--word_size=4', '--num_read_heads=1',
+      '--batch_size=4', '--checkpoint_interval=2',
+      f'--checkpoint_dir={directory}', '--nojit_compile',
+    ]  # fmt: skip
+    code, output = _run(*flags, '--num_training_iterations=2')
+    self.assertEqual(code, 0, output)
+    self.assertIn('vocabulary of 160 words', output)
+    results = os.path.join(directory, 'results')
+    code, output = _run(
+      *flags, '--mode=eval', '--tasks=1,4', f'--results={results}'
+    )
+    self.assertEqual(code, 0, output)
+    with open(results + '.json') as f:
+      self.assertEqual(json.load(f)['questions'], {'1': 1000, '4': 1000})
 
 
 if __name__ == '__main__':
