@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 
@@ -150,6 +151,37 @@ class TrainBabiTest(absltest.TestCase):
     self.assertNotEqual(code, 0)
     self.assertIn("--permute_words: not in the vocabulary: ['zebra']", output)
     self.assertEqual(os.listdir(directory), [])
+
+  @pytest.mark.slow
+  def test_resumes_a_checkpoint_written_before_the_shared_loop(self):
+    # Written by train_babi.py at a39fb05; see tests/testdata/README.md.
+    old = shared_data.TESTDATA / 'old_layout'
+    expected = json.loads((old / 'expected.json').read_text())['babi']
+    directory = os.path.join(self.create_tempdir().full_path, 'run')
+    shutil.copytree(old / 'babi', directory)
+    flags = [
+      flag.replace('--data_dir=', f'--data_dir={shared_data.REPO}/')
+      for flag in expected['flags']
+    ]
+    code, output = _run(
+      *flags,
+      f'--checkpoint_dir={directory}',
+      '--checkpoint_interval=3',
+      '--report_interval=1',
+      '--num_training_iterations=6',
+    )
+    self.assertEqual(code, 0, output)
+    self.assertIn('ckpt-3 at step 3', output)
+    reports = re.findall(
+      r'(\d+): Avg training loss ([\d.]+), answer word error ([\d.]+)%',
+      output,
+    )
+    self.assertEqual([int(step) for step, _, _ in reports], [4, 5, 6], output)
+    for step, loss, error in reports:
+      self.assertAlmostEqual(float(loss), expected['losses'][step], places=5)
+      self.assertAlmostEqual(
+        float(error), expected['answer_word_errors'][step], places=2
+      )
 
   def test_missing_files_are_named(self):
     code, output = _run(

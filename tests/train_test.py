@@ -2,8 +2,10 @@
 
 import glob
 import importlib
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +16,8 @@ from absl.testing import absltest
 import numpy as np
 import pytest
 import tensorflow as tf
+
+from tests import shared_data
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TRAIN = os.path.join(_ROOT, 'train.py')
@@ -214,6 +218,29 @@ class TrainingTest(absltest.TestCase):
     self.assertCountEqual(whole_weights, split_weights)
     for name, value in whole_weights.items():
       np.testing.assert_allclose(split_weights[name], value, atol=1e-6)
+
+
+class OldLayoutTest(absltest.TestCase):
+  def test_resumes_a_checkpoint_written_before_the_shared_loop(self):
+    # Written by train.py at a39fb05; see tests/testdata/README.md.
+    old = shared_data.TESTDATA / 'old_layout'
+    expected = json.loads((old / 'expected.json').read_text())['repeat_copy']
+    directory = os.path.join(self.create_tempdir().full_path, 'run')
+    shutil.copytree(old / 'repeat_copy', directory)
+    code, output = _train(
+      *expected['flags'],
+      f'--checkpoint_dir={directory}',
+      '--checkpoint_interval=3',
+      '--report_interval=1',
+      '--num_training_iterations=6',
+    )
+    self.assertEqual(code, 0, output)
+    self.assertIn('ckpt-3 at step 3', output)
+    self.assertEqual(
+      _reported_losses(output),
+      [(int(step), loss) for step, loss in expected['losses'].items()],
+    )
+    self.assertEqual(_checkpoint_steps(directory), [3, 6])
 
 
 class SummariesTest(absltest.TestCase):
