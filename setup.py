@@ -23,7 +23,7 @@ setuptools.setup(
   long_description=(_ROOT / 'README.md').read_text(),
   long_description_content_type='text/markdown',
   license='Apache-2.0',
-  packages=['dnc'],
+  packages=['dnc', 'dnc.babi'],
   python_requires='>=3.10',
   install_requires=[
     'absl-py',

@@ -5,9 +5,8 @@ tests that count the real files run when `DNC_BABI_DIR` names them (see
 tests/shared_data.py) and skip otherwise.
 """
 
-import contextlib
-import io
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -19,6 +18,7 @@ from absl.testing import parameterized
 import numpy as np
 
 from dnc import babi
+from dnc.babi import results as babi_results
 from tests import shared_data
 
 # The bAbI-format stories written for the tests (see tests/testdata/README.md):
@@ -305,41 +305,88 @@ class StoriesTest(parameterized.TestCase):
     self.assertIn(f'vocabulary size: {vocab.size}', text)
     self.assertLen(text.splitlines(), 3 + 3 + 1)
 
+  def _run_module(self, *flags):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+    env['PYTHONPATH'] = os.pathsep.join(
+      p for p in (str(shared_data.REPO), env.get('PYTHONPATH')) if p
+    )
+    result = subprocess.run(
+      [sys.executable, '-m', 'dnc.babi', *flags],
+      capture_output=True,
+      text=True,
+      env=env,
+      timeout=120,
+    )
+    return result.returncode, result.stdout, result.stderr
+
   def test_command_line(self):
     vocab_path = self.out / 'out.json'
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-      status = babi.main(
-        [
-          f'--data_dir={self.data_dir}',
-          '--tasks=1,8',
-          f'--save_vocab={vocab_path}',
-        ]
-      )
-    self.assertEqual(status, 0)
-    self.assertIn('vocabulary size:', out.getvalue())
-    self.assertRegex(out.getvalue(), r'\n\s+8\s+1\s+2\s')
+    code, out, err = self._run_module(
+      f'--data_dir={self.data_dir}', '--tasks=1,8', f'--save_vocab={vocab_path}'
+    )
+    self.assertEqual(code, 0, err)
+    self.assertIn('vocabulary size:', out)
+    stories, questions, _ = _file_counts(self.data_dir.glob('qa8_*_train.txt'))
+    self.assertRegex(out, rf'\n\s+8\s+{stories}\s+{questions}\s')
     self.assertEqual(babi.Vocabulary.load(vocab_path).words[:2], ('<pad>', '-'))
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-      status = babi.main([f'--data_dir={self.data_dir}', '--tasks=3'])
-    self.assertEqual(status, 1)
-    self.assertIn(_QA3_TRAIN, err.getvalue())
+    code, out, err = self._run_module(
+      f'--data_dir={self.data_dir}', '--tasks=3'
+    )
+    self.assertEqual(code, 1)
+    self.assertIn(_QA3_TRAIN, err)
+    self.assertNotIn('Traceback', err)
 
-  def test_module_does_not_import_tensorflow(self):
-    source = str(shared_data.REPO / 'dnc' / 'babi.py')
+  def test_command_line_flags(self):
+    _, out, err = self._run_module('--helpfull')  # absl exits 1 after it.
+    self.assertNotIn('Traceback', err)
+    for flag in ('data_dir', 'tasks', 'split', 'allow_1k_fallback'):
+      self.assertRegex(out, rf'--(\[no\])?{flag}: \S')
+    code, _, err = self._run_module(f'--data_dir={self.data_dir}', '--tasks=0')
+    self.assertEqual(code, 1)
+    self.assertIn('--tasks must be task ids in 1..20', err)
+
+  def test_package_does_not_import_tensorflow(self):
+    # `dnc/__init__.py` imports the model (and TensorFlow), so a bare parent
+    # package stands in for it: then only dnc.babi's own imports run.
     code = (
-      'import importlib.util, sys\n'
-      f'spec = importlib.util.spec_from_file_location("b", {source!r})\n'
-      'module = importlib.util.module_from_spec(spec)\n'
-      'spec.loader.exec_module(module)\n'
+      'import sys, types\n'
+      'package = types.ModuleType("dnc")\n'
+      f'package.__path__ = [{str(shared_data.REPO / "dnc")!r}]\n'
+      'sys.modules["dnc"] = package\n'
+      'import dnc.babi\n'
+      'assert dnc.babi.load_dataset and dnc.babi.BatchIterator\n'
       'print(sorted(m for m in sys.modules if m.split(".")[0] in '
       '("tensorflow", "sonnet")))\n'
     )
     result = subprocess.run(
-      [sys.executable, '-c', code], capture_output=True, text=True, check=True
+      [sys.executable, '-c', code],
+      capture_output=True,
+      text=True,
+      check=True,
+      timeout=120,
     )
     self.assertEqual(result.stdout.strip(), '[]')
+
+
+class ResultsTest(absltest.TestCase):
+  def test_a_question_counts_only_if_all_its_words_are_right(self):
+    # Task 8, one story: question 0 has two answer words, question 1 one.
+    story = _story(8, [5, 0, 0, 6, 0], {1: 3, 2: 4, 4: 7})
+    story = story._replace(question_index=(0, 0, 1))
+    other = _story(1, [5, 0], {1: 9})
+    errors = babi_results.QuestionErrors()
+    predictions = np.zeros((5, 3), np.int32)
+    predictions[[1, 2, 4], 0] = [3, 8, 7]  # Second word of question 0 wrong.
+    predictions[1, 1] = 9
+    errors.add([story, other], predictions)
+    self.assertEqual(errors.percent(), {1: 0.0, 8: 50.0})
+    table = babi_results.error_table(errors.percent(), 'ckpt-5', 5)
+    self.assertIn('| 8: lists sets | 50.0 | 5.5 ± 5.9 | 17.7 ± 1.2 |', table)
+    self.assertIn('| **mean error** | **25.0** |', table)
+    self.assertIn('| **failed tasks (> 5%)** | **1** |', table)
+    record = babi_results.results_record(errors, 'ckpt-5', 5, 'test')
+    self.assertEqual(record['questions'], {'1': 1, '8': 2})
+    self.assertEqual(record['failed_tasks'], 1)
 
 
 class BatchTest(parameterized.TestCase):
