@@ -24,7 +24,7 @@ from tests import shared_data
 # The bAbI-format stories written for the tests (see tests/testdata/README.md):
 # a few stories per file, test files of all 20 tasks, training files of tasks
 # 1, 3, 4, 8, 16 and 19; en-10k lacks the qa3 training file, as the real one.
-_STORIES = shared_data.TESTDATA / 'babi' / 'tasks_1-20_v1-2'
+_STORIES = shared_data.BABI_STORIES
 _BABI = shared_data.REAL_BABI or pathlib.Path('/nonexistent/tasks_1-20_v1-2')
 _EN10K = _BABI / 'en-10k'
 _EN1K = _BABI / 'en'
@@ -52,17 +52,7 @@ def _raw_lines(path):
   return stories
 
 
-def _raw_vocabulary(paths):
-  """The distinct words of bAbI files, computed from the raw text."""
-  words = set()
-  for path in paths:
-    for line in pathlib.Path(path).read_text().lower().splitlines():
-      fields = line.split('\t')
-      sentence = fields[0].split(' ', 1)[1]
-      words.update(sentence.replace('.', ' . ').replace('?', ' ? ').split())
-      if len(fields) > 1:
-        words.update(fields[1].split(','))
-  return words
+_raw_vocabulary = shared_data.babi_words
 
 
 def _story(task, tokens, answers_at):

@@ -6,7 +6,6 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
 
@@ -16,23 +15,10 @@ import pytest
 from tests import shared_data
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_DATA = shared_data.TESTDATA / 'babi' / 'tasks_1-20_v1-2' / 'en'
+_DATA = shared_data.BABI_STORIES / 'en'
 _REAL = (
   shared_data.REAL_BABI or pathlib.Path('/nonexistent/tasks_1-20_v1-2')
 ) / 'en'
-
-
-def _words(paths):
-  """The distinct words of bAbI files, read from the raw text."""
-  words = set()
-  for path in paths:
-    for line in path.read_text().lower().splitlines():
-      fields = line.split('\t')
-      sentence = fields[0].split(' ', 1)[1]
-      words.update(sentence.replace('.', ' . ').replace('?', ' ? ').split())
-      if len(fields) > 1:
-        words.update(fields[1].split(','))
-  return words
 
 
 def _questions(path):
@@ -81,7 +67,7 @@ class TrainBabiTest(absltest.TestCase):
     self.assertEqual(code, 0, output)
     # Word ids do not depend on --tasks: the vocabulary holds the words of
     # every test file and of the training files read, and <pad> and '-'.
-    vocabulary = _words(
+    vocabulary = shared_data.babi_words(
       [*_DATA.glob('qa*_test.txt'), *(_file(t, 'train') for t in (1, 4, 16))]
     )
     self.assertIn(f'vocabulary of {len(vocabulary) + 2} words', output)
@@ -150,15 +136,16 @@ class TrainBabiTest(absltest.TestCase):
     )  # fmt: skip
     self.assertNotEqual(code, 0)
     self.assertIn("--permute_words: not in the vocabulary: ['zebra']", output)
+    self.assertNotIn('Traceback', output)
+    self.assertNotIn('Trains a DNC on the bAbI', output)  # No help text.
+    self.assertNotIn('--data_dir:', output)
     self.assertEqual(os.listdir(directory), [])
 
   @pytest.mark.slow
   def test_resumes_a_checkpoint_written_before_the_shared_loop(self):
     # Written by train_babi.py at a39fb05; see tests/testdata/README.md.
-    old = shared_data.TESTDATA / 'old_layout'
-    expected = json.loads((old / 'expected.json').read_text())['babi']
     directory = os.path.join(self.create_tempdir().full_path, 'run')
-    shutil.copytree(old / 'babi', directory)
+    expected = shared_data.copy_old_layout('babi', directory)
     flags = [
       flag.replace('--data_dir=', f'--data_dir={shared_data.REPO}/')
       for flag in expected['flags']
@@ -182,6 +169,18 @@ class TrainBabiTest(absltest.TestCase):
       self.assertAlmostEqual(
         float(error), expected['answer_word_errors'][step], places=2
       )
+
+  def test_missing_data_directory_is_one_line(self):
+    code, output = _run(
+      '--data_dir=/nonexistent',
+      '--tasks=1',
+      f'--checkpoint_dir={self.create_tempdir().full_path}/run',
+    )
+    self.assertEqual(code, 1)
+    last = [line for line in output.splitlines() if line.strip()][-1]
+    self.assertIn('bAbI data directory not found: /nonexistent', last)
+    self.assertIn('bAbI data directory not found: /nonexistent', output)
+    self.assertNotIn('Traceback', output)
 
   def test_missing_files_are_named(self):
     code, output = _run(

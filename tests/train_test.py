@@ -2,10 +2,8 @@
 
 import glob
 import importlib
-import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -223,10 +221,8 @@ class TrainingTest(absltest.TestCase):
 class OldLayoutTest(absltest.TestCase):
   def test_resumes_a_checkpoint_written_before_the_shared_loop(self):
     # Written by train.py at a39fb05; see tests/testdata/README.md.
-    old = shared_data.TESTDATA / 'old_layout'
-    expected = json.loads((old / 'expected.json').read_text())['repeat_copy']
     directory = os.path.join(self.create_tempdir().full_path, 'run')
-    shutil.copytree(old / 'repeat_copy', directory)
+    expected = shared_data.copy_old_layout('repeat_copy', directory)
     code, output = _train(
       *expected['flags'],
       f'--checkpoint_dir={directory}',
