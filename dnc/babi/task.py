@@ -227,7 +227,7 @@ class BabiTask(task_lib.Task):
 
   def readable(self, batch, logits) -> str:
     """The first story, with the model's answers in place of the true ones."""
-    inputs = np.asarray(batch.inputs)[:, 0]
+    inputs = np.asarray(batch.observations)[:, 0]
     mask = np.asarray(batch.mask)[:, 0]
     predicted = np.argmax(np.asarray(logits)[:, 0], -1)
     positions = np.flatnonzero(mask)
