@@ -17,6 +17,12 @@ TESTDATA = REPO / 'tests' / 'testdata'
 FIXTURE = TESTDATA / 'dnc_fixture_small.npz'
 BABI_STORIES = TESTDATA / 'babi' / 'tasks_1-20_v1-2'
 OLD_LAYOUT = TESTDATA / 'old_layout'
+# How the old scripts resumed the old-layout checkpoints (expected.json).
+OLD_LAYOUT_RESUME_FLAGS = (
+  '--checkpoint_interval=3',
+  '--report_interval=1',
+  '--num_training_iterations=6',
+)
 BABI_DIR_VARIABLE = 'DNC_BABI_DIR'
 REAL_BABI = (
   pathlib.Path(os.environ[BABI_DIR_VARIABLE])

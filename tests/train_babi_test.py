@@ -153,9 +153,7 @@ class TrainBabiTest(absltest.TestCase):
     code, output = _run(
       *flags,
       f'--checkpoint_dir={directory}',
-      '--checkpoint_interval=3',
-      '--report_interval=1',
-      '--num_training_iterations=6',
+      *shared_data.OLD_LAYOUT_RESUME_FLAGS,
     )
     self.assertEqual(code, 0, output)
     self.assertIn('ckpt-3 at step 3', output)

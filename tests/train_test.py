@@ -226,9 +226,7 @@ class OldLayoutTest(absltest.TestCase):
     code, output = _train(
       *expected['flags'],
       f'--checkpoint_dir={directory}',
-      '--checkpoint_interval=3',
-      '--report_interval=1',
-      '--num_training_iterations=6',
+      *shared_data.OLD_LAYOUT_RESUME_FLAGS,
     )
     self.assertEqual(code, 0, output)
     self.assertIn('ckpt-3 at step 3', output)
