@@ -23,7 +23,7 @@ class ControllerOnly(snt.RNNCore):
   """The DNC's controller and output layer, reading zeros from no memory."""
 
   def __init__(self, config: Mapping[str, Any], name: str = 'controller_only'):
-    """Builds the core for a train.py config (`experiment.DEFAULTS` keys)."""
+    """Builds the core of a train.py config (`repeat_copy_task.DEFAULTS`)."""
     super().__init__(name=name)
     self._read_size = config['num_read_heads'] * config['word_size']
     self._clip_value = config['clip_value']

@@ -22,8 +22,9 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
-from dnc import experiment
-import train  # Defines train.py's flags, --report_interval among them.
+from dnc import loop
+from dnc import repeat_copy_task
+import train  # noqa: F401 (defines train.py's flags, --report_interval)
 
 _BLOCKS = flags.DEFINE_integer('blocks', 20, 'Blocks of each kind.', 1)
 
@@ -31,8 +32,9 @@ _BLOCKS = flags.DEFINE_integer('blocks', 20, 'Blocks of each kind.', 1)
 def main(argv: Sequence[str]) -> None:
   del argv
   interval = flags.FLAGS.report_interval
-  trainer = experiment.Trainer(flags.FLAGS.flag_values_dict(), 0, 'xla')
-  inspect = train.make_inspect(trainer.core)
+  config = flags.FLAGS.flag_values_dict()
+  trainer = repeat_copy_task.make_trainer(config, 0, 'xla')
+  inspect = loop.make_inspect(trainer.core)
   with tempfile.TemporaryDirectory() as logdir:
     writer = tf.summary.create_file_writer(logdir)
 
@@ -40,13 +42,15 @@ def main(argv: Sequence[str]) -> None:
       start = time.perf_counter()
       for _ in range(interval):
         _, grad_norm, data, logits = trainer.train_step()
-      sample = train.readable_sample(trainer.task, data, logits)
+      sample = trainer.task.readable(data, logits)
       if with_summaries:
         scalars = {
           'loss': float(trainer.loss_sum.numpy()),
           'gradient_norm': float(grad_norm),
         }
-        train.write_summaries(writer, inspect, step, scalars, data, sample)
+        loop.write_summaries(
+          writer, inspect, trainer.task, step, scalars, data, sample
+        )
       return 1000 * (time.perf_counter() - start) / interval
 
     block(False, 0)  # Compiles the training step.

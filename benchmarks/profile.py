@@ -2,10 +2,10 @@
 
   python -m benchmarks.profile --config=C3 --top=25
 
-Compiles train.py's step (`experiment.Trainer`, XLA) for one configuration
-of `common.CONFIGS`, runs it under the TensorFlow profiler and prints, per
-training step, the time and number of calls of the XLA CPU kernels that
-took longest, each with the TensorFlow op it came from (from the optimised
+Compiles train.py's step (`repeat_copy_task.make_trainer`, XLA) for one
+configuration of `common.CONFIGS`, runs it under the TensorFlow profiler and
+prints, per training step, the time and number of calls of the XLA CPU kernels
+that took longest, each with the TensorFlow op it came from (from the optimised
 HLO, which XLA dumps to a temporary directory). Times are summed over both
 threads and include the profiler's own overhead, so read them as shares of
 the step rather than as its duration; `benchmarks.train_step` times it.
@@ -78,9 +78,9 @@ def main() -> None:
   )
   import tensorflow as tf
 
-  from dnc import experiment
+  from dnc import repeat_copy_task
 
-  trainer = experiment.Trainer(
+  trainer = repeat_copy_task.make_trainer(
     common.CONFIGS[args.config], seed=0, compile_mode='xla'
   )
   for _ in range(5):

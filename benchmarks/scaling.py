@@ -2,7 +2,7 @@
 
   python -m benchmarks.scaling --output=images/scaling.png --json=scaling.json
 
-Times train.py's XLA training step (`experiment.Trainer`, as in
+Times train.py's XLA training step (`repeat_copy_task.make_trainer`, as in
 `benchmarks.train_step`), each point in a fresh process so that its peak
 resident memory is its own: against memory_size N (16 to 1024, batch 16,
 sequences of 21 steps) and against the sequence length (N = 64). Prints a
@@ -32,9 +32,9 @@ _LENGTHS = (2, 6, 14, 30, 62)  # Sequences of 9, 21, 45, 93 and 189 steps.
 
 def worker(config: dict, steps: int) -> dict:
   """Compile time, median step time and peak memory of one configuration."""
-  from dnc import experiment
+  from dnc import repeat_copy_task
 
-  trainer = experiment.Trainer(config, seed=0, compile_mode='xla')
+  trainer = repeat_copy_task.make_trainer(config, seed=0, compile_mode='xla')
   train = lambda: trainer.train_step()[0].numpy()
   start = time.perf_counter()
   train()

@@ -3,18 +3,18 @@
   python -m benchmarks.train_step                 # C1, C2, C3; all modes
   python -m benchmarks.train_step --configs=C1 --steps=200 --torch
 
-For each configuration (see `common.CONFIGS`) and mode (eager,
-`tf.function`, XLA; and 'controller', the DNC's controller alone under XLA,
-with no memory: `controller.ControllerOnly`, a floor for the DNC's step) it
-measures, each in a fresh process: the first call (tracing and
-compilation), the median and spread of a full training step
-(batch generation, unroll, loss, gradients, clipping, RMSProp update; the
-`experiment.Trainer` step that train.py runs), the forward pass alone, the
-number of traces and the peak resident memory. With `--torch` it times the
-PyTorch port (`benchmarks/torch_dnc.py`, eager and `torch.compile`) the same
-way. It prints a markdown table and writes JSON, with the ratios that matter:
-compiled against eager, XLA against `torch.compile`, and the step against
-its compute bound (its FLOPs at the float32 matmul rate measured here).
+For each configuration (see `common.CONFIGS`) and mode (eager, `tf.function`,
+XLA; and 'controller', the DNC's controller alone under XLA, with no memory:
+`controller.ControllerOnly`, a floor for the DNC's step) it measures, each in a
+fresh process: the first call (tracing and compilation), the median and spread
+of a full training step (batch generation, unroll, loss, gradients, clipping,
+RMSProp update; the `repeat_copy_task.make_trainer` step that train.py runs),
+the forward pass alone, the number of traces and the peak resident memory. With
+`--torch` it times the PyTorch port (`benchmarks/torch_dnc.py`, eager and
+`torch.compile`) the same way. It prints a markdown table and writes JSON, with
+the ratios that matter: compiled against eager, XLA against `torch.compile`,
+and the step against its compute bound (its FLOPs at the float32 matmul rate
+measured here).
 """
 
 import argparse
@@ -31,14 +31,16 @@ def tf_worker(config_name: str, mode: str, steps: int) -> dict:
   DNC: the same step without the memory, a floor for the DNC's.
   """
   from benchmarks import controller
-  from dnc import experiment
+  from dnc import repeat_copy_task
 
   config = common.CONFIGS[config_name]
   if mode == 'controller':
-    core = controller.ControllerOnly({**experiment.DEFAULTS, **config})
-    trainer = experiment.Trainer(config, seed=0, compile_mode='xla', core=core)
+    core = controller.ControllerOnly({**repeat_copy_task.DEFAULTS, **config})
+    trainer = repeat_copy_task.make_trainer(
+      config, seed=0, compile_mode='xla', core=core
+    )
   else:
-    trainer = experiment.Trainer(config, seed=0, compile_mode=mode)
+    trainer = repeat_copy_task.make_trainer(config, seed=0, compile_mode=mode)
   # `.numpy()` waits for the step to finish.
   train = lambda: trainer.train_step()[0].numpy()
   forward = lambda: trainer.forward_step().numpy()

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 import json
 import os
+import resource
 import signal
+import sys
 from typing import Any
 
 from absl import flags
@@ -42,6 +44,7 @@ class Checkpointer:
     config: Mapping[str, Any],
     max_to_keep: int = 3,
     defaults: Mapping[str, Any] | None = None,
+    optional: Mapping[str, Any] | None = None,
     **trackables: Any,
   ):
     """Creates a checkpointer; nothing is written until `save`.
@@ -53,12 +56,19 @@ class Checkpointer:
       defaults: values that a saved config without these entries stands for
         (options added after it was written, whose default behaves as the
         code that wrote it did), so older checkpoints still resume.
-      **trackables: what to save (modules, optimisers, variables, generators).
+      optional: saved like `trackables`, but restored only when the
+        checkpoint has them (state added after older checkpoints were
+        written, such as the running sums of a report); otherwise they keep
+        their values.
+      **trackables: what to save (modules, optimisers, variables, generators);
+        a checkpoint that lacks any of them is refused.
     """
     self._directory = directory
     self._config = dict(config)
     self._defaults = dict(defaults or {})
-    self._checkpoint = tf.train.Checkpoint(**trackables)
+    self._optional = dict(optional or {})
+    self._checkpoint = tf.train.Checkpoint(**trackables, **self._optional)
+    self._required = tf.train.Checkpoint(**trackables)
     self._max_to_keep = max_to_keep
     self._manager = None
 
@@ -145,11 +155,14 @@ class Checkpointer:
     failures = []
     for path in reversed(paths):
       try:
-        status = self._checkpoint.restore(path)
+        status = self._required.restore(path)
         if expect_partial:
           status.expect_partial()
         else:
-          status.assert_existing_objects_matched()
+          # The checkpoint may also hold the optional state: restored below.
+          status.assert_existing_objects_matched().expect_partial()
+        if self._optional:
+          tf.train.Checkpoint(**self._optional).restore(path).expect_partial()
       except Exception as e:  # A damaged file can raise almost anything.
         message = str(e).strip().splitlines()[0]
         failures.append(f'  {path}: {message}')
@@ -251,3 +264,9 @@ class StopSignal:
   def __exit__(self, *exc_info) -> None:
     for signum, handler in self._previous.items():
       signal.signal(signum, handler)
+
+
+def peak_memory_gib() -> float:
+  """This process's peak resident memory so far (long sequences need most)."""
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  return peak / (2**30 if sys.platform == 'darwin' else 2**20)  # B or KiB.

@@ -1,13 +1,17 @@
-"""Draws what a trained DNC does on one repeat-copy example.
+"""Draws what a trained DNC does on one example of its task.
 
   python -m dnc.visualize --checkpoint_dir=DIR --output=figure.png \
       [--length=N --repeats=K --seed=S --batch_index=0]
+  python -m dnc.visualize --checkpoint_dir=BABI_RUN --data_dir=.../en-10k \
+      [--story=0]
 
-rebuilds the model from the `config.json` that train.py saves beside its
-checkpoints, restores the latest checkpoint, runs one example and writes a
-PNG in the spirit of the DNC paper's copy-task figure: input, target and
-output bits; write and read weightings and usage over memory slots; gates and
-read modes, all against time.
+rebuilds the model from the `config.json` that train.py or train_babi.py
+saves beside its checkpoints (`dnc.restore.load`), restores the latest
+checkpoint, runs one example and writes a PNG in the spirit of the DNC
+paper's figures: for repeat-copy the input, target and output bits, for bAbI
+the story's words (with the model's answers) and the probability of each
+true answer; then write and read weightings and usage over memory slots,
+gates and read modes, all against time.
 
 Drawing needs matplotlib (`pip install 'dnc[viz]'`); the package `dnc` never
 imports this module.
@@ -15,7 +19,7 @@ imports this module.
 
 from collections.abc import Mapping
 from collections.abc import Sequence
-import os
+import importlib
 from typing import Any
 
 from absl import app
@@ -26,25 +30,13 @@ import sonnet as snt
 import tensorflow as tf
 
 import dnc
-from dnc import experiment
+from dnc import babi
 from dnc import internals
 from dnc import repeat_copy
+from dnc import restore
 from dnc import training
 
 FLAGS = flags.FLAGS
-
-# The flags of train.py's config that shape the model (its MODEL_FLAGS) and
-# the task sizes used when --length or --repeats is not given.
-_MODEL_KEYS = (
-  'hidden_size',
-  'memory_size',
-  'word_size',
-  'num_write_heads',
-  'num_read_heads',
-  'clip_value',
-  'num_bits',
-)
-_TASK_KEYS = ('max_length', 'max_repeats')
 
 # `plot_internals` reads these entries of the internals dict.
 _PLOTTED_FIELDS = (
@@ -63,56 +55,87 @@ _DPI = 100
 
 
 def read_config(checkpoint_dir: str) -> dict[str, Any]:
-  """The flags train.py saved in `checkpoint_dir/config.json`.
+  """The config a training script saved in `checkpoint_dir/config.json`.
 
   Raises:
-    training.CheckpointError: no such directory, no (readable) config, or a
-      config without the model's flags.
+    training.CheckpointError: see `dnc.restore.read_config`.
   """
-  if not tf.io.gfile.isdir(checkpoint_dir):
-    raise training.CheckpointError(f'No checkpoint directory {checkpoint_dir}.')
-  path = os.path.join(checkpoint_dir, training.CONFIG_FILE)
-  config = training.Checkpointer(checkpoint_dir, {}).saved_config()
-  if config is None:
-    raise training.CheckpointError(
-      f'{path} not found. It records the model flags of the run; train.py '
-      'writes it with its first checkpoint (--checkpoint_interval > 0).'
-    )
-  missing = [key for key in _MODEL_KEYS + _TASK_KEYS if key not in config]
-  if missing:
-    raise training.CheckpointError(f'{path} lacks {", ".join(missing)}.')
-  return config
+  return restore.read_config(checkpoint_dir)[0]
 
 
 def load_core(checkpoint_dir: str) -> tuple[dnc.DNC, dict[str, Any], str]:
-  """Rebuilds the model of a train.py run and restores its latest weights.
+  """Rebuilds the model of a train.py or train_babi.py run and restores it.
 
   Returns:
-    (core, config, checkpoint path).
+    (core, config, checkpoint path); `dnc.restore.load` also gives the task.
 
   Raises:
-    training.CheckpointError: see `read_config`; or there is no checkpoint,
-      or it does not hold this model.
+    training.CheckpointError: see `dnc.restore.load`.
   """
-  config = read_config(checkpoint_dir)
-  path = tf.train.latest_checkpoint(checkpoint_dir)
-  if path is None:
-    raise training.CheckpointError(f'No checkpoint in {checkpoint_dir}.')
-  core = experiment.make_core(config)
-  # One step creates the variables, so that the restore fills them now and
-  # can check that the checkpoint had every one of them.
-  core(tf.zeros([1, config['num_bits'] + 2]), core.initial_state(1))
-  try:
-    # Only the model: the optimiser and the task state are not needed.
-    status = tf.train.Checkpoint(core=core).restore(path).expect_partial()
-    status.assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.OpError) as e:
-    message = str(e).strip().splitlines()[0]
-    config_path = os.path.join(checkpoint_dir, training.CONFIG_FILE)
-    raise training.CheckpointError(
-      f'Cannot restore the model of {config_path} from {path}: {message}'
-    ) from e
-  return core, config, path
+  restored = restore.load(checkpoint_dir)
+  return restored.core, restored.config, restored.path
+
+
+def _unroll_with_internals(core: dnc.DNC, inputs: tf.Tensor):
+  """Logits and internals `[T, B, ...]` of core inputs `[T, B, ...]`."""
+  wrapper = internals.WithInternals(core, include_memory=False)
+  (logits, steps), _ = snt.dynamic_unroll(
+    wrapper, inputs, wrapper.initial_state(tf.shape(inputs)[1])
+  )
+  return logits, steps
+
+
+def run_story(
+  core: dnc.DNC, vocab: babi.Vocabulary, story: babi.Story
+) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
+  """Runs `core` on one encoded bAbI story and keeps every step's internals.
+
+  Returns:
+    The story's words `[T]` (the predicted answer, and the true one if
+    different, in place of each '-'), the probability the model gives the
+    true answer at each answer position (0 elsewhere) `[T, 1]`, and the
+    internals of `dnc.internals.WithInternals` without the batch axis (e.g.
+    `write_weights` `[T, Wr, N]`).
+  """
+  inputs = tf.one_hot(np.asarray(story.tokens)[:, None], vocab.size)
+  logits, steps = tf.function(_unroll_with_internals)(core, inputs)
+  probabilities = tf.nn.softmax(logits[:, 0]).numpy()
+  words = vocab.decode(story.tokens)
+  answer = np.zeros((len(words), 1))
+  for position, want in zip(story.answer_positions, story.answers, strict=True):
+    (predicted,) = vocab.decode([np.argmax(probabilities[position])])
+    (truth,) = vocab.decode([want])
+    shown = predicted if predicted == truth else f'{predicted} (not {truth})'
+    words[position] = shown
+    answer[position] = probabilities[position, want]
+  return words, answer, {k: v.numpy()[:, 0] for k, v in steps.items()}
+
+
+def plot_story(
+  words: Sequence[str],
+  answer: np.ndarray,
+  steps: Mapping[str, np.ndarray],
+  path: str,
+  title: str | None = None,
+) -> str:
+  """Draws one bAbI story and the memory's internals as a PNG.
+
+  Args:
+    words: the story's T words, the time axis's labels.
+    answer: `[T, 1]`: the probability of the true answer at answer steps.
+    steps: as for `plot_internals`.
+    path: where to write the PNG.
+    title: a title over the whole figure.
+
+  Returns:
+    `path`.
+  """
+  _require_matplotlib()
+  time_steps = len(words)
+  _check_shapes({'answer': (answer, (1,))}, time_steps)
+  panels = [('P(true answer) at each answer', ['answer'], answer)]
+  panels += _memory_panels(steps, time_steps)
+  return _draw(panels, time_steps, path, title=title, time_labels=words)
 
 
 def run_repeat_copy(
@@ -145,14 +168,11 @@ def run_repeat_copy(
     max_repeats=repeats,
     seed=seed,
   )
-  wrapper = internals.WithInternals(core, include_memory=False)
 
   @tf.function
   def unroll():
     data = task()
-    (logits, steps), _ = snt.dynamic_unroll(
-      wrapper, data.observations, wrapper.initial_state(batch_size)
-    )
+    logits, steps = _unroll_with_internals(core, data.observations)
     return data, tf.sigmoid(logits), steps
 
   data, output, steps = unroll()
@@ -212,16 +232,34 @@ def plot_internals(
     ImportError: matplotlib is not installed.
     ValueError: an array is missing or has the wrong shape.
   """
+  _require_matplotlib()
+  time_steps = np.shape(observations)[0]
+  panels = _io_panels(observations, target, output, time_steps)
+  panels += _memory_panels(steps, time_steps)
+  return _draw(panels, time_steps, path, phases, title)
+
+
+def _require_matplotlib() -> None:
   try:
-    from matplotlib import figure
-    from matplotlib import ticker
+    importlib.import_module('matplotlib.figure')
   except ImportError as e:
     raise ImportError(
       "Drawing needs matplotlib: pip install 'dnc[viz]'."
     ) from e
 
-  panels = _panels(observations, target, output, steps)
-  time_steps = observations.shape[0]
+
+def _draw(
+  panels: Sequence[tuple[str, list[str] | None, np.ndarray]],
+  time_steps: int,
+  path: str,
+  phases: Sequence[tuple[str, int, int]] = (),
+  title: str | None = None,
+  time_labels: Sequence[str] | None = None,
+) -> str:
+  """Draws `(title, row labels, values [T, rows])` panels as one PNG."""
+  from matplotlib import figure
+  from matplotlib import ticker
+
   heights = [max(values.shape[1], 3) for _, _, values in panels]
   fig = figure.Figure(
     figsize=(
@@ -253,10 +291,13 @@ def plot_internals(
       ax.set_yticks(range(rows), labels, fontsize=8)
     for x in boundaries:
       ax.axvline(x - 0.5, color='tab:blue', lw=0.8, ls='--', alpha=0.6)
-  axes[-1].set_xlabel('time step')
-  axes[-1].xaxis.set_major_locator(
-    ticker.MaxNLocator(min(time_steps, 30), integer=True)
-  )
+  if time_labels is None:
+    axes[-1].set_xlabel('time step')
+    axes[-1].xaxis.set_major_locator(
+      ticker.MaxNLocator(min(time_steps, 30), integer=True)
+    )
+  else:
+    axes[-1].set_xticks(range(time_steps), time_labels, rotation=90, fontsize=7)
   if phases:
     top = axes[0].secondary_xaxis('top')
     top.set_xticks(
@@ -273,27 +314,50 @@ def plot_internals(
   return path
 
 
-def _panels(
+def _io_panels(
   observations: np.ndarray,
   target: np.ndarray,
   output: np.ndarray,
-  steps: Mapping[str, np.ndarray],
+  time_steps: int,
 ) -> list[tuple[str, list[str] | None, np.ndarray]]:
-  """The `(title, row labels, values [T, rows])` of each panel, top down.
+  """The input, target and output panels of a repeat-copy example."""
+  num_bits = np.shape(target)[-1] - 1
+  expected = {
+    'observations': (observations, (num_bits + 2,)),
+    'target': (target, (num_bits + 1,)),
+    'output': (output, (num_bits + 1,)),
+  }
+  _check_shapes(expected, time_steps)
+  bits = [f'bit {i + 1}' for i in range(num_bits)]
+  return [
+    ('Input', bits + ['start', 'repeats'], observations),
+    ('Target', bits + ['end'], target),
+    ('Output (sigmoid of the logits)', bits + ['end'], output),
+  ]
+
+
+def _check_shapes(expected, time_steps: int) -> None:
+  for name, (value, shape) in expected.items():
+    if np.shape(value) != (time_steps, *shape):
+      raise ValueError(
+        f'`{name}` has shape {np.shape(value)}, expected '
+        f'{(time_steps, *shape)} (time, ...).'
+      )
+
+
+def _memory_panels(
+  steps: Mapping[str, np.ndarray], time_steps: int
+) -> list[tuple[str, list[str] | None, np.ndarray]]:
+  """The `(title, row labels, values [T, rows])` of the memory's panels.
 
   The row labels are None for memory slots.
   """
   missing = [key for key in _PLOTTED_FIELDS if key not in steps]
   if missing:
     raise ValueError(f'`steps` lacks {", ".join(missing)}.')
-  time_steps = observations.shape[0]
   num_writes, memory_size = np.shape(steps['write_weights'])[1:]
   num_reads = np.shape(steps['read_weights'])[1]
-  num_bits = np.shape(target)[-1] - 1
   expected = {
-    'observations': (observations, (num_bits + 2,)),
-    'target': (target, (num_bits + 1,)),
-    'output': (output, (num_bits + 1,)),
     'write_weights': (steps['write_weights'], (num_writes, memory_size)),
     'read_weights': (steps['read_weights'], (num_reads, memory_size)),
     'usage': (steps['usage'], (memory_size,)),
@@ -302,23 +366,12 @@ def _panels(
     'free_gate': (steps['free_gate'], (num_reads,)),
     'read_mode': (steps['read_mode'], (num_reads, 1 + 2 * num_writes)),
   }
-  for name, (value, shape) in expected.items():
-    if np.shape(value) != (time_steps, *shape):
-      raise ValueError(
-        f'`{name}` has shape {np.shape(value)}, expected '
-        f'{(time_steps, *shape)} (time, ...).'
-      )
-
-  bits = [f'bit {i + 1}' for i in range(num_bits)]
+  _check_shapes(expected, time_steps)
   # Head numbers only where there is more than one head.
   write_heads = [
     f' w{i + 1}' if num_writes > 1 else '' for i in range(num_writes)
   ]
-  panels = [
-    ('Input', bits + ['start', 'repeats'], observations),
-    ('Target', bits + ['end'], target),
-    ('Output (sigmoid of the logits)', bits + ['end'], output),
-  ]
+  panels = []
   for i, head in enumerate(write_heads):
     panels.append(
       (f'Write weighting{head}', None, steps['write_weights'][:, i])
@@ -358,7 +411,10 @@ def _define_flags() -> None:
   # --seed on the same global FLAGS, and absl refuses a flag defined twice,
   # so importing both modules (as the test suite does) must define nothing.
   flags.DEFINE_string(
-    'checkpoint_dir', None, 'Directory of a train.py run.', required=True
+    'checkpoint_dir',
+    None,
+    'Directory of a train.py or train_babi.py run.',
+    required=True,
   )
   flags.DEFINE_string('output', 'figure.png', 'Where to write the PNG.')
   flags.DEFINE_integer(
@@ -380,6 +436,46 @@ def _define_flags() -> None:
     'Draw example i of a batch of i + 1 (another example for the same seed).',
     lower_bound=0,
   )
+  flags.DEFINE_string(
+    'data_dir', None, 'bAbI runs: the split directory of the stories.'
+  )
+  flags.DEFINE_integer(
+    'story', 0, "bAbI runs: draw story i of the run's tasks.", lower_bound=0
+  )
+  flags.DEFINE_enum(
+    'split', 'test', ['test', 'train'], 'bAbI runs: the split of --story.'
+  )
+
+
+def _draw_story(restored: restore.Restored) -> str:
+  """Draws story --story of the run's tasks in --data_dir; returns the path."""
+  if not FLAGS.data_dir:
+    raise training.CheckpointError(
+      f'{restored.path} is a bAbI run: pass --data_dir, the split directory '
+      'whose stories to draw.'
+    )
+  vocab = restored.task.vocab
+  _, stories = babi.load_dataset(
+    FLAGS.data_dir, restored.config['tasks'], [FLAGS.split], vocab=vocab
+  )
+  stories = stories[FLAGS.split]
+  if FLAGS.story >= len(stories):
+    raise training.CheckpointError(
+      f'--story={FLAGS.story}, but the {FLAGS.split} split of tasks '
+      f'{restored.config["tasks"]} has {len(stories)} stories.'
+    )
+  story = stories[FLAGS.story]
+  words, answer, steps = run_story(restored.core, vocab, story)
+  return plot_story(
+    words,
+    answer,
+    steps,
+    FLAGS.output,
+    title=(
+      f'{restored.path}: bAbI task {story.task}, {FLAGS.split} story '
+      f'{FLAGS.story}'
+    ),
+  )
 
 
 def main(argv: Sequence[str]) -> int:
@@ -387,30 +483,40 @@ def main(argv: Sequence[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   try:
-    core, config, checkpoint = load_core(FLAGS.checkpoint_dir)
-  except training.CheckpointError as e:
-    logging.error('%s', e)
-    return 1
-  length = FLAGS.length or config['max_length']
-  repeats = FLAGS.repeats or config['max_repeats']
-  example = run_repeat_copy(
-    core, config['num_bits'], length, repeats, FLAGS.seed, FLAGS.batch_index
-  )
-  try:
-    path = plot_internals(
-      *example,
-      FLAGS.output,
-      phases=repeat_copy_phases(length, repeats),
-      title=(
-        f'{checkpoint}: repeat-copy, length {length}, {repeats} repeats, '
-        f'seed {FLAGS.seed}'
-      ),
-    )
-  except ImportError as e:
+    restored = restore.load(FLAGS.checkpoint_dir)
+    if restored.kind == 'babi':
+      path = _draw_story(restored)
+    else:
+      path = _draw_repeat_copy(restored)
+  except (training.CheckpointError, FileNotFoundError, ImportError) as e:
     logging.error('%s', e)
     return 1
   print(path)
   return 0
+
+
+def _draw_repeat_copy(restored: restore.Restored) -> str:
+  """Draws one example of --length and --repeats; returns the path."""
+  config = restored.config
+  length = FLAGS.length or config['max_length']
+  repeats = FLAGS.repeats or config['max_repeats']
+  example = run_repeat_copy(
+    restored.core,
+    config['num_bits'],
+    length,
+    repeats,
+    FLAGS.seed,
+    FLAGS.batch_index,
+  )
+  return plot_internals(
+    *example,
+    FLAGS.output,
+    phases=repeat_copy_phases(length, repeats),
+    title=(
+      f'{restored.path}: repeat-copy, length {length}, {repeats} repeats, '
+      f'seed {FLAGS.seed}'
+    ),
+  )
 
 
 if __name__ == '__main__':

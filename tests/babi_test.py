@@ -1,13 +1,12 @@
 """Tests for dnc.babi: parsing, encoding, vocabulary, batching, iteration.
 
-Tests on a tiny synthetic bAbI directory always run. Tests on the real data
-run when `DNC_BABI_DIR` names it (see tests/shared_data.py) and skip
-otherwise.
+Tests on the bAbI-format stories of tests/testdata/babi always run. The
+tests that count the real files run when `DNC_BABI_DIR` names them (see
+tests/shared_data.py) and skip otherwise.
 """
 
-import contextlib
-import io
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -19,63 +18,19 @@ from absl.testing import parameterized
 import numpy as np
 
 from dnc import babi
+from dnc.babi import results as babi_results
 from tests import shared_data
 
+# The bAbI-format stories written for the tests (see tests/testdata/README.md):
+# a few stories per file, test files of all 20 tasks, training files of tasks
+# 1, 3, 4, 8, 16 and 19; en-10k lacks the qa3 training file, as the real one.
+_STORIES = shared_data.BABI_STORIES
 _BABI = shared_data.REAL_BABI or pathlib.Path('/nonexistent/tasks_1-20_v1-2')
 _EN10K = _BABI / 'en-10k'
 _EN1K = _BABI / 'en'
 _SKIP_REASON = shared_data.REAL_BABI_SKIP_REASON
 _HAVE_DATA = _EN10K.is_dir() and _EN1K.is_dir()
 _QA3_TRAIN = 'qa3_three-supporting-facts_train.txt'
-
-# A tiny bAbI tree: en-10k lacks the qa3 training file, en/ has it.
-_SYNTHETIC = {
-  'en-10k/qa1_single-supporting-fact_train.txt': (
-    '1 Mary moved to the bathroom.\n'
-    '2 John went to the hallway.\n'
-    '3 Where is Mary? \tbathroom\t1\n'
-    '4 Daniel went back to the hallway.\n'
-    '5 Where is Daniel? \thallway\t4\n'
-    '1 Sandra travelled to the office.\n'
-    '2 Where is Sandra? \toffice\t1\n'
-  ),
-  'en-10k/qa1_single-supporting-fact_test.txt': (
-    '1 John moved to the kitchen.\n2 Where is John? \tkitchen\t1\n'
-  ),
-  'en-10k/qa8_lists-sets_train.txt': (
-    '1 Mary got the milk there.\n'
-    '2 John moved to the bedroom.\n'
-    '3 Mary picked up the football.\n'
-    '4 What is Mary carrying?\tmilk,football\t1 3\n'
-    '5 Mary dropped the milk.\n'
-    '6 What is Mary carrying?\tfootball\t5\n'
-  ),
-  'en-10k/qa8_lists-sets_test.txt': (
-    '1 Daniel took the apple.\n2 What is Daniel carrying?\tapple\t1\n'
-  ),
-  'en-10k/qa19_path-finding_train.txt': (
-    '1 The kitchen is north of the hallway.\n'
-    '2 The garden is west of the kitchen.\n'
-    '3 How do you go from the hallway to the garden?\tn,w\t1 2\n'
-  ),
-  'en-10k/qa3_three-supporting-facts_test.txt': (
-    '1 Mary got the milk.\n'
-    '2 Mary went to the office.\n'
-    '3 Where was the milk before the office?\tkitchen\t1 2\n'
-  ),
-  'en/qa3_three-supporting-facts_train.txt': (
-    '1 John took the apple.\n'
-    '2 John went to the garden.\n'
-    '3 Where was the apple before the garden?\thallway\t1 2\n'
-  ),
-}
-
-
-def _write_synthetic(root: pathlib.Path) -> None:
-  for name, text in _SYNTHETIC.items():
-    path = root / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def _raw_lines(path):
@@ -97,17 +52,7 @@ def _raw_lines(path):
   return stories
 
 
-def _raw_vocabulary(paths):
-  """The distinct words of bAbI files, computed from the raw text."""
-  words = set()
-  for path in paths:
-    for line in pathlib.Path(path).read_text().lower().splitlines():
-      fields = line.split('\t')
-      sentence = fields[0].split(' ', 1)[1]
-      words.update(sentence.replace('.', ' . ').replace('?', ' ? ').split())
-      if len(fields) > 1:
-        words.update(fields[1].split(','))
-  return words
+_raw_vocabulary = shared_data.babi_words
 
 
 def _story(task, tokens, answers_at):
@@ -125,17 +70,29 @@ def _story(task, tokens, answers_at):
   )
 
 
-class SyntheticTest(parameterized.TestCase):
-  """Behaviour on a small bAbI tree written to a temporary directory."""
+def _file_counts(paths):
+  """(stories, questions, answer words) of bAbI files, from the raw text."""
+  stories = questions = answer_words = 0
+  for path in paths:
+    for line in pathlib.Path(path).read_text().splitlines():
+      stories += line.startswith('1 ')
+      if '\t' in line:
+        questions += 1
+        answer_words += len(line.split('\t')[1].split(','))
+  return stories, questions, answer_words
+
+
+class StoriesTest(parameterized.TestCase):
+  """Behaviour on the bAbI-format stories of tests/testdata/babi."""
 
   def setUp(self):
     super().setUp()
+    self.root = _STORIES
+    self.data_dir = self.root / 'en-10k'
     # tempfile, not create_tempdir: that needs absl flags, unparsed in pytest.
     temp = tempfile.TemporaryDirectory()
     self.addCleanup(temp.cleanup)
-    self.root = pathlib.Path(temp.name)
-    _write_synthetic(self.root)
-    self.data_dir = self.root / 'en-10k'
+    self.out = pathlib.Path(temp.name)
 
   def test_tokenize(self):
     self.assertEqual(
@@ -149,8 +106,9 @@ class SyntheticTest(parameterized.TestCase):
   def test_parse_stories_and_questions(self):
     raw = babi.read_split(self.data_dir, 'train', tasks=[1, 8, 19])
     self.assertEqual(list(raw), [1, 8, 19])
-    self.assertLen(raw[1], 2)
-    self.assertEqual([s.num_questions for s in raw[1]], [2, 1])
+    qa1 = self.data_dir / 'qa1_single-supporting-fact_train.txt'
+    self.assertLen(raw[1], _file_counts([qa1])[0])
+    self.assertEqual([s.num_questions for s in raw[1][:2]], [2, 1])
     self.assertEqual(raw[1][0].sentences[2].words, ('where', 'is', 'mary', '?'))
     self.assertEqual(raw[1][0].sentences[2].answers, ('bathroom',))
     self.assertEqual(raw[1][0].sentences[2].supporting_facts, (1,))
@@ -208,7 +166,7 @@ class SyntheticTest(parameterized.TestCase):
     restored = babi.Vocabulary.from_json(vocab.to_json())
     self.assertEqual(restored, vocab)
     self.assertEqual(restored.words, vocab.words)
-    path = self.root / 'vocab.json'
+    path = self.out / 'vocab.json'
     vocab.save(path)
     self.assertEqual(babi.Vocabulary.load(path), vocab)
     self.assertEqual(json.loads(path.read_text())['words'][:2], ['<pad>', '-'])
@@ -309,12 +267,21 @@ class SyntheticTest(parameterized.TestCase):
       self.data_dir, tasks=[1, 8, 19], splits=['train']
     )
     stats = babi.statistics(stories['train'], vocab)
+    files = {
+      task: sorted(self.data_dir.glob(f'qa{task}_*_train.txt'))
+      for task in (1, 8, 19)
+    }
     self.assertEqual(stats['vocab_size'], vocab.size)
-    self.assertEqual(stats['stories'], 4)
-    self.assertEqual(stats['questions'], 6)
-    self.assertEqual(stats['answer_words'], 8)
-    self.assertEqual(stats['tasks'][1]['stories'], 2)
-    self.assertEqual(stats['tasks'][1]['questions'], 3)
+    self.assertEqual(
+      (stats['stories'], stats['questions'], stats['answer_words']),
+      _file_counts([path for paths in files.values() for path in paths]),
+    )
+    for task, paths in files.items():
+      counts = stats['tasks'][task]
+      self.assertEqual(
+        (counts['stories'], counts['questions'], counts['answer_words']),
+        _file_counts(paths),
+      )
     self.assertEqual(stats['tasks'][8]['answer_words'], 3)
     lengths = [len(s.tokens) for s in stories['train']]
     self.assertEqual(stats['length']['max'], max(lengths))
@@ -328,41 +295,88 @@ class SyntheticTest(parameterized.TestCase):
     self.assertIn(f'vocabulary size: {vocab.size}', text)
     self.assertLen(text.splitlines(), 3 + 3 + 1)
 
-  def test_command_line(self):
-    vocab_path = self.root / 'out.json'
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-      status = babi.main(
-        [
-          f'--data_dir={self.data_dir}',
-          '--tasks=1,8',
-          f'--save_vocab={vocab_path}',
-        ]
-      )
-    self.assertEqual(status, 0)
-    self.assertIn('vocabulary size:', out.getvalue())
-    self.assertRegex(out.getvalue(), r'\n\s+8\s+1\s+2\s')
-    self.assertEqual(babi.Vocabulary.load(vocab_path).words[:2], ('<pad>', '-'))
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-      status = babi.main([f'--data_dir={self.data_dir}', '--tasks=3'])
-    self.assertEqual(status, 1)
-    self.assertIn(_QA3_TRAIN, err.getvalue())
+  def _run_module(self, *flags):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+    env['PYTHONPATH'] = os.pathsep.join(
+      p for p in (str(shared_data.REPO), env.get('PYTHONPATH')) if p
+    )
+    result = subprocess.run(
+      [sys.executable, '-m', 'dnc.babi', *flags],
+      capture_output=True,
+      text=True,
+      env=env,
+      timeout=120,
+    )
+    return result.returncode, result.stdout, result.stderr
 
-  def test_module_does_not_import_tensorflow(self):
-    source = str(shared_data.REPO / 'dnc' / 'babi.py')
+  def test_command_line(self):
+    vocab_path = self.out / 'out.json'
+    code, out, err = self._run_module(
+      f'--data_dir={self.data_dir}', '--tasks=1,8', f'--save_vocab={vocab_path}'
+    )
+    self.assertEqual(code, 0, err)
+    self.assertIn('vocabulary size:', out)
+    stories, questions, _ = _file_counts(self.data_dir.glob('qa8_*_train.txt'))
+    self.assertRegex(out, rf'\n\s+8\s+{stories}\s+{questions}\s')
+    self.assertEqual(babi.Vocabulary.load(vocab_path).words[:2], ('<pad>', '-'))
+    code, out, err = self._run_module(
+      f'--data_dir={self.data_dir}', '--tasks=3'
+    )
+    self.assertEqual(code, 1)
+    self.assertIn(_QA3_TRAIN, err)
+    self.assertNotIn('Traceback', err)
+
+  def test_command_line_flags(self):
+    _, out, err = self._run_module('--helpfull')  # absl exits 1 after it.
+    self.assertNotIn('Traceback', err)
+    for flag in ('data_dir', 'tasks', 'split', 'allow_1k_fallback'):
+      self.assertRegex(out, rf'--(\[no\])?{flag}: \S')
+    code, _, err = self._run_module(f'--data_dir={self.data_dir}', '--tasks=0')
+    self.assertEqual(code, 1)
+    self.assertIn('--tasks must be task ids in 1..20', err)
+
+  def test_package_does_not_import_tensorflow(self):
+    # `dnc/__init__.py` imports the model (and TensorFlow), so a bare parent
+    # package stands in for it: then only dnc.babi's own imports run.
     code = (
-      'import importlib.util, sys\n'
-      f'spec = importlib.util.spec_from_file_location("b", {source!r})\n'
-      'module = importlib.util.module_from_spec(spec)\n'
-      'spec.loader.exec_module(module)\n'
+      'import sys, types\n'
+      'package = types.ModuleType("dnc")\n'
+      f'package.__path__ = [{str(shared_data.REPO / "dnc")!r}]\n'
+      'sys.modules["dnc"] = package\n'
+      'import dnc.babi\n'
+      'assert dnc.babi.load_dataset and dnc.babi.BatchIterator\n'
       'print(sorted(m for m in sys.modules if m.split(".")[0] in '
       '("tensorflow", "sonnet")))\n'
     )
     result = subprocess.run(
-      [sys.executable, '-c', code], capture_output=True, text=True, check=True
+      [sys.executable, '-c', code],
+      capture_output=True,
+      text=True,
+      check=True,
+      timeout=120,
     )
     self.assertEqual(result.stdout.strip(), '[]')
+
+
+class ResultsTest(absltest.TestCase):
+  def test_a_question_counts_only_if_all_its_words_are_right(self):
+    # Task 8, one story: question 0 has two answer words, question 1 one.
+    story = _story(8, [5, 0, 0, 6, 0], {1: 3, 2: 4, 4: 7})
+    story = story._replace(question_index=(0, 0, 1))
+    other = _story(1, [5, 0], {1: 9})
+    errors = babi_results.QuestionErrors()
+    predictions = np.zeros((5, 3), np.int32)
+    predictions[[1, 2, 4], 0] = [3, 8, 7]  # Second word of question 0 wrong.
+    predictions[1, 1] = 9
+    errors.add([story, other], predictions)
+    self.assertEqual(errors.percent(), {1: 0.0, 8: 50.0})
+    table = babi_results.error_table(errors.percent(), 'ckpt-5', 5)
+    self.assertIn('| 8: lists sets | 50.0 | 5.5 ± 5.9 | 17.7 ± 1.2 |', table)
+    self.assertIn('| **mean error** | **25.0** |', table)
+    self.assertIn('| **failed tasks (> 5%)** | **1** |', table)
+    record = babi_results.results_record(errors, 'ckpt-5', 5, 'test')
+    self.assertEqual(record['questions'], {'1': 1, '8': 2})
+    self.assertEqual(record['failed_tasks'], 1)
 
 
 class BatchTest(parameterized.TestCase):
@@ -576,6 +590,45 @@ class IteratorTest(absltest.TestCase):
       other.set_state(state)
 
 
+class StoryFilesTest(parameterized.TestCase):
+  """Whole files of tests/testdata/babi, read back and batched."""
+
+  @parameterized.parameters(1, 3, 8, 16, 19, 20)
+  def test_decode_round_trip(self, task):
+    directory = _STORIES / 'en-10k'
+    vocab, stories = babi.load_dataset(directory, splits=['test'])
+    test_stories = [s for s in stories['test'] if s.task == task]
+    expected = _raw_lines(_find(directory, task, 'test'))
+    self.assertLen(test_stories, len(expected))
+    for story, lines in zip(test_stories, expected, strict=True):
+      self.assertEqual(babi.decode_story(story, vocab), lines)
+
+  def test_known_gap_is_an_error(self):
+    directory = _STORIES / 'en-10k'
+    with self.assertRaises(babi.MissingTaskFilesError) as cm:
+      babi.read_split(directory, 'train', tasks=[1, 3])
+    self.assertEqual(cm.exception.missing, [_QA3_TRAIN])
+    self.assertIn(str(directory), str(cm.exception))
+
+  def test_batch_of_stories(self):
+    vocab, stories = babi.load_dataset(_STORIES / 'en', tasks=[1, 4, 16])
+    train = stories['train']
+    picked = [train[i] for i in (0, 5, len(train) // 2, len(train) - 1)]
+    self.assertEqual([s.task for s in picked], [1, 1, 4, 16])
+    batch = babi.make_batch(picked, pad_to_multiple=16)
+    self.assertEqual(batch.inputs.shape[0] % 16, 0)
+    for b, story in enumerate(picked):
+      n = len(story.tokens)
+      np.testing.assert_array_equal(batch.inputs[:n, b], story.tokens)
+      np.testing.assert_array_equal(batch.inputs[n:, b], 0)
+      positions = np.flatnonzero(batch.mask[:, b])
+      np.testing.assert_array_equal(positions, story.answer_positions)
+      np.testing.assert_array_equal(batch.targets[positions, b], story.answers)
+      self.assertEqual(batch.targets[:, b].astype(bool).sum(), len(positions))
+      self.assertTrue((batch.inputs[positions, b] == babi.MARKER_ID).all())
+    self.assertTrue((batch.targets < vocab.size).all())
+
+
 _cache = {}
 
 
@@ -639,23 +692,6 @@ class RealDataTest(parameterized.TestCase):
     self.assertEqual(vocab.encode(['<pad>', '-']), [0, 1])
     self.assertEqual(babi.Vocabulary.from_json(vocab.to_json()), vocab)
 
-  @parameterized.parameters(1, 3, 8, 16, 19, 20)
-  def test_decode_round_trip(self, task):
-    vocab, stories = _real_data()
-    test_stories = [s for s in stories['test'] if s.task == task]
-    expected = _raw_lines(_find(_EN10K, task, 'test'))
-    self.assertLen(test_stories, len(expected))
-    for i in (0, 1, len(expected) // 2, len(expected) - 1):
-      self.assertEqual(babi.decode_story(test_stories[i], vocab), expected[i])
-
-  def test_known_gap_is_an_error(self):
-    if (_EN10K / _QA3_TRAIN).exists():
-      self.skipTest(f'{_EN10K / _QA3_TRAIN} exists: no gap to test')
-    with self.assertRaises(babi.MissingTaskFilesError) as cm:
-      babi.read_split(_EN10K, 'train', tasks=[1, 3])
-    self.assertEqual(cm.exception.missing, [_QA3_TRAIN])
-    self.assertIn(str(_EN10K), str(cm.exception))
-
   def test_known_gap_fallback_logs(self):
     if (_EN10K / _QA3_TRAIN).exists():
       self.skipTest(f'{_EN10K / _QA3_TRAIN} exists: no fallback to test')
@@ -663,22 +699,6 @@ class RealDataTest(parameterized.TestCase):
       raw = babi.read_split(_EN10K, 'train', tasks=[3], allow_1k_fallback=True)
     self.assertIn(_QA3_TRAIN, '\n'.join(logs.output))
     self.assertEqual(sum(s.num_questions for s in raw[3]), 1_000)
-
-  def test_batch_of_real_stories(self):
-    vocab, stories = _real_data()
-    picked = [stories['train'][i] for i in (0, 5_000, 20_000, 60_000)]
-    batch = babi.make_batch(picked, pad_to_multiple=16)
-    self.assertEqual(batch.inputs.shape[0] % 16, 0)
-    for b, story in enumerate(picked):
-      n = len(story.tokens)
-      np.testing.assert_array_equal(batch.inputs[:n, b], story.tokens)
-      np.testing.assert_array_equal(batch.inputs[n:, b], 0)
-      positions = np.flatnonzero(batch.mask[:, b])
-      np.testing.assert_array_equal(positions, story.answer_positions)
-      np.testing.assert_array_equal(batch.targets[positions, b], story.answers)
-      self.assertEqual(batch.targets[:, b].astype(bool).sum(), len(positions))
-      self.assertTrue((batch.inputs[positions, b] == babi.MARKER_ID).all())
-    self.assertTrue((batch.targets < vocab.size).all())
 
 
 def _find(directory, task, split):

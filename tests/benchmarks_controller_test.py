@@ -6,9 +6,13 @@ import tensorflow as tf
 from benchmarks import common
 from benchmarks import controller
 from benchmarks import train_step
-from dnc import experiment
+from dnc import repeat_copy_task
 
-_CONFIG = {**experiment.DEFAULTS, **common.CONFIGS['C1'], 'clip_value': 0.5}
+_CONFIG = {
+  **repeat_copy_task.DEFAULTS,
+  **common.CONFIGS['C1'],
+  'clip_value': 0.5,
+}
 
 
 def _sigmoid(x):
@@ -51,8 +55,10 @@ class ControllerOnlyTest(tf.test.TestCase):
 
   def test_has_the_dnc_controller_and_output_variables(self):
     # The floor does the DNC's controller arithmetic: same weight shapes.
-    dnc_trainer = experiment.Trainer(_CONFIG, seed=0, compile_mode='eager')
-    floor_trainer = experiment.Trainer(
+    dnc_trainer = repeat_copy_task.make_trainer(
+      _CONFIG, seed=0, compile_mode='eager'
+    )
+    floor_trainer = repeat_copy_task.make_trainer(
       _CONFIG,
       seed=0,
       compile_mode='eager',

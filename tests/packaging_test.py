@@ -43,6 +43,7 @@ class PackagingTest(absltest.TestCase):
       for module in ('__init__', 'util', 'addressing', 'access', 'dnc'):
         self.assertIn(f'dnc/{module}.py', names)
       self.assertIn('dnc/repeat_copy.py', names)
+      self.assertIn('dnc/babi/__init__.py', names)
       self.assertFalse([n for n in names if n.startswith('tests/')])
       self.assertIn('Requires-Python: >=3.10', metadata)
       self.assertIn('License-Expression: Apache-2.0', metadata)

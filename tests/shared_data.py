@@ -7,12 +7,22 @@ and `en-10k/`), and skip with that reason otherwise. Everything else about
 bAbI is tested on the few stories in `tests/testdata/babi`.
 """
 
+import json
 import os
 import pathlib
+import shutil
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TESTDATA = REPO / 'tests' / 'testdata'
 FIXTURE = TESTDATA / 'dnc_fixture_small.npz'
+BABI_STORIES = TESTDATA / 'babi' / 'tasks_1-20_v1-2'
+OLD_LAYOUT = TESTDATA / 'old_layout'
+# How the old scripts resumed the old-layout checkpoints (expected.json).
+OLD_LAYOUT_RESUME_FLAGS = (
+  '--checkpoint_interval=3',
+  '--report_interval=1',
+  '--num_training_iterations=6',
+)
 BABI_DIR_VARIABLE = 'DNC_BABI_DIR'
 REAL_BABI = (
   pathlib.Path(os.environ[BABI_DIR_VARIABLE])
@@ -33,3 +43,26 @@ def require_fixture() -> pathlib.Path:
       'repository; restore it with `git checkout -- tests/testdata`'
     )
   return FIXTURE
+
+
+def babi_words(paths) -> set[str]:
+  """The distinct words of bAbI files, read from the raw text."""
+  words = set()
+  for path in paths:
+    for line in pathlib.Path(path).read_text().lower().splitlines():
+      fields = line.split('\t')
+      sentence = fields[0].split(' ', 1)[1]
+      words.update(sentence.replace('.', ' . ').replace('?', ' ? ').split())
+      if len(fields) > 1:
+        words.update(fields[1].split(','))
+  return words
+
+
+def copy_old_layout(name: str, directory: str) -> dict:
+  """Copies the old-layout checkpoint `name` to `directory`.
+
+  Returns:
+    What the old script reported when it resumed it (`expected.json`).
+  """
+  shutil.copytree(OLD_LAYOUT / name, directory)
+  return json.loads((OLD_LAYOUT / 'expected.json').read_text())[name]

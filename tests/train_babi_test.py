@@ -1,4 +1,6 @@
-"""End-to-end test of train_babi.py on a few real bAbI tasks, tiny model."""
+"""End-to-end tests of train_babi.py, tiny model: on the bAbI-format stories
+of tests/testdata/babi, and on the real files when `DNC_BABI_DIR` names them.
+"""
 
 import json
 import os
@@ -13,10 +15,19 @@ import pytest
 from tests import shared_data
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_DATA = (
-  str(shared_data.REAL_BABI or pathlib.Path('/nonexistent/tasks_1-20_v1-2'))
-  + '/en'
-)
+_DATA = shared_data.BABI_STORIES / 'en'
+_REAL = (
+  shared_data.REAL_BABI or pathlib.Path('/nonexistent/tasks_1-20_v1-2')
+) / 'en'
+
+
+def _questions(path):
+  return sum('\t' in line for line in path.read_text().splitlines())
+
+
+def _file(task, split, directory=_DATA):
+  (path,) = directory.glob(f'qa{task}_*_{split}.txt')
+  return path
 
 
 def _run(*flags, timeout=600):
@@ -34,9 +45,8 @@ def _run(*flags, timeout=600):
   return result.returncode, result.stdout + result.stderr
 
 
-@pytest.mark.slow
-@absltest.skipUnless(os.path.isdir(_DATA), shared_data.REAL_BABI_SKIP_REASON)
 class TrainBabiTest(absltest.TestCase):
+  @pytest.mark.slow
   def test_trains_resumes_and_evaluates(self):
     directory = self.create_tempdir().full_path
     flags = [
@@ -55,7 +65,12 @@ class TrainBabiTest(absltest.TestCase):
     ]
     code, output = _run(*flags, '--num_training_iterations=40')
     self.assertEqual(code, 0, output)
-    self.assertIn('vocabulary of 160 words', output)
+    # Word ids do not depend on --tasks: the vocabulary holds the words of
+    # every test file and of the training files read, and <pad> and '-'.
+    vocabulary = shared_data.babi_words(
+      [*_DATA.glob('qa*_test.txt'), *(_file(t, 'train') for t in (1, 4, 16))]
+    )
+    self.assertIn(f'vocabulary of {len(vocabulary) + 2} words', output)
     losses = [
       float(x) for x in re.findall(r'\d+: Avg training loss ([\d.]+)', output)
     ]
@@ -84,7 +99,10 @@ class TrainBabiTest(absltest.TestCase):
     with open(results + '.json') as f:
       saved = json.load(f)
     self.assertEqual(saved['split'], 'test')
-    self.assertEqual(saved['questions'], {'1': 1000, '4': 1000})
+    self.assertEqual(
+      saved['questions'],
+      {str(t): _questions(_file(t, 'test')) for t in (1, 4)},
+    )
     self.assertCountEqual(saved['error_percent'], ['1', '4'])
     self.assertTrue(os.path.exists(results + '.md'))
 
@@ -97,7 +115,7 @@ class TrainBabiTest(absltest.TestCase):
     with open(results + '.json') as f:
       saved = json.load(f)
     self.assertEqual(saved['split'], 'train')
-    self.assertEqual(saved['questions'], {'4': 1000})
+    self.assertEqual(saved['questions'], {'4': _questions(_file(4, 'train'))})
 
     # With only the directories, the checkpoint's flags (and tasks) are used.
     code, output = _run(
@@ -118,7 +136,49 @@ class TrainBabiTest(absltest.TestCase):
     )  # fmt: skip
     self.assertNotEqual(code, 0)
     self.assertIn("--permute_words: not in the vocabulary: ['zebra']", output)
+    self.assertNotIn('Traceback', output)
+    self.assertNotIn('Trains a DNC on the bAbI', output)  # No help text.
+    self.assertNotIn('--data_dir:', output)
     self.assertEqual(os.listdir(directory), [])
+
+  @pytest.mark.slow
+  def test_resumes_a_checkpoint_written_before_the_shared_loop(self):
+    # Written by train_babi.py at a39fb05; see tests/testdata/README.md.
+    directory = os.path.join(self.create_tempdir().full_path, 'run')
+    expected = shared_data.copy_old_layout('babi', directory)
+    flags = [
+      flag.replace('--data_dir=', f'--data_dir={shared_data.REPO}/')
+      for flag in expected['flags']
+    ]
+    code, output = _run(
+      *flags,
+      f'--checkpoint_dir={directory}',
+      *shared_data.OLD_LAYOUT_RESUME_FLAGS,
+    )
+    self.assertEqual(code, 0, output)
+    self.assertIn('ckpt-3 at step 3', output)
+    reports = re.findall(
+      r'(\d+): Avg training loss ([\d.]+), answer word error ([\d.]+)%',
+      output,
+    )
+    self.assertEqual([int(step) for step, _, _ in reports], [4, 5, 6], output)
+    for step, loss, error in reports:
+      self.assertAlmostEqual(float(loss), expected['losses'][step], places=5)
+      self.assertAlmostEqual(
+        float(error), expected['answer_word_errors'][step], places=2
+      )
+
+  def test_missing_data_directory_is_one_line(self):
+    code, output = _run(
+      '--data_dir=/nonexistent',
+      '--tasks=1',
+      f'--checkpoint_dir={self.create_tempdir().full_path}/run',
+    )
+    self.assertEqual(code, 1)
+    last = [line for line in output.splitlines() if line.strip()][-1]
+    self.assertIn('bAbI data directory not found: /nonexistent', last)
+    self.assertIn('bAbI data directory not found: /nonexistent', output)
+    self.assertNotIn('Traceback', output)
 
   def test_missing_files_are_named(self):
     code, output = _run(
@@ -127,6 +187,29 @@ class TrainBabiTest(absltest.TestCase):
     self.assertEqual(code, 1)
     self.assertIn('qa2_two-supporting-facts_train.txt', output)
     self.assertNotIn('Traceback', output)
+
+
+@pytest.mark.slow
+@absltest.skipUnless(_REAL.is_dir(), shared_data.REAL_BABI_SKIP_REASON)
+class RealDataTest(absltest.TestCase):
+  def test_counts_of_the_real_files(self):
+    directory = self.create_tempdir().full_path
+    flags = [
+      f'--data_dir={_REAL}', '--tasks=1,4,16', '--hidden_size=8',
+      '--memory_size=4', '--word_size=4', '--num_read_heads=1',
+      '--batch_size=4', '--checkpoint_interval=2',
+      f'--checkpoint_dir={directory}', '--nojit_compile',
+    ]  # fmt: skip
+    code, output = _run(*flags, '--num_training_iterations=2')
+    self.assertEqual(code, 0, output)
+    self.assertIn('vocabulary of 160 words', output)
+    results = os.path.join(directory, 'results')
+    code, output = _run(
+      *flags, '--mode=eval', '--tasks=1,4', f'--results={results}'
+    )
+    self.assertEqual(code, 0, output)
+    with open(results + '.json') as f:
+      self.assertEqual(json.load(f)['questions'], {'1': 1000, '4': 1000})
 
 
 if __name__ == '__main__':

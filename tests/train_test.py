@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import shared_data
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TRAIN = os.path.join(_ROOT, 'train.py')
 
@@ -214,6 +216,25 @@ class TrainingTest(absltest.TestCase):
     self.assertCountEqual(whole_weights, split_weights)
     for name, value in whole_weights.items():
       np.testing.assert_allclose(split_weights[name], value, atol=1e-6)
+
+
+class OldLayoutTest(absltest.TestCase):
+  def test_resumes_a_checkpoint_written_before_the_shared_loop(self):
+    # Written by train.py at a39fb05; see tests/testdata/README.md.
+    directory = os.path.join(self.create_tempdir().full_path, 'run')
+    expected = shared_data.copy_old_layout('repeat_copy', directory)
+    code, output = _train(
+      *expected['flags'],
+      f'--checkpoint_dir={directory}',
+      *shared_data.OLD_LAYOUT_RESUME_FLAGS,
+    )
+    self.assertEqual(code, 0, output)
+    self.assertIn('ckpt-3 at step 3', output)
+    self.assertEqual(
+      _reported_losses(output),
+      [(int(step), loss) for step, loss in expected['losses'].items()],
+    )
+    self.assertEqual(_checkpoint_steps(directory), [3, 6])
 
 
 class SummariesTest(absltest.TestCase):

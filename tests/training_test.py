@@ -27,6 +27,33 @@ class CheckpointerTest(tf.test.TestCase):
     self.assertEqual(restored, os.path.join(directory, 'ckpt-7'))
     self.assertEqual(variable.numpy(), 1.0)
 
+  def test_optional_state_is_restored_only_when_saved(self):
+    older = os.path.join(self.get_temp_dir(), 'older')
+    self._save(older, {}, value=3.0)  # Written before `extra` existed.
+    variable, extra = tf.Variable(0.0), tf.Variable(5.0)
+    checkpointer = training.Checkpointer(
+      older, {}, optional={'extra': extra}, v=variable
+    )
+    self.assertIsNotNone(checkpointer.restore_latest())
+    self.assertEqual(variable.numpy(), 3.0)
+    self.assertEqual(extra.numpy(), 5.0)  # Kept: nothing to restore.
+
+    newer = os.path.join(self.get_temp_dir(), 'newer')
+    extra.assign(2.0)
+    training.Checkpointer(
+      newer, {}, optional={'extra': extra}, v=variable
+    ).save(1)
+    again = tf.Variable(0.0)
+    training.Checkpointer(
+      newer, {}, optional={'extra': again}, v=tf.Variable(0.0)
+    ).restore_latest()
+    self.assertEqual(again.numpy(), 2.0)
+    # Required state is still required.
+    with self.assertRaisesRegex(training.CheckpointError, 'can be read'):
+      training.Checkpointer(
+        older, {}, v=tf.Variable(0.0), w=tf.Variable(0.0)
+      ).restore_latest()
+
   def test_other_config_is_refused_naming_each_flag(self):
     directory = self.get_temp_dir()
     self._save(directory, {'memory_size': 16, 'word_size': 8})

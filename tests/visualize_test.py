@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from dnc import visualize
+from tests import shared_data
 
 try:
   from matplotlib import image as mpl_image
@@ -231,6 +232,39 @@ class EndToEndTest(absltest.TestCase):
     self.assertIn('Cannot restore', output)
     self.assertFalse(os.path.exists(f'{path}.refused.png'))
     self.assertNotIn('Traceback', output)
+
+  def test_draws_a_babi_checkpoint(self):
+    # A train_babi.py run (of the layout before the shared loop).
+    directory = os.path.join(self.create_tempdir().full_path, 'run')
+    shared_data.copy_old_layout('babi', directory)
+    code, output = _visualize(f'--checkpoint_dir={directory}')
+    self.assertNotEqual(code, 0)
+    self.assertIn('pass --data_dir', output)
+    self.assertNotIn('Traceback', output)
+    path = os.path.join(directory, 'story.png')
+    code, output = _visualize(
+      f'--checkpoint_dir={directory}',
+      f'--data_dir={shared_data.BABI_STORIES / "en"}',
+      '--story=1',
+      f'--output={path}',
+    )
+    self.assertEqual(code, 0, output)
+    self.assertIn(path, output)
+    _assert_png(self, path)
+
+
+@_needs_matplotlib
+class PlotStoryTest(absltest.TestCase):
+  def test_writes_a_png_labelled_with_the_words(self):
+    _, _, _, steps = _synthetic_example(1)
+    words = ['mary', 'went', 'to', 'the', 'garden', '.', 'where', '?', 'x']
+    answer = np.zeros((9, 1))
+    answer[-1] = 0.7
+    path = os.path.join(self.create_tempdir().full_path, 'story.png')
+    self.assertEqual(visualize.plot_story(words, answer, steps, path), path)
+    _assert_png(self, path)
+    with self.assertRaisesRegex(ValueError, r'`answer` has shape \(8, 1\)'):
+      visualize.plot_story(words, answer[:8], steps, path + '.bad.png')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,273 @@
+"""bAbI question answering as a task of the training loop (`dnc.loop`).
+
+Each story is one sequence of one-hot words; the model must output the
+answer word at each '-' marker and is trained with softmax cross-entropy
+there only. Batches are built on the host: stories of similar length are
+drawn together (`sort_window`) and padded to a few bucket lengths, so a
+compiled step sees few shapes. The shuffling state travels in the
+checkpoint, so a resumed run sees the batches an uninterrupted one would.
+
+Unlike the rest of `dnc.babi`, this module needs TensorFlow.
+"""
+
+from collections.abc import Callable
+from collections.abc import Sequence
+import json
+from typing import Any
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from dnc import task as task_lib
+from dnc import training
+from dnc.babi import batching
+from dnc.babi import encoding
+from dnc.babi import files
+from dnc.babi import results
+from dnc.babi.vocabulary import Vocabulary
+
+
+def load(
+  data_dir: str,
+  tasks: Sequence[int],
+  splits: Sequence[str],
+  allow_1k_fallback: bool = False,
+  vocab: Vocabulary | None = None,
+) -> tuple[Vocabulary, dict[str, list[encoding.Story]]]:
+  """Reads and encodes `tasks`, logging what was read.
+
+  Without `vocab`, the vocabulary covers every test file and the training
+  files read, so word ids do not depend on `tasks`
+  (`encoding.load_dataset(..., vocab_tasks=ALL_TASKS)`).
+
+  Returns:
+    `(vocab, {split: encoded stories})`.
+  """
+  vocab, stories = encoding.load_dataset(
+    data_dir,
+    tasks,
+    splits,
+    vocab=vocab,
+    allow_1k_fallback=allow_1k_fallback,
+    vocab_tasks=files.ALL_TASKS,
+  )
+  logging.info(
+    'Read tasks %s from %s: vocabulary of %d words; %s.',
+    ','.join(map(str, tasks)),
+    data_dir,
+    vocab.size,
+    ', '.join(f'{len(v)} {k} stories' for k, v in stories.items()),
+  )
+  return vocab, stories
+
+
+def permutation_groups(text: str, vocab: Vocabulary) -> list[list[int]]:
+  """The word ids of `--permute_words` ("mary,john;garden,kitchen").
+
+  Raises:
+    task_lib.TaskError: naming unknown words, or overlapping or one-word
+      groups.
+  """
+  groups = [g.split(',') for g in text.split(';') if g]
+  words = [word for group in groups for word in group]
+  unknown = [word for word in words if word not in vocab]
+  if unknown:
+    raise task_lib.TaskError(
+      f'--permute_words: not in the vocabulary: {unknown}'
+    )
+  if len(set(words)) != len(words) or any(len(g) < 2 for g in groups):
+    raise task_lib.TaskError(
+      '--permute_words: groups must be disjoint and hold two words or more, '
+      f'got {text!r}'
+    )
+  return [vocab.encode(group) for group in groups]
+
+
+def answer_loss(
+  logits: tf.Tensor, targets: tf.Tensor, mask: tf.Tensor
+) -> tf.Tensor:
+  """Mean softmax cross-entropy over the answer words of a batch.
+
+  Args:
+    logits: `[T, B, vocab_size]`.
+    targets: int32 `[T, B]`.
+    mask: `[T, B]`, 1 at answer positions.
+  """
+  xent = tf.nn.sparse_softmax_cross_entropy_with_logits(
+    labels=targets, logits=logits
+  )
+  return tf.reduce_sum(xent * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+
+class BabiTask(task_lib.Task):
+  """Stories from files, answer-word cross-entropy, the per-task table."""
+
+  in_graph = False
+  eval_may_differ = ('tasks', 'batch_size', 'permute_words')
+  # A config saved before --permute_words existed was made without it.
+  config_defaults = {'permute_words': ''}
+  metric_names = ('correct', 'answers')
+
+  def __init__(
+    self,
+    vocab: Vocabulary,
+    tasks: Sequence[int],
+    batch_size: int,
+    train_stories: Sequence[encoding.Story] = (),
+    permute_words: str = '',
+    seed: int = 0,
+    sort_window: int = 50,
+    eval_stories: Sequence[encoding.Story] = (),
+    eval_split: str = 'test',
+    eval_batch_size: int = 32,
+    results_path: str = '',
+  ):
+    """Makes the task.
+
+    Args:
+      vocab: the vocabulary (the model's input and output width).
+      tasks: the task ids, for the config.
+      batch_size: stories per training batch.
+      train_stories: the encoded training stories (empty to evaluate only).
+      permute_words: groups of interchangeable words to rename per story
+        (see `batching.permute_words`), e.g. 'mary,john;garden,kitchen'.
+      seed: seeds the shuffling and the renaming.
+      sort_window: batches drawn together and sorted by story length.
+      eval_stories: the stories `evaluate` answers, from `eval_split`.
+      eval_split: 'test' or 'train', for the table's caption.
+      eval_batch_size: stories per evaluation batch.
+      results_path: if not empty, `evaluate` writes `.md` and `.json` here.
+
+    Raises:
+      task_lib.TaskError: a bad `permute_words`.
+    """
+    self.vocab = vocab
+    self._tasks = sorted(set(int(t) for t in tasks))
+    self._batch_size = batch_size
+    self._permute_words = permute_words
+    self._groups = permutation_groups(permute_words, vocab)
+    self._seed = seed
+    self._buckets = batching.geometric_buckets()
+    self._train = list(train_stories)
+    self._eval = list(eval_stories)
+    self._eval_split = eval_split
+    self._eval_batch_size = eval_batch_size
+    self._results_path = results_path
+    self._batches = None
+    if self._train:
+      self._batches = batching.BatchIterator(
+        self._train,
+        batch_size,
+        seed=seed,
+        sort_window=sort_window,
+        buckets=self._buckets,
+      )
+    # The iterator's state, as JSON, checkpointed with the weights.
+    self._iterator_state = tf.Variable('', name='iterator_state')
+    self._next_step = 0
+
+  @property
+  def input_size(self) -> int:
+    return self.vocab.size
+
+  @property
+  def output_size(self) -> int:
+    return self.vocab.size
+
+  @property
+  def epoch(self) -> int:
+    """Training epochs begun, minus one."""
+    return self._batches.epoch if self._batches else -1
+
+  def config(self) -> dict[str, Any]:
+    return {
+      'tasks': self._tasks,
+      'batch_size': self._batch_size,
+      'permute_words': self._permute_words,
+      'vocabulary': list(self.vocab.words),
+    }
+
+  def _tensors(self, batch: batching.Batch) -> task_lib.DatasetTensors:
+    return task_lib.DatasetTensors(batch.inputs, batch.targets, batch.mask)
+
+  def batch(self) -> task_lib.DatasetTensors:
+    batch = next(self._batches)
+    if self._groups:
+      # Seeded by the step, so a resumed run renames as the first did.
+      rng = np.random.default_rng([self._seed, self._next_step])
+      batch = batching.permute_words(batch, self._groups, rng)
+    self._next_step += 1
+    return self._tensors(batch)
+
+  def example_batch(self) -> task_lib.DatasetTensors:
+    return self._tensors(
+      batching.make_batch(self._train[:1], buckets=self._buckets)
+    )
+
+  def core_inputs(self, observations) -> tf.Tensor:
+    return tf.one_hot(observations, self.vocab.size)
+
+  def cost(self, logits, target, mask) -> tf.Tensor:
+    return answer_loss(logits, target, mask)
+
+  def step_metrics(self, logits, target, mask) -> dict[str, tf.Tensor]:
+    predicted = tf.argmax(logits, -1, output_type=target.dtype)
+    correct = tf.cast(tf.equal(predicted, target), mask.dtype) * mask
+    return {'correct': tf.reduce_sum(correct), 'answers': tf.reduce_sum(mask)}
+
+  def report(self, report: task_lib.Report) -> str:
+    error = 1 - report.sums['correct'] / max(report.sums['answers'], 1)
+    return (
+      f'{report.step}: Avg training loss {report.loss:f}, answer word error '
+      f'{100 * error:.2f}%, epoch {self.epoch}, '
+      f'{report.steps_per_second:.2f} steps/s, peak memory '
+      f'{training.peak_memory_gib():.1f} GiB.'
+    )
+
+  def readable(self, batch, logits) -> str:
+    """The first story, with the model's answers in place of the true ones."""
+    inputs = np.asarray(batch.observations)[:, 0]
+    mask = np.asarray(batch.mask)[:, 0]
+    predicted = np.argmax(np.asarray(logits)[:, 0], -1)
+    positions = np.flatnonzero(mask)
+    words = self.vocab.decode(inputs[: int(positions[-1]) + 1])
+    truth = self.vocab.decode(np.asarray(batch.target)[positions, 0])
+    for position, answer, want in zip(
+      positions, self.vocab.decode(predicted[positions]), truth, strict=True
+    ):
+      shown = answer if answer == want else f'{answer} (not {want})'
+      words[position] = f'[{shown}]'
+    return ' '.join(words)
+
+  def trackables(self) -> dict[str, Any]:
+    return {'iterator_state': self._iterator_state}
+
+  def before_save(self) -> None:
+    self._iterator_state.assign(json.dumps(self._batches.get_state()))
+
+  def after_restore(self, step: int) -> None:
+    self._batches.set_state(json.loads(self._iterator_state.numpy().decode()))
+    self._next_step = step
+
+  def evaluate(
+    self, logits_of: Callable[[Any], tf.Tensor], checkpoint: str, step: int
+  ) -> str:
+    """The per-task error table of `eval_stories` (written if asked)."""
+    errors = results.QuestionErrors()
+    for start in range(0, len(self._eval), self._eval_batch_size):
+      chunk = self._eval[start : start + self._eval_batch_size]
+      batch = batching.make_batch(
+        chunk, batch_size=self._eval_batch_size, buckets=self._buckets
+      )
+      logits = logits_of(tf.constant(batch.inputs))
+      errors.add(chunk, np.argmax(logits.numpy(), -1))
+    table = results.error_table(
+      errors.percent(), checkpoint, step, self._eval_split
+    )
+    if self._results_path:
+      record = results.results_record(
+        errors, checkpoint, step, self._eval_split
+      )
+      results.write_results(self._results_path, table, record)
+    return table

@@ -1,0 +1,279 @@
+"""The training loop and the evaluation harness of every training script.
+
+A script defines its flags (`dnc.run_flags` and its task's own), then
+
+  def main(argv):
+    return loop.run(make_task, task_flags=('num_bits', ...))
+
+where `make_task(saved_config)` builds its `dnc.task.Task` from the flags.
+`run` then trains (`--mode=train`) or evaluates (`--mode=eval`):
+
+- train: trace the step (creating every variable), restore the latest
+  readable checkpoint (refusing one made with other flags), stop at once if
+  already trained, then report every `--report_interval` steps, checkpoint
+  every `--checkpoint_interval` steps and at the end, and on SIGINT/SIGTERM
+  checkpoint and exit with 128 + the signal;
+- eval: take the model's and the task's flags from the checkpoint's
+  `config.json` (flags given on the command line win, and are checked),
+  restore the model and print the task's evaluation.
+
+Errors a user can fix (a checkpoint that cannot be resumed, missing data,
+bad task flags) end in one logged line and exit code 1, with nothing on disk
+changed.
+"""
+
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+import time
+from typing import Any
+
+from absl import flags
+from absl import logging
+import numpy as np
+import sonnet as snt
+import tensorflow as tf
+
+from dnc import internals
+from dnc import run_flags
+from dnc import summaries
+from dnc import task as task_lib
+from dnc import trainer as trainer_lib
+from dnc import training
+
+FLAGS = flags.FLAGS
+
+# A script's task builder: given the checkpoint's saved config when
+# evaluating, None when training.
+TaskFactory = Callable[[Mapping[str, Any] | None], task_lib.Task]
+
+# What `run` turns into one error line and exit code 1.
+USER_ERRORS = (
+  training.CheckpointError,
+  task_lib.TaskError,
+  FileNotFoundError,
+)
+
+
+def make_inspect(core: snt.RNNCore, jit_compile: bool = True):
+  """A compiled forward pass returning one sequence's internals per step.
+
+  Returns:
+    A function of core inputs `[T, 1, input_size]` to the dict of
+    `dnc.internals.WithInternals`, each `[T, 1, ...]`.
+  """
+  inspected = internals.WithInternals(core)
+
+  @tf.function(jit_compile=jit_compile)
+  def inspect(inputs):
+    initial_state = core.initial_state(1)
+    (_, steps), _ = snt.dynamic_unroll(inspected, inputs, initial_state)
+    return steps
+
+  return inspect
+
+
+def write_summaries(
+  writer: tf.summary.SummaryWriter,
+  inspect: Callable[[tf.Tensor], Mapping[str, tf.Tensor]],
+  task: task_lib.Task,
+  step: int,
+  scalars: Mapping[str, float],
+  batch: task_lib.DatasetTensors,
+  sample: str,
+) -> None:
+  """Writes one report's TensorBoard record at `step`.
+
+  The record holds `scalars`, pictures of the memory addressing of the
+  batch's first sequence (collected by `inspect`, see `make_inspect`) and the
+  readable `sample`.
+  """
+  length = task_lib.first_sequence_length(batch.mask)
+  inputs = task.core_inputs(np.asarray(batch.observations)[:, :1])
+  steps = inspect(inputs)
+  first = {key: value.numpy()[:length, 0] for key, value in steps.items()}
+  summaries.write_report(writer, step, scalars, first, sample)
+
+
+def train(
+  task: task_lib.Task,
+  trainer: trainer_lib.Trainer,
+  config: Mapping[str, Any],
+  flag_values: flags.FlagValues = FLAGS,
+) -> int:
+  """Trains `trainer` on `task` as the run flags say; returns the exit code.
+
+  Args:
+    task: the task (its batches, report and checkpointed state).
+    trainer: the model, optimiser and step (`dnc.trainer.Trainer`).
+    config: what a checkpoint must match (`config.json`).
+    flag_values: the parsed `dnc.run_flags` run and optimiser flags.
+  """
+  run = flag_values
+  checkpointing = run.checkpoint_interval > 0
+  checkpointer = training.Checkpointer(
+    run.checkpoint_dir,
+    config,
+    max_to_keep=run.max_checkpoints_to_keep,
+    defaults=task.config_defaults,
+    optional=trainer.optional_trackables(),
+    **trainer.trackables(),
+  )
+  checkpointer.check_config()  # Fails fast, before the slow tracing.
+  trainer.trace()
+  restored = checkpointer.restore_latest()
+  iteration = int(trainer.step.numpy())
+  if restored:
+    task.after_restore(iteration)
+    logging.info('Resumed from %s at step %d.', restored, iteration)
+  if iteration >= run.num_training_iterations:
+    logging.info(
+      'Already trained %d of %d iterations; nothing to do.',
+      iteration,
+      run.num_training_iterations,
+    )
+    return 0
+
+  def save():
+    task.before_save()
+    logging.info('Saved %s.', checkpointer.save(iteration))
+
+  writer = inspect = None
+  if run.logdir:
+    writer = tf.summary.create_file_writer(run.logdir)
+    inspect = make_inspect(trainer.core, run.jit_compile)
+  report_start, report_step = time.perf_counter(), iteration
+  with training.StopSignal() as stop:
+    while iteration < run.num_training_iterations and not stop.received:
+      _, grad_norm, batch, logits = trainer.run_step()
+      iteration += 1
+      if iteration % run.report_interval == 0:
+        report = task_lib.Report(
+          step=iteration,
+          loss=float(trainer.loss_sum.numpy()) / run.report_interval,
+          sums={k: float(v.numpy()) for k, v in trainer.metric_sums.items()},
+          steps_per_second=(iteration - report_step)
+          / (time.perf_counter() - report_start),
+          batch=batch,
+          logits=logits,
+        )
+        logging.info('%s', task.report(report))
+        if writer:
+          scalars = {
+            'loss': report.loss,
+            'gradient_norm': float(grad_norm),
+            'steps_per_second': report.steps_per_second,
+            'learning_rate': run.learning_rate,
+            **report.sums,
+          }
+          sample = task.readable(batch, logits)
+          write_summaries(
+            writer, inspect, task, iteration, scalars, batch, sample
+          )
+        trainer.reset_sums()
+        report_start, report_step = time.perf_counter(), iteration
+      if checkpointing and iteration % run.checkpoint_interval == 0:
+        save()
+    if checkpointing and iteration % run.checkpoint_interval != 0:
+      save()
+  logging.info(
+    'Stopped at step %d; the training step was traced %d time(s).',
+    iteration,
+    trainer.train_step.experimental_get_tracing_count(),
+  )
+  return 128 + stop.received if stop.received else 0
+
+
+def evaluate(
+  make_task: TaskFactory,
+  task_flags: Sequence[str],
+  flag_values: flags.FlagValues = FLAGS,
+) -> int:
+  """Evaluates the latest checkpoint of `--checkpoint_dir`; prints the result.
+
+  Args:
+    make_task: builds the task from the flags and the saved config.
+    task_flags: the task's flags that its config records; with the model's,
+      each takes the saved value unless given on the command line.
+    flag_values: the parsed flags.
+
+  Returns:
+    The exit code.
+  """
+  directory = flag_values.checkpoint_dir
+  saved = training.Checkpointer(directory, {}).saved_config()
+  if saved is None:
+    raise training.CheckpointError(
+      f'No checkpoint in {directory} to evaluate: no {training.CONFIG_FILE}.'
+    )
+  training.adopt_saved_flags(
+    flag_values, saved, run_flags.MODEL_KEYS + tuple(task_flags)
+  )
+  task = make_task(saved)
+  core = trainer_lib.make_core(
+    run_flags.model_config(flag_values), task.output_size
+  )
+  step = tf.Variable(0, dtype=tf.int64, name='step')
+  checkpointer = training.Checkpointer(
+    directory,
+    {**run_flags.model_config(flag_values), **task.config()},
+    defaults=task.config_defaults,
+    core=core,
+    step=step,
+  )
+  checkpointer.check_config(task.eval_may_differ)  # Before building.
+  trainer_lib.build_variables(core, task.input_size)
+  restored = checkpointer.restore_latest(
+    keys_to_ignore=task.eval_may_differ, expect_partial=True
+  )
+  if not restored:
+    raise training.CheckpointError(f'No checkpoint in {directory} to evaluate.')
+
+  @tf.function(jit_compile=flag_values.jit_compile)
+  def logits_of(observations):
+    return trainer_lib.unroll(core, task.core_inputs(observations))
+
+  print(task.evaluate(logits_of, restored, int(step.numpy())))
+  return 0
+
+
+def run(
+  make_task: TaskFactory,
+  task_flags: Sequence[str],
+  flag_values: flags.FlagValues = FLAGS,
+) -> int:
+  """Trains or evaluates, as `--mode` says; the body of a script's `main`.
+
+  Args:
+    make_task: builds the script's task from the parsed flags; given the
+      checkpoint's saved config when evaluating (None when training).
+    task_flags: the names of the task's flags recorded in its config.
+    flag_values: the parsed flags (`dnc.run_flags` and the task's).
+
+  Returns:
+    The exit code: 0, 1 after an error a user can fix (logged in one line),
+    or 128 + the signal that stopped training.
+  """
+  try:
+    if flag_values.seed is not None:
+      tf.random.set_seed(flag_values.seed)
+    if flag_values.mode == 'eval':
+      return evaluate(make_task, task_flags, flag_values)
+    task = make_task(None)
+    core = trainer_lib.make_core(
+      run_flags.model_config(flag_values), task.output_size
+    )
+    trainer = trainer_lib.Trainer(
+      task,
+      core,
+      learning_rate=flag_values.learning_rate,
+      optimizer_epsilon=flag_values.optimizer_epsilon,
+      max_grad_norm=flag_values.max_grad_norm,
+      momentum=flag_values.momentum,
+      compile_mode='xla' if flag_values.jit_compile else 'function',
+    )
+    config = {**run_flags.model_config(flag_values), **task.config()}
+    return train(task, trainer, config, flag_values)
+  except USER_ERRORS as e:
+    logging.error('%s', e)
+    return 1

@@ -1,0 +1,137 @@
+"""Rebuilds the model (and task) of any training run and restores it.
+
+For notebooks and tools (`dnc.visualize`): from a checkpoint directory alone,
+
+  restored = restore.load('runs/babi')
+  restored.core   # the trained dnc.DNC, e.g. for dnc.internals.WithInternals
+  restored.task   # its task, without data: restored.task.vocab for bAbI
+  restored.task.core_inputs(observations)  # what the core reads
+
+The run's `config.json` says which task it was: a vocabulary means bAbI
+(train_babi.py), `num_bits` repeat-copy (train.py).
+"""
+
+import os
+from typing import Any
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from dnc import dnc
+from dnc import repeat_copy_task
+from dnc import run_flags
+from dnc import task as task_lib
+from dnc import trainer
+from dnc import training
+from dnc.babi import task as babi_task
+from dnc.babi import vocabulary
+
+# The config entries of each kind of run that rebuilding it needs, besides
+# the model's (what repeat-copy lacks is taken from train.py's defaults).
+TASK_CONFIG_KEYS = {
+  'repeat_copy': ('num_bits', 'max_length', 'max_repeats'),
+  'babi': ('vocabulary', 'tasks', 'batch_size'),
+}
+
+
+class Restored(NamedTuple):
+  """A run rebuilt from its directory.
+
+  Attributes:
+    core: the DNC with the checkpoint's weights.
+    task: the run's task, rebuilt from its config (without data).
+    kind: 'repeat_copy' or 'babi'.
+    config: the run's `config.json`.
+    path: the checkpoint restored.
+    step: its training step.
+  """
+
+  core: dnc.DNC
+  task: task_lib.Task
+  kind: str
+  config: dict[str, Any]
+  path: str
+  step: int
+
+
+def read_config(checkpoint_dir: str) -> tuple[dict[str, Any], str]:
+  """The config a training script saved in `checkpoint_dir`, and its kind.
+
+  Raises:
+    training.CheckpointError: no such directory, no (readable) config, or a
+      config of no known task or without the model's flags.
+  """
+  if not tf.io.gfile.isdir(checkpoint_dir):
+    raise training.CheckpointError(f'No checkpoint directory {checkpoint_dir}.')
+  path = os.path.join(checkpoint_dir, training.CONFIG_FILE)
+  config = training.Checkpointer(checkpoint_dir, {}).saved_config()
+  if config is None:
+    raise training.CheckpointError(
+      f'{path} not found. It records the model flags of the run; the '
+      'training scripts write it with their first checkpoint.'
+    )
+  if 'vocabulary' in config:
+    kind = 'babi'
+  elif 'num_bits' in config:
+    kind = 'repeat_copy'
+  else:
+    raise training.CheckpointError(
+      f'{path} is of no known task: it has neither num_bits (train.py) nor '
+      'a vocabulary (train_babi.py).'
+    )
+  keys = run_flags.MODEL_KEYS + TASK_CONFIG_KEYS[kind]
+  missing = [key for key in keys if key not in config]
+  if missing:
+    raise training.CheckpointError(f'{path} lacks {", ".join(missing)}.')
+  return config, kind
+
+
+def task_of_config(config: dict[str, Any], kind: str) -> task_lib.Task:
+  """The task of a run's config, without data (see `Restored.task`)."""
+  if kind == 'babi':
+    return babi_task.BabiTask(
+      vocabulary.Vocabulary(config['vocabulary']),
+      config['tasks'],
+      config['batch_size'],
+    )
+  return repeat_copy_task.RepeatCopyTask(
+    {**repeat_copy_task.DEFAULTS, **config}, seed=0
+  )
+
+
+def load(checkpoint_dir: str) -> Restored:
+  """Rebuilds a run's model and task and restores its latest weights.
+
+  Args:
+    checkpoint_dir: the `--checkpoint_dir` of a train.py or train_babi.py
+      run, of this version or an older one.
+
+  Returns:
+    The `Restored` run.
+
+  Raises:
+    training.CheckpointError: see `read_config`; or there is no checkpoint,
+      or it does not hold this model.
+  """
+  config, kind = read_config(checkpoint_dir)
+  path = tf.train.latest_checkpoint(checkpoint_dir)
+  if path is None:
+    raise training.CheckpointError(f'No checkpoint in {checkpoint_dir}.')
+  task = task_of_config(config, kind)
+  model = {key: config[key] for key in run_flags.MODEL_KEYS}
+  core = trainer.make_core(model, task.output_size)
+  # The variables exist before the restore, so that it fills them now and
+  # can check that the checkpoint had every one of them.
+  trainer.build_variables(core, task.input_size)
+  step = tf.Variable(0, dtype=tf.int64, name='step')
+  try:
+    # Only the model and its step: not the optimiser or the task's state.
+    status = tf.train.Checkpoint(core=core, step=step).restore(path)
+    status.expect_partial().assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    message = str(e).strip().splitlines()[0]
+    config_path = os.path.join(checkpoint_dir, training.CONFIG_FILE)
+    raise training.CheckpointError(
+      f'Cannot restore the model of {config_path} from {path}: {message}'
+    ) from e
+  return Restored(core, task, kind, config, path, int(step.numpy()))

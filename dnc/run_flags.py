@@ -1,0 +1,156 @@
+"""The command-line flags every training script shares, defined once.
+
+A script calls the three `define_*` functions with its own defaults (the
+flag names, help and checks are the same for every task), then defines its
+task's flags:
+
+  run_flags.define_model_flags(hidden_size=64, memory_size=16, word_size=16)
+  run_flags.define_optimizer_flags(learning_rate=1e-4)
+  run_flags.define_run_flags(batch_size=16, checkpoint_dir='/tmp/tf/dnc')
+
+The defaults below are those of DeepMind's reference repeat-copy script.
+"""
+
+import importlib.util
+from typing import Any
+
+from absl import flags
+
+# Flags that shape the model's variables: a checkpoint resumes (or is
+# evaluated) only with the values it was made with.
+MODEL_KEYS = (
+  'hidden_size',
+  'memory_size',
+  'word_size',
+  'num_write_heads',
+  'num_read_heads',
+  'clip_value',
+)
+
+
+def define_model_flags(
+  hidden_size: int = 64,
+  memory_size: int = 16,
+  word_size: int = 16,
+  num_write_heads: int = 1,
+  num_read_heads: int = 4,
+  clip_value: float = 20,
+) -> None:
+  """Defines the DNC's flags (`MODEL_KEYS`) with these defaults."""
+  flags.DEFINE_integer(
+    'hidden_size', hidden_size, 'Size of LSTM hidden layer.', lower_bound=1
+  )
+  flags.DEFINE_integer(
+    'memory_size', memory_size, 'The number of memory slots.', lower_bound=1
+  )
+  flags.DEFINE_integer(
+    'word_size', word_size, 'The width of each memory slot.', lower_bound=1
+  )
+  flags.DEFINE_integer(
+    'num_write_heads',
+    num_write_heads,
+    'Number of memory write heads.',
+    lower_bound=1,
+  )
+  flags.DEFINE_integer(
+    'num_read_heads', num_read_heads, 'Number of memory read heads.', 1
+  )
+  flags.DEFINE_float(
+    'clip_value',
+    clip_value,
+    'Maximum absolute value of controller and dnc outputs.',
+  )
+  flags.register_validator(
+    'clip_value', lambda value: value >= 0, '--clip_value must be >= 0.'
+  )
+
+
+def define_optimizer_flags(
+  learning_rate: float = 1e-4,
+  momentum: float = 0.0,
+  optimizer_epsilon: float = 1e-10,
+  max_grad_norm: float = 50,
+) -> None:
+  """Defines the flags of RMSProp (decay 0.9) and gradient clipping."""
+  flags.DEFINE_float('max_grad_norm', max_grad_norm, 'Gradient clipping norm.')
+  flags.DEFINE_float('learning_rate', learning_rate, 'RMSProp learning rate.')
+  flags.DEFINE_float('momentum', momentum, 'RMSProp momentum.')
+  flags.DEFINE_float(
+    'optimizer_epsilon', optimizer_epsilon, 'Epsilon used for RMSProp.'
+  )
+  for name in ('learning_rate', 'max_grad_norm', 'optimizer_epsilon'):
+    flags.register_validator(
+      name, lambda value: value > 0, message=f'--{name} must be positive.'
+    )
+  flags.register_validator(
+    'momentum', lambda value: 0 <= value < 1, '--momentum must be in [0, 1).'
+  )
+
+
+def define_run_flags(
+  batch_size: int = 16,
+  num_training_iterations: int = 100_000,
+  report_interval: int = 100,
+  checkpoint_dir: str = '/tmp/tf/dnc',
+  checkpoint_interval: int = -1,
+  seed: int | None = None,
+) -> None:
+  """Defines the flags of a run: batch, length, reports, checkpoints, mode."""
+  flags.DEFINE_integer(
+    'batch_size', batch_size, 'Batch size for training.', lower_bound=1
+  )
+  flags.DEFINE_integer(
+    'num_training_iterations',
+    num_training_iterations,
+    'Number of iterations to train for (in total, across resumed runs).',
+    lower_bound=0,
+  )
+  flags.DEFINE_integer(
+    'report_interval',
+    report_interval,
+    'Iterations between reports (samples, valid loss).',
+    lower_bound=1,
+  )
+  flags.DEFINE_string(
+    'checkpoint_dir', checkpoint_dir, 'Checkpointing directory.'
+  )
+  flags.DEFINE_integer(
+    'checkpoint_interval',
+    checkpoint_interval,
+    'Checkpointing step interval (<= 0: off).',
+  )
+  flags.DEFINE_integer(
+    'max_checkpoints_to_keep',
+    3,
+    'How many recent checkpoints to keep.',
+    lower_bound=1,
+  )
+  flags.DEFINE_integer(
+    'seed',
+    seed,
+    'Seed for the initial weights and the task'
+    + (' (default: random).' if seed is None else '.'),
+  )
+  flags.DEFINE_boolean(
+    'jit_compile', True, 'Compile the training step with XLA.'
+  )
+  flags.DEFINE_enum(
+    'mode', 'train', ['train', 'eval'], 'Train, or evaluate a checkpoint.'
+  )
+  flags.DEFINE_string(
+    'logdir',
+    '',
+    'Write TensorBoard summaries (losses, gradient norm, speed, pictures of '
+    'the memory addressing, a readable sample) here at every report; off if '
+    'empty.',
+  )
+  flags.register_validator(
+    'logdir',
+    lambda value: not value or importlib.util.find_spec('tensorboard'),
+    '--logdir needs TensorBoard: pip install tensorboard (or dnc[viz]).',
+  )
+
+
+def model_config(flag_values: flags.FlagValues) -> dict[str, Any]:
+  """The values of `MODEL_KEYS` among the parsed flags."""
+  return {name: flag_values[name].value for name in MODEL_KEYS}

@@ -1,0 +1,153 @@
+"""What the training loop asks of a task (repeat-copy, bAbI, ...).
+
+A task gives batches, a loss, a report and an evaluation; the loop
+(`dnc.loop`) owns the model, the optimiser step, checkpoints, signals and
+`--mode=eval`. A batch is time-major `DatasetTensors(observations, target,
+mask)`: `observations` `[T, B, ...]` as the task stores them (bits, word ids),
+`target` `[T, B, ...]` and `mask` `[T, B]` (1 where the loss counts).
+
+Batches come one of two ways (`in_graph`):
+
+- built from TensorFlow ops by `batch()` inside the compiled training step
+  (repeat-copy: no host work, one static shape under XLA);
+- built on the host (numpy) by `batch()` and fed to the step (bAbI: stories
+  read from files), with `example_batch()` to trace it before the first.
+
+`core_inputs(observations)` then turns them into the core's float inputs
+`[T, B, input_size]` inside the step (bAbI: one-hot word ids).
+"""
+
+import abc
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from dnc.repeat_copy import DatasetTensors
+
+
+class Report(NamedTuple):
+  """What the loop measured over one report interval.
+
+  Attributes:
+    step: the training step reached.
+    loss: the average training loss over the interval.
+    sums: each of the task's `step_metrics`, summed over the interval.
+    steps_per_second: the interval's training speed.
+    batch: the last batch of the interval (`DatasetTensors`).
+    logits: the model's `[T, B, output_size]` outputs on it.
+  """
+
+  step: int
+  loss: float
+  sums: Mapping[str, float]
+  steps_per_second: float
+  batch: DatasetTensors
+  logits: tf.Tensor
+
+
+class Task(abc.ABC):
+  """A training task for `dnc.loop`; subclass it and fill in the abstracts."""
+
+  # Whether `batch()` builds TensorFlow ops inside the compiled step (True)
+  # or host arrays fed to it (False).
+  in_graph: bool = True
+  # Flags of the task's config that `--mode=eval` may change (e.g. longer
+  # sequences than trained on), and what a config saved before an entry
+  # existed stands for.
+  eval_may_differ: tuple[str, ...] = ()
+  config_defaults: Mapping[str, Any] = {}
+  # The names of `step_metrics`, which the loop sums (and checkpoints).
+  metric_names: tuple[str, ...] = ()
+
+  @property
+  @abc.abstractmethod
+  def input_size(self) -> int:
+    """The width of the core's inputs, `core_inputs(...)`'s last axis."""
+
+  @property
+  @abc.abstractmethod
+  def output_size(self) -> int:
+    """The width of the model's outputs, the logits' last axis."""
+
+  @abc.abstractmethod
+  def config(self) -> dict[str, Any]:
+    """JSON values that a checkpoint must match (besides the model's)."""
+
+  @abc.abstractmethod
+  def batch(self) -> DatasetTensors:
+    """The next training batch: TensorFlow ops if `in_graph`, else numpy."""
+
+  @abc.abstractmethod
+  def cost(
+    self, logits: tf.Tensor, target: tf.Tensor, mask: tf.Tensor
+  ) -> tf.Tensor:
+    """The scalar training loss of logits `[T, B, output_size]`."""
+
+  @abc.abstractmethod
+  def report(self, report: Report) -> str:
+    """The text logged at each report (tests and users read it)."""
+
+  @abc.abstractmethod
+  def evaluate(
+    self, logits_of: Callable[[Any], tf.Tensor], checkpoint: str, step: int
+  ) -> str:
+    """Evaluates a restored model; returns the text to print.
+
+    Args:
+      logits_of: the compiled model, from observations `[T, B, ...]` (as
+        the task's batches hold them) to logits `[T, B, output_size]`.
+      checkpoint: the path restored, for the text.
+      step: its training step.
+    """
+
+  def example_batch(self) -> DatasetTensors | None:
+    """A batch to trace the step with (host batches only; not consumed)."""
+    return None
+
+  def core_inputs(self, observations: tf.Tensor) -> tf.Tensor:
+    """The core's inputs `[T, B, input_size]` of a batch's observations."""
+    return tf.convert_to_tensor(observations, tf.float32)
+
+  def step_metrics(
+    self, logits: tf.Tensor, target: tf.Tensor, mask: tf.Tensor
+  ) -> dict[str, tf.Tensor]:
+    """Scalars (`metric_names`) summed over each report interval.
+
+    Computed inside the step, e.g. the number of correct answer words.
+    """
+    del logits, target, mask
+    return {}
+
+  def readable(self, batch: DatasetTensors, logits: tf.Tensor) -> str:
+    """The batch's first sequence and the model's output on it, as text."""
+    del batch, logits
+    return ''
+
+  def trackables(self) -> dict[str, Any]:
+    """The task's state to checkpoint with the model (e.g. its generator)."""
+    return {}
+
+  def before_save(self) -> None:
+    """Called before each checkpoint, to put host state in `trackables`."""
+    return None  # Most tasks keep all their state in TensorFlow objects.
+
+  def after_restore(self, step: int) -> None:
+    """Called after a restore at `step`, to read host state back."""
+    del step
+
+
+def first_sequence_length(mask: np.ndarray) -> int:
+  """The length of the first sequence of a batch: its last masked step + 1.
+
+  Args:
+    mask: `[T, B]`.
+  """
+  return int(np.max(np.nonzero(np.asarray(mask)[:, 0]))) + 1
+
+
+class TaskError(ValueError):
+  """A task's flags or data that cannot be used, and why (one line)."""

@@ -1,0 +1,81 @@
+"""Tests for dnc.babi.task: bAbI as a task of the training loop."""
+
+from absl.testing import absltest
+import numpy as np
+import tensorflow as tf
+
+from dnc import task as task_lib
+from dnc.babi import task as babi_task
+from tests import shared_data
+
+_EN = shared_data.BABI_STORIES / 'en'
+
+
+def _task(**kwargs):
+  vocab, stories = babi_task.load(_EN, [1], ['train', 'test'])
+  return babi_task.BabiTask(vocab, [1], 2, stories['train'], **kwargs), vocab
+
+
+class BabiTaskTest(absltest.TestCase):
+  def test_loss_and_metrics_at_the_answers_only(self):
+    task, vocab = _task()
+    batch = task.batch()
+    mask = np.asarray(batch.mask)
+    target = np.asarray(batch.target)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(*mask.shape, vocab.size)).astype(np.float32)
+    # A numpy oracle: log-softmax at the target, averaged over the answers.
+    shifted = logits - logits.max(-1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    picked = np.take_along_axis(log_p, target[..., None], -1)[..., 0]
+    expected = -(picked * mask).sum() / mask.sum()
+    loss = task.cost(tf.constant(logits), tf.constant(target), mask)
+    np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+    metrics = task.step_metrics(tf.constant(logits), tf.constant(target), mask)
+    correct = ((logits.argmax(-1) == target) * mask).sum()
+    self.assertEqual(float(metrics['correct']), correct)
+    self.assertEqual(float(metrics['answers']), mask.sum())
+
+  def test_readable_shows_the_first_story_with_the_answers(self):
+    task, vocab = _task()
+    batch = task.batch()
+    target = np.asarray(batch.target)
+    positions = np.flatnonzero(np.asarray(batch.mask)[:, 0])
+    logits = np.zeros((*target.shape, vocab.size), np.float32)
+    logits[np.arange(target.shape[0]), 0, target[:, 0]] = 1.0
+    wrong = vocab.encode(['kitchen'])[0]
+    if target[positions[0], 0] == wrong:
+      wrong = vocab.encode(['garden'])[0]
+    logits[positions[0], 0] = 0.0
+    logits[positions[0], 0, wrong] = 1.0
+    text = task.readable(batch, tf.constant(logits))
+    words = vocab.decode(np.asarray(batch.observations)[: positions[-1] + 1, 0])
+    first = vocab.decode([target[positions[0], 0]])[0]
+    words[positions[0]] = f'[{vocab.decode([wrong])[0]} (not {first})]'
+    for position in positions[1:]:
+      words[position] = f'[{vocab.decode([target[position, 0]])[0]}]'
+    self.assertEqual(text, ' '.join(words))
+
+  def test_bad_permute_words_are_a_task_error(self):
+    with self.assertRaisesRegex(task_lib.TaskError, r"\['zebra'\]"):
+      _task(permute_words='mary,zebra')
+    with self.assertRaisesRegex(task_lib.TaskError, 'two words or more'):
+      _task(permute_words='mary')
+
+  def test_host_state_round_trips_through_the_checkpoint_variable(self):
+    task, _ = _task(permute_words='mary,john')
+    for _ in range(3):
+      task.batch()
+    task.before_save()
+    expected = [np.asarray(task.batch().observations) for _ in range(4)]
+    resumed, _ = _task(permute_words='mary,john')
+    resumed.trackables()['iterator_state'].assign(
+      task.trackables()['iterator_state']
+    )
+    resumed.after_restore(3)
+    for want in expected:
+      np.testing.assert_array_equal(resumed.batch().observations, want)
+
+
+if __name__ == '__main__':
+  absltest.main()

@@ -1,0 +1,78 @@
+"""Tests for dnc.restore: any run's model and task, from its directory."""
+
+import json
+import os
+
+from absl.testing import absltest
+import numpy as np
+import tensorflow as tf
+
+from dnc import restore
+from dnc import training
+from tests import shared_data
+
+
+def _checkpoint_weights(directory):
+  """The model's tensors in the latest checkpoint, read without dnc."""
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(directory))
+  return [
+    reader.get_tensor(name)
+    for name in reader.get_variable_to_shape_map()
+    if name.startswith('core/') and 'OPTIMIZER_SLOT' not in name
+  ]
+
+
+class LoadTest(absltest.TestCase):
+  def _assert_weights_restored(self, core, directory):
+    saved = _checkpoint_weights(directory)
+    values = [v.numpy() for v in core.variables]
+    self.assertLen(saved, len(values))
+    for tensor in saved:
+      self.assertTrue(
+        any(
+          value.shape == tensor.shape and np.array_equal(value, tensor)
+          for value in values
+        ),
+        tensor.shape,
+      )
+
+  def test_repeat_copy_run_of_the_old_layout(self):
+    directory = os.path.join(self.create_tempdir().full_path, 'run')
+    shared_data.copy_old_layout('repeat_copy', directory)
+    restored = restore.load(directory)
+    self.assertEqual(restored.kind, 'repeat_copy')
+    self.assertEqual(restored.step, 3)
+    self.assertEqual(restored.path, os.path.join(directory, 'ckpt-3'))
+    # --num_bits=2: 2 bits, start and repeats in; 2 bits and end out.
+    self.assertEqual(restored.task.input_size, 4)
+    self.assertEqual(restored.task.output_size, 3)
+    self._assert_weights_restored(restored.core, directory)
+
+  def test_babi_run_of_the_old_layout(self):
+    directory = os.path.join(self.create_tempdir().full_path, 'run')
+    shared_data.copy_old_layout('babi', directory)
+    with open(os.path.join(directory, 'config.json')) as f:
+      words = json.load(f)['vocabulary']
+    restored = restore.load(directory)
+    self.assertEqual(restored.kind, 'babi')
+    self.assertEqual(restored.step, 3)
+    self.assertEqual(list(restored.task.vocab.words), words)
+    self.assertEqual(restored.task.output_size, len(words))
+    self._assert_weights_restored(restored.core, directory)
+    # The core reads one-hot words.
+    inputs = restored.task.core_inputs(tf.constant([[2], [1]]))
+    np.testing.assert_array_equal(inputs.numpy()[:, 0].argmax(-1), [2, 1])
+
+  def test_config_of_no_known_task(self):
+    directory = self.create_tempdir()
+    directory.create_file('config.json', json.dumps({'hidden_size': 4}))
+    with self.assertRaisesRegex(training.CheckpointError, 'no known task'):
+      restore.load(directory.full_path)
+
+  def test_missing_directory(self):
+    with self.assertRaisesRegex(training.CheckpointError, 'nowhere'):
+      restore.load(os.path.join(self.create_tempdir().full_path, 'nowhere'))
+
+
+if __name__ == '__main__':
+  absltest.main()
