@@ -31,6 +31,9 @@ run_flags.define_run_flags(
   checkpoint_dir='/tmp/tf/dnc_babi',
   checkpoint_interval=5000,
   seed=0,
+  # Stories run to 1,378 tokens: full backprop at the paper's size needs
+  # about 0.8 GiB per story in the batch; recomputation a fraction of it.
+  recompute_chunk_length=-1,
 )
 
 flags.DEFINE_string(

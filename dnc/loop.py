@@ -271,6 +271,7 @@ def run(
       max_grad_norm=flag_values.max_grad_norm,
       momentum=flag_values.momentum,
       compile_mode='xla' if flag_values.jit_compile else 'function',
+      recompute_chunk_length=flag_values.recompute_chunk_length,
     )
     config = {**run_flags.model_config(flag_values), **task.config()}
     return train(task, trainer, config, flag_values)

@@ -175,4 +175,5 @@ def make_trainer(
     max_grad_norm=config['max_grad_norm'],
     momentum=config.get('momentum', 0.0),
     compile_mode=compile_mode,
+    recompute_chunk_length=config.get('recompute_chunk_length', 0),
   )

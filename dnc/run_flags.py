@@ -94,6 +94,7 @@ def define_run_flags(
   checkpoint_dir: str = '/tmp/tf/dnc',
   checkpoint_interval: int = -1,
   seed: int | None = None,
+  recompute_chunk_length: int = 0,
 ) -> None:
   """Defines the flags of a run: batch, length, reports, checkpoints, mode."""
   flags.DEFINE_integer(
@@ -133,6 +134,15 @@ def define_run_flags(
   )
   flags.DEFINE_boolean(
     'jit_compile', True, 'Compile the training step with XLA.'
+  )
+  flags.DEFINE_integer(
+    'recompute_chunk_length',
+    recompute_chunk_length,
+    'Backpropagation through the unroll: 0 keeps every step (memory grows '
+    'with batch x length); K > 0 keeps the state every K steps and '
+    'recomputes each chunk in the backward pass (same gradients, about a '
+    'third more compute); -1 takes K = ceil(sqrt(length)).',
+    lower_bound=-1,
   )
   flags.DEFINE_enum(
     'mode', 'train', ['train', 'eval'], 'Train, or evaluate a checkpoint.'

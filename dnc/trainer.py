@@ -13,6 +13,7 @@ import sonnet as snt
 import tensorflow as tf
 
 from dnc import dnc
+from dnc import recompute
 from dnc import task as task_lib
 
 COMPILE_MODES = ('xla', 'function', 'eager')
@@ -39,10 +40,29 @@ def make_core(config: Mapping[str, Any], output_size: int) -> dnc.DNC:
   )
 
 
-def unroll(core: snt.RNNCore, inputs: tf.Tensor) -> tf.Tensor:
-  """Logits `[T, B, output_size]` of float inputs `[T, B, input_size]`."""
+def unroll(
+  core: snt.RNNCore, inputs: tf.Tensor, recompute_chunk_length: int = 0
+) -> tf.Tensor:
+  """Logits `[T, B, output_size]` of float inputs `[T, B, input_size]`.
+
+  Args:
+    core: the RNN core.
+    inputs: `[T, B, input_size]`.
+    recompute_chunk_length: 0 to backpropagate through the unroll as
+      `snt.dynamic_unroll` does, keeping every step; K > 0 to keep only the
+      state every K steps and recompute the chunks in the backward pass
+      (`dnc.recompute`); -1 for K = ceil(sqrt(T)).
+  """
   initial_state = core.initial_state(tf.shape(inputs)[1])
-  logits, _ = snt.dynamic_unroll(core, inputs, initial_state)
+  if recompute_chunk_length == 0:
+    logits, _ = snt.dynamic_unroll(core, inputs, initial_state)
+  else:
+    chunk_length = (
+      recompute_chunk_length if recompute_chunk_length > 0 else None
+    )
+    logits, _ = recompute.dynamic_unroll(
+      core, inputs, initial_state, chunk_length
+    )
   return logits
 
 
@@ -77,6 +97,7 @@ class Trainer:
     max_grad_norm: float,
     momentum: float = 0.0,
     compile_mode: str = 'xla',
+    recompute_chunk_length: int = 0,
   ):
     """Builds everything; variables are created when a step first runs.
 
@@ -88,6 +109,8 @@ class Trainer:
       max_grad_norm: the global norm the gradients are clipped to.
       compile_mode: 'xla' (`tf.function(jit_compile=True)`), 'function'
         (`tf.function`) or 'eager'.
+      recompute_chunk_length: how the training step backpropagates through
+        the unroll: 0 in full, else by recomputing chunks (see `unroll`).
     """
     if compile_mode not in COMPILE_MODES:
       raise ValueError(
@@ -103,6 +126,14 @@ class Trainer:
     self.metric_sums = {
       name: tf.Variable(0.0, name=f'{name}_sum') for name in task.metric_names
     }
+    if not isinstance(recompute_chunk_length, int) or (
+      recompute_chunk_length < -1
+    ):
+      raise ValueError(
+        '`recompute_chunk_length` must be -1, 0 or a positive int, got '
+        f'{recompute_chunk_length!r}.'
+      )
+    self._recompute_chunk_length = recompute_chunk_length
     self._max_grad_norm = max_grad_norm
     self.compile_mode = compile_mode
     if compile_mode == 'eager':
@@ -122,7 +153,11 @@ class Trainer:
   def _train_step(self, *batch):
     data = self._data(batch)
     with tf.GradientTape() as tape:
-      logits = unroll(self.core, self.task.core_inputs(data.observations))
+      logits = unroll(
+        self.core,
+        self.task.core_inputs(data.observations),
+        self._recompute_chunk_length,
+      )
       loss = self.task.cost(logits, data.target, data.mask)
     variables = self.core.trainable_variables
     grads = tape.gradient(loss, variables)
