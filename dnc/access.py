@@ -143,6 +143,10 @@ class MemoryAccess(snt.RNNCore):
   ) -> tuple[tf.Tensor, AccessState, dict[str, tf.Tensor]]:
     """`__call__`, also returning the interface vector it read from `inputs`.
 
+    Args:
+      inputs: `[batch_size, input_size]`, the controller output h_t.
+      prev_state: `AccessState` of the previous step.
+
     Returns:
       read_words: `[batch_size, num_reads, word_size]`, r_t.
       next_state: `AccessState`.
@@ -349,6 +353,7 @@ class MemoryAccess(snt.RNNCore):
     )
 
   def _check_state(self, state: AccessState, batch_size: int | None) -> None:
+    """Raises unless `state` is an `AccessState` of this module's sizes."""
     n, w = self._memory_size, self._word_size
     r, wr = self._num_reads, self._num_writes
     if not isinstance(state, AccessState):
@@ -374,6 +379,8 @@ class MemoryAccess(snt.RNNCore):
 
   @property
   def state_size(self) -> AccessState:
+    """Shapes of the state without the batch: M `[N, W]`, w^r `[R, N]`,
+    w^w `[Wr, N]`, L `[Wr, N, N]`, p `[Wr, N]`, u `[N]`."""
     n, w = self._memory_size, self._word_size
     return AccessState(
       memory=tf.TensorShape([n, w]),
@@ -385,6 +392,7 @@ class MemoryAccess(snt.RNNCore):
 
   @property
   def output_size(self) -> tf.TensorShape:
+    """The read words r_t without the batch: `[num_reads, word_size]`."""
     return tf.TensorShape([self._num_reads, self._word_size])
 
   def initial_state(

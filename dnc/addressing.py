@@ -153,6 +153,7 @@ class TemporalLinkage(snt.RNNCore):
   def _check_step(
     self, write_weights: tf.Tensor, prev_state: TemporalLinkageState
   ) -> None:
+    """Raises unless the arguments of a step have this module's shapes."""
     n, wr = self._memory_size, self._num_writes
     util.check_shape(write_weights, [None, wr, n], 'write_weights')
     batch_size = write_weights.shape[0]
@@ -276,6 +277,7 @@ class TemporalLinkage(snt.RNNCore):
 
   @property
   def state_size(self) -> TemporalLinkageState:
+    """L `[num_writes, N, N]` and p `[num_writes, N]`, without the batch."""
     n, wr = self._memory_size, self._num_writes
     return TemporalLinkageState(
       link=tf.TensorShape([wr, n, n]),
@@ -424,6 +426,7 @@ class Freeness(snt.RNNCore):
 
   @property
   def state_size(self) -> tf.TensorShape:
+    """The usage u without the batch: `[memory_size]`."""
     return tf.TensorShape([self._memory_size])
 
   def initial_state(

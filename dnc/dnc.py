@@ -357,6 +357,8 @@ class DNC(snt.RNNCore):
 
   @property
   def state_size(self) -> DNCState:
+    """Shapes without the batch: r `[R, W]`, `MemoryAccess.state_size` and
+    the controller's state (from its `initial_state`)."""
     return DNCState(
       access_output=self._access.output_size,
       access_state=self._access.state_size,
@@ -365,4 +367,5 @@ class DNC(snt.RNNCore):
 
   @property
   def output_size(self) -> tf.TensorShape:
+    """y_t without the batch: `[output_size]`."""
     return tf.TensorShape([self._output_size])

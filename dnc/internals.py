@@ -11,8 +11,8 @@ gains a leading time axis:
   steps['write_weights']  # [time, batch_size, num_writes, memory_size]
   steps['free_gate']      # [time, batch_size, num_reads]
 
-It works eagerly and inside `tf.function` (with or without XLA), and the
-wrapped core can be used as usual alongside.
+It works eagerly and inside `tf.function` (with or without XLA), with any
+controller, and the wrapped core can be used as usual alongside.
 """
 
 from typing import Any
