@@ -109,9 +109,9 @@ class WithInternals(snt.RNNCore):
     return (output, internals), state
 
   def initial_state(
-    self, batch_size: int | tf.Tensor, dtype: tf.DType = tf.float32
+    self, batch_size: int | tf.Tensor, dtype: tf.DType | None = None
   ) -> dnc.DNCState:
-    """The wrapped core's initial state."""
+    """The wrapped core's initial state (`dtype`: as for `DNC`)."""
     return self._core.initial_state(batch_size, dtype)
 
   @property

@@ -147,6 +147,14 @@ class ControllerTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(
       feed_forward.initial_state(2).access_state.memory.dtype, tf.float64
     )
+    wrapper = internals.WithInternals(core)
+    (output, steps), _ = wrapper(
+      tf.ones([2, _INPUT_SIZE], tf.float64), wrapper.initial_state(2)
+    )
+    self.assertEqual(steps['usage'].dtype, tf.float64)
+    self.assertAllClose(
+      output, core(tf.ones([2, _INPUT_SIZE], tf.float64), state)[0]
+    )
 
   @parameterized.parameters(False, True)
   def test_projection_size_in_controller_config(self, fast_kernels):
