@@ -340,5 +340,66 @@ class DNCEquivalenceTest(tf.test.TestCase, parameterized.TestCase):
             )
 
 
+_PIECES = (
+  'allocation_gate',
+  'erase_vectors',
+  'free_gate',
+  'read_keys',
+  'read_mode',
+  'read_strengths',
+  'write_gate',
+  'write_keys',
+  'write_strengths',
+  'write_vectors',
+)
+# The checkpoint keys of a DNC before the switch existed (commit a39fb05).
+_CHECKPOINT_KEYS = sorted(
+  [
+    f'model/_access/_interface_linears/{piece}/{v}/.ATTRIBUTES/VARIABLE_VALUE'
+    for piece in _PIECES
+    for v in 'bw'
+  ]
+  + [
+    f'model/_controller/{v}/.ATTRIBUTES/VARIABLE_VALUE'
+    for v in ('_w_h', '_w_i', 'b')
+  ]
+  + [f'model/_output_linear/{v}/.ATTRIBUTES/VARIABLE_VALUE' for v in 'bw']
+  + ['_CHECKPOINTABLE_OBJECT_GRAPH']
+)
+
+
+class CheckpointTest(tf.test.TestCase, parameterized.TestCase):
+  def _core(self, fast_kernels):
+    core = dnc.DNC(
+      dict(memory_size=4, word_size=3, num_reads=2, num_writes=1),
+      dict(hidden_size=5),
+      2,
+      fast_kernels=fast_kernels,
+    )
+    core(tf.zeros([2, 3]), core.initial_state(2))
+    return core
+
+  @parameterized.product(writer=(None, False, True), reader=(None, False, True))
+  def test_both_paths_keep_the_checkpoint_and_restore_each_other(
+    self, writer, reader
+  ):
+    tf.random.set_seed(3)
+    written = self._core(writer)
+    path = tf.train.Checkpoint(model=written).write(
+      self.create_tempdir().full_path + '/ckpt'
+    )
+    self.assertEqual(
+      sorted(name for name, _ in tf.train.list_variables(path)),
+      _CHECKPOINT_KEYS,
+    )
+    read = self._core(reader)
+    tf.train.Checkpoint(model=read).read(path).assert_consumed()
+    inputs = tf.constant(np.random.RandomState(4).randn(3, 2, 3), tf.float32)
+    expected, _ = snt.dynamic_unroll(written, inputs, written.initial_state(2))
+    got, _ = snt.dynamic_unroll(read, inputs, read.initial_state(2))
+    self.assertAllClose(got, expected, atol=1e-6)
+    self.assertGreater(np.abs(expected).max(), 1e-3)
+
+
 if __name__ == '__main__':
   tf.test.main()
