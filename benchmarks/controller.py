@@ -1,7 +1,7 @@
 """The DNC's controller without its memory: a floor for the DNC's step.
 
 `ControllerOnly` is the part of `dnc.DNC`'s step that does not touch the
-memory: the same LSTM class (`dnc.dnc._LSTM`) with the same input width, the
+memory: the same LSTM class (`dnc._fast.LSTM`) with the same input width, the
 clipping and the output layer (matmuls that re-read their weights in the
 backward pass, as in the DNC), with zeros where the read words would be. A
 DNC step does all of this work and the memory's besides, so the time this
@@ -15,8 +15,7 @@ from typing import Any
 import sonnet as snt
 import tensorflow as tf
 
-from dnc import dnc
-from dnc import util
+from dnc import _fast
 
 
 class ControllerOnly(snt.RNNCore):
@@ -27,7 +26,7 @@ class ControllerOnly(snt.RNNCore):
     super().__init__(name=name)
     self._read_size = config['num_read_heads'] * config['word_size']
     self._clip_value = config['clip_value']
-    self._controller = dnc._LSTM(config['hidden_size'])
+    self._controller = _fast.LSTM(config['hidden_size'], fast_kernels=True)
     self._output_linear = snt.Linear(
       config['num_bits'] + 1, name='output_linear'
     )
@@ -55,7 +54,7 @@ class ControllerOnly(snt.RNNCore):
     output = tf.concat([output, no_reads], 1)
     if not hasattr(self._output_linear, 'w'):
       self._output_linear(output)  # Creates its variables, as dnc.DNC does.
-    output = util.matmul_by_variables(output, [self._output_linear.w])
+    output = _fast.matmul_by_variables(output, [self._output_linear.w])
     return clip(output + self._output_linear.b), state
 
   def initial_state(self, batch_size: int | tf.Tensor) -> snt.LSTMState:

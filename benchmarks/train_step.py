@@ -2,19 +2,24 @@
 
   python -m benchmarks.train_step                 # C1, C2, C3; all modes
   python -m benchmarks.train_step --configs=C1 --steps=200 --torch
+  python -m benchmarks.train_step --configs=C1,C3 \
+      --modes=function,function_fast,xla,xla_plain   # the kernels' switch
 
-For each configuration (see `common.CONFIGS`) and mode (eager, `tf.function`,
-XLA; and 'controller', the DNC's controller alone under XLA, with no memory:
-`controller.ControllerOnly`, a floor for the DNC's step) it measures, each in a
-fresh process: the first call (tracing and compilation), the median and spread
-of a full training step (batch generation, unroll, loss, gradients, clipping,
-RMSProp update; the `repeat_copy_task.make_trainer` step that train.py runs),
-the forward pass alone, the number of traces and the peak resident memory. With
-`--torch` it times the PyTorch port (`benchmarks/torch_dnc.py`, eager and
-`torch.compile`) the same way. It prints a markdown table and writes JSON, with
-the ratios that matter: compiled against eager, XLA against `torch.compile`,
-and the step against its compute bound (its FLOPs at the float32 matmul rate
-measured here).
+For each configuration (see `common.CONFIGS`) and mode (eager,
+`tf.function`, XLA; and 'controller', the DNC's controller alone under XLA,
+with no memory: `controller.ControllerOnly`, a floor for the DNC's step;
+and `<mode>_plain` / `<mode>_fast`, the DNC built with `fast_kernels=False` /
+`True` instead of its default, which turns the kernels of `dnc._fast` on
+under XLA only) it measures, each in a fresh process: the first call
+(tracing and compilation), the median and spread of a full training step
+(batch generation, unroll, loss, gradients, clipping, RMSProp update; the
+`repeat_copy_task.make_trainer` step that train.py runs), the forward pass
+alone, the number of traces and the peak resident memory. With `--torch` it
+times the PyTorch port (`benchmarks/torch_dnc.py`, eager and
+`torch.compile`) the same way. It prints a markdown table and writes JSON,
+with the ratios that matter: compiled against eager, XLA against
+`torch.compile`, and the step against its compute bound (its FLOPs at the
+float32 matmul rate measured here).
 """
 
 import argparse
@@ -39,6 +44,12 @@ def tf_worker(config_name: str, mode: str, steps: int) -> dict:
     trainer = repeat_copy_task.make_trainer(
       config, seed=0, compile_mode='xla', core=core
     )
+  elif mode.endswith(('_plain', '_fast')):
+    mode, kernels = mode.rsplit('_', 1)
+    core = _core({**repeat_copy_task.DEFAULTS, **config}, kernels == 'fast')
+    trainer = repeat_copy_task.make_trainer(
+      config, seed=0, compile_mode=mode, core=core
+    )
   else:
     trainer = repeat_copy_task.make_trainer(config, seed=0, compile_mode=mode)
   # `.numpy()` waits for the step to finish.
@@ -60,6 +71,24 @@ def tf_worker(config_name: str, mode: str, steps: int) -> dict:
     result['traces'] = trainer.train_step.experimental_get_tracing_count()
   result['peak_rss_mib'] = common.peak_rss_mib()
   return result
+
+
+def _core(config: dict, fast_kernels: bool):
+  """`trainer.make_core` of a repeat-copy config, with `fast_kernels` set."""
+  from dnc import dnc
+
+  return dnc.DNC(
+    access_config=dict(
+      memory_size=config['memory_size'],
+      word_size=config['word_size'],
+      num_reads=config['num_read_heads'],
+      num_writes=config['num_write_heads'],
+    ),
+    controller_config=dict(hidden_size=config['hidden_size']),
+    output_size=config['num_bits'] + 1,
+    clip_value=config['clip_value'],
+    fast_kernels=fast_kernels,
+  )
 
 
 def torch_worker(config_name: str, mode: str, steps: int) -> dict:

@@ -2,6 +2,7 @@
 
 from dnc import access
 from dnc import addressing
+from dnc import controllers
 from dnc import dnc
 from dnc import internals
 from dnc import repeat_copy
@@ -20,6 +21,7 @@ __all__ = [
   'MemoryAccess',
   'access',
   'addressing',
+  'controllers',
   'dnc',
   'internals',
   'repeat_copy',

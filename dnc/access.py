@@ -1,5 +1,10 @@
 """The DNC's memory and its read and write heads (MemoryAccess).
 
+Each step follows the paper's order: usage, write weights, erase and write,
+temporal links, read weights, read words. Where its fast kernels are on
+(`fast_kernels`, see `dnc.DNC`) the interface is one matmul and the links
+are updated and read in one kernel (`dnc._fast`), with the same values.
+
 Shapes use B (batch_size), N (memory_size), W (word_size), R (num_reads) and
 Wr (num_writes).
 """
@@ -10,6 +15,7 @@ from collections.abc import Mapping
 import sonnet as snt
 import tensorflow as tf
 
+from dnc import _fast
 from dnc import addressing
 from dnc import util
 
@@ -60,6 +66,7 @@ class MemoryAccess(snt.RNNCore):
     num_reads: int = 1,
     num_writes: int = 1,
     name: str = 'memory_access',
+    fast_kernels: bool | None = None,
   ):
     """Constructs a memory access module.
 
@@ -69,12 +76,16 @@ class MemoryAccess(snt.RNNCore):
       num_reads: number of read heads, R.
       num_writes: number of write heads, Wr.
       name: module name.
+      fast_kernels: whether to run the kernels of `dnc._fast` (True), the
+        plain modules (False), or the first under XLA only (None).
     """
     super().__init__(name=name)
     util.check_positive_int(memory_size, 'memory_size')
     util.check_positive_int(word_size, 'word_size')
     util.check_positive_int(num_reads, 'num_reads')
     util.check_positive_int(num_writes, 'num_writes')
+    _fast.check_switch(fast_kernels)
+    self._fast_kernels = fast_kernels
     self._memory_size = memory_size
     self._word_size = word_size
     self._num_reads = num_reads
@@ -87,7 +98,7 @@ class MemoryAccess(snt.RNNCore):
       num_reads, word_size, name='read_content_weights'
     )
     self._linkage = addressing.TemporalLinkage(memory_size, num_writes)
-    self._freeness = addressing.Freeness(memory_size)
+    self._freeness = addressing.Freeness(memory_size, fast_kernels=fast_kernels)
 
     # One linear layer per interface piece: (name, rows, columns). Each
     # output is reshaped to [B, rows, columns], or [B, rows] without columns.
@@ -132,6 +143,10 @@ class MemoryAccess(snt.RNNCore):
   ) -> tuple[tf.Tensor, AccessState, dict[str, tf.Tensor]]:
     """`__call__`, also returning the interface vector it read from `inputs`.
 
+    Args:
+      inputs: `[batch_size, input_size]`, the controller output h_t.
+      prev_state: `AccessState` of the previous step.
+
     Returns:
       read_words: `[batch_size, num_reads, word_size]`, r_t.
       next_state: `AccessState`.
@@ -154,16 +169,24 @@ class MemoryAccess(snt.RNNCore):
       reset_weights=interface['erase_vectors'],
       values=interface['write_vectors'],
     )
-    # The new link and the reads through it in one: the same values as
-    # `self._linkage(...)` then `_read_weights`, for less work and memory.
-    linkage_state, forward_weights, backward_weights = (
-      self._linkage.update_and_read(
-        write_weights, prev_state.linkage, prev_state.read_weights
+    if _fast.enabled(self._fast_kernels):
+      # The new link and the reads through it in one kernel.
+      linkage_state, forward_weights, backward_weights = (
+        self._linkage.update_and_read(
+          write_weights, prev_state.linkage, prev_state.read_weights
+        )
       )
-    )
-    read_weights = self._mix_read_weights(
-      interface, memory, forward_weights, backward_weights
-    )
+      read_weights = self._mix_read_weights(
+        interface, memory, forward_weights, backward_weights
+      )
+    else:
+      linkage_state = self._linkage(write_weights, prev_state.linkage)
+      read_weights = self._read_weights(
+        interface,
+        memory=memory,
+        prev_read_weights=prev_state.read_weights,
+        link=linkage_state.link,
+      )
     read_words = tf.matmul(read_weights, memory)
     next_state = AccessState(
       memory=memory,
@@ -190,18 +213,14 @@ class MemoryAccess(snt.RNNCore):
         laid out as Wr backward, Wr forward, 1 content).
     """
     linears = self._interface_linears
-    for linear in linears.values():
-      if not hasattr(linear, 'w'):
-        linear(inputs)  # Creates its variables; the output is not used.
-    # One matmul for the whole interface instead of ten small ones: per-op
-    # overhead, not arithmetic, dominates at the usual sizes.
-    weights = [linear.w for linear in linears.values()]
-    biases = tf.concat([linear.b for linear in linears.values()], axis=0)
-    flat_pieces = tf.split(
-      util.matmul_by_variables(inputs, weights, axis=1) + biases,
-      [linear.output_size for linear in linears.values()],
-      axis=1,
-    )
+    if _fast.enabled(self._fast_kernels):
+      flat_pieces = tf.split(
+        _fast.linears(list(linears.values()), inputs),
+        [linear.output_size for linear in linears.values()],
+        axis=1,
+      )
+    else:
+      flat_pieces = [linear(inputs) for linear in linears.values()]
     pieces = {}
     for (piece, (rows, columns)), value in zip(
       self._interface_shapes.items(), flat_pieces, strict=True
@@ -334,6 +353,7 @@ class MemoryAccess(snt.RNNCore):
     )
 
   def _check_state(self, state: AccessState, batch_size: int | None) -> None:
+    """Raises unless `state` is an `AccessState` of this module's sizes."""
     n, w = self._memory_size, self._word_size
     r, wr = self._num_reads, self._num_writes
     if not isinstance(state, AccessState):
@@ -359,6 +379,8 @@ class MemoryAccess(snt.RNNCore):
 
   @property
   def state_size(self) -> AccessState:
+    """Shapes of the state without the batch: M `[N, W]`, w^r `[R, N]`,
+    w^w `[Wr, N]`, L `[Wr, N, N]`, p `[Wr, N]`, u `[N]`."""
     n, w = self._memory_size, self._word_size
     return AccessState(
       memory=tf.TensorShape([n, w]),
@@ -370,6 +392,7 @@ class MemoryAccess(snt.RNNCore):
 
   @property
   def output_size(self) -> tf.TensorShape:
+    """The read words r_t without the batch: `[num_reads, word_size]`."""
     return tf.TensorShape([self._num_reads, self._word_size])
 
   def initial_state(

@@ -1,17 +1,20 @@
-"""The Differentiable Neural Computer core: an LSTM controller with memory.
+"""The Differentiable Neural Computer core: a controller with memory.
 
 Each step the controller sees the input and last step's read words; its
 output drives the memory access (`MemoryAccess`), and the output of the core
-is a linear map of the controller output and the new read words.
+is a linear map of the controller output and the new read words
+(Graves et al. 2016, Methods: y_t = W_y [h_t; r_t]).
 """
 
 import collections
 from collections.abc import Mapping
+import math
 from typing import Any
 
 import sonnet as snt
 import tensorflow as tf
 
+from dnc import _fast
 from dnc import access
 from dnc import util
 
@@ -20,34 +23,35 @@ DNCState = collections.namedtuple(
 )
 
 
-class _LSTM(snt.LSTM):
-  """`snt.LSTM`, same variables and maths, storing less for backpropagation.
+def _named_leaves(structure: Any, name: str) -> list[tuple[str, Any]]:
+  """`(name, leaf)` pairs in `tf.nest.flatten` order, named as attributes.
 
-  The gradients of its matmuls re-read the weights
-  (`util.matmul_by_variables`) instead of keeping a copy of them for every
-  step of a differentiated `while` loop.
+  Args:
+    structure: a nest of namedtuples, tuples, lists and dicts.
+    name: the name of `structure`.
+
+  Returns:
+    e.g. `('prev_state.access_state.memory', tensor)`.
   """
-
-  def __init__(self, hidden_size: int, name: str = 'lstm', **kwargs: Any):
-    """Takes the arguments of `snt.LSTM`, with its default name."""
-    super().__init__(hidden_size, name=name, **kwargs)
-
-  def __call__(
-    self, inputs: tf.Tensor, prev_state: snt.LSTMState
-  ) -> tuple[tf.Tensor, snt.LSTMState]:
-    self._initialize(inputs)  # Sonnet's checks; creates the variables.
-    gates = (
-      util.matmul_by_variables(inputs, [self._w_i])
-      + util.matmul_by_variables(prev_state.hidden, [self._w_h])
-      + self.b
-    )
-    input_gate, forget_gate, cell_update, output_gate = tf.split(gates, 4, 1)
-    next_cell = tf.sigmoid(forget_gate) * prev_state.cell
-    next_cell += tf.sigmoid(input_gate) * tf.tanh(cell_update)
-    next_hidden = tf.sigmoid(output_gate) * tf.tanh(next_cell)
-    if self.projection is not None:
-      next_hidden = util.matmul_by_variables(next_hidden, [self.projection])
-    return next_hidden, snt.LSTMState(hidden=next_hidden, cell=next_cell)
+  if isinstance(structure, dict):
+    return [
+      pair
+      for key in sorted(structure)
+      for pair in _named_leaves(structure[key], f'{name}[{key!r}]')
+    ]
+  if isinstance(structure, tuple) and hasattr(structure, '_fields'):
+    return [
+      pair
+      for field, value in zip(structure._fields, structure, strict=True)
+      for pair in _named_leaves(value, f'{name}.{field}')
+    ]
+  if isinstance(structure, (tuple, list)):
+    return [
+      pair
+      for i, value in enumerate(structure)
+      for pair in _named_leaves(value, f'{name}[{i}]')
+    ]
+  return [(name, structure)]
 
 
 class DNC(snt.RNNCore):
@@ -55,29 +59,53 @@ class DNC(snt.RNNCore):
 
   Works with `snt.static_unroll` and `snt.dynamic_unroll` (time-major), in
   eager mode, inside `tf.function` and under XLA (`jit_compile=True`).
-  Shapes use B (batch_size), R (num_reads), W (word_size), H (hidden_size).
+  Shapes use B (batch_size), R (num_reads), W (word_size).
+
+  The controller is any Sonnet RNN core (`controller=`); by default an
+  LSTM built from `controller_config`, with the reference's variable names.
+  `fast_kernels` chooses how the maths is differentiated (see `__init__`).
   """
 
   def __init__(
     self,
     access_config: Mapping[str, Any],
-    controller_config: Mapping[str, Any],
-    output_size: int,
+    controller_config: Mapping[str, Any] | None = None,
+    output_size: int | None = None,
     clip_value: float | None = None,
     name: str = 'dnc',
+    *,
+    controller: snt.RNNCore | None = None,
+    fast_kernels: bool | None = None,
   ):
     """Constructs a DNC.
 
     Args:
       access_config: keyword arguments of `MemoryAccess` (`memory_size`,
         `word_size`, `num_reads`, `num_writes`).
-      controller_config: keyword arguments of `snt.LSTM`; `hidden_size` is
-        required. Pass `dtype=tf.float64` (with a float64 state and inputs)
-        to run the whole core in float64.
+      controller_config: keyword arguments of `snt.LSTM` for the default
+        controller; `hidden_size` is required. Pass `dtype=tf.float64` (with
+        float64 inputs) to run the whole core in float64. Leave it out when
+        passing `controller`.
       output_size: size of the output at each step.
       clip_value: if positive, the controller output, its state and the core
         output are clipped to `[-clip_value, clip_value]`.
       name: module name.
+      controller: a Sonnet RNN core mapping `[batch_size, input_size +
+        num_reads * word_size]` inputs and its state to `[batch_size, H]`
+        outputs (e.g. `snt.GRU`, `snt.DeepRNN`, `dnc.controllers`). Its
+        `initial_state(batch_size)` gives the state's structure and dtype;
+        a controller without state (`controllers.FeedForward`) gives its
+        dtype as a `dtype` attribute. Its variables are named in its own
+        scope (e.g. `gru/...`), not under `dnc/`.
+      fast_kernels: `True` runs the speed kernels of `dnc._fast` (hand-written
+        gradients for the links and the allocation, one matmul for the
+        interface, and matmuls whose gradients re-read their weights in the
+        default LSTM and the output layer); `False` runs the plain modules
+        (`snt.LSTM` itself) and TensorFlow's gradients; `None` (default)
+        means `True` in a step traced for XLA (where they were measured to
+        be faster) and `False` elsewhere, so an exported model keeps
+        gradients that work after reloading. Both give the same values and
+        the same variables and checkpoints.
     """
     super().__init__(name=name)
     if not isinstance(access_config, Mapping):
@@ -85,29 +113,65 @@ class DNC(snt.RNNCore):
         '`access_config` must be a dict of MemoryAccess arguments, got '
         f'{access_config!r}.'
       )
-    if not isinstance(controller_config, Mapping) or (
-      'hidden_size' not in controller_config
-    ):
-      raise TypeError(
-        '`controller_config` must be a dict of snt.LSTM arguments with '
-        f'`hidden_size`, got {controller_config!r}.'
-      )
+    _fast.check_switch(fast_kernels)
+    if output_size is None:
+      raise TypeError('`output_size` is required (a positive integer).')
     util.check_positive_int(output_size, 'output_size')
     if clip_value is not None and not clip_value >= 0:
       raise ValueError(
         f'`clip_value` must be None or a non-negative number, got '
         f'{clip_value!r}.'
       )
-    util.check_positive_int(
-      controller_config['hidden_size'], "controller_config['hidden_size']"
+    if controller is not None:
+      if controller_config is not None:
+        raise TypeError(
+          'Pass either `controller` or `controller_config`, not both.'
+        )
+      if not callable(controller) or not hasattr(controller, 'initial_state'):
+        raise TypeError(
+          '`controller` must be a Sonnet RNN core (callable with '
+          f'`initial_state`), got {type(controller).__name__}.'
+        )
+      self._controller = controller
+    else:
+      if not isinstance(controller_config, Mapping) or (
+        'hidden_size' not in controller_config
+      ):
+        raise TypeError(
+          '`controller_config` must be a dict of snt.LSTM arguments with '
+          f'`hidden_size`, got {controller_config!r}.'
+        )
+      util.check_positive_int(
+        controller_config['hidden_size'], "controller_config['hidden_size']"
+      )
+      lstm_config = {'name': 'lstm', **controller_config}
+      if fast_kernels is False:
+        self._controller = snt.LSTM(**lstm_config)
+      else:
+        self._controller = _fast.LSTM(fast_kernels=fast_kernels, **lstm_config)
+    self._access = access.MemoryAccess(
+      **access_config, fast_kernels=fast_kernels
     )
-    self._controller = _LSTM(**controller_config)
-    self._access = access.MemoryAccess(**access_config)
     self._output_linear = snt.Linear(output_size, name='output_linear')
+    self._fast_kernels = fast_kernels
     self._output_size = output_size
     self._clip_value = clip_value or 0
-    self._hidden_size = controller_config['hidden_size']
-    self._dtype = tf.as_dtype(controller_config.get('dtype', tf.float32))
+    self._input_size = None  # The flattened input size of the first call.
+    # The structure, shapes and dtype of the controller's state.
+    state = self._controller.initial_state(1)
+    self._controller_state_size = tf.nest.map_structure(
+      lambda x: tf.TensorShape(x.shape[1:]), state
+    )
+    leaves = tf.nest.flatten(state)
+    if leaves:
+      self._dtype = leaves[0].dtype
+    else:
+      self._dtype = tf.as_dtype(getattr(self._controller, 'dtype', tf.float32))
+
+  @property
+  def controller(self) -> snt.RNNCore:
+    """The controller core."""
+    return self._controller
 
   def _clip_if_enabled(self, x: tf.Tensor) -> tf.Tensor:
     if self._clip_value > 0:
@@ -127,7 +191,7 @@ class DNC(snt.RNNCore):
       prev_state: `DNCState` of the previous step (see `state_size`).
 
     Returns:
-      output: `[batch_size, output_size]`.
+      output: `[batch_size, output_size]`, y_t.
       next_state: `DNCState`.
     """
     output, next_state, _ = self.call_with_interface(inputs, prev_state)
@@ -142,12 +206,61 @@ class DNC(snt.RNNCore):
     `dnc.internals.WithInternals` uses it to expose the addressing of every
     step of an unroll.
 
+    Args:
+      inputs: `[batch_size, ...]`, flattened to `[batch_size, input_size]`.
+      prev_state: `DNCState` of the previous step.
+
     Returns:
-      output: `[batch_size, output_size]`.
+      output: `[batch_size, output_size]`, y_t.
       next_state: `DNCState`.
-      interface: the interface vector of `MemoryAccess._read_inputs`.
+      interface: the interface vector xi_t (`MemoryAccess._read_inputs`).
     """
-    inputs = tf.convert_to_tensor(inputs)
+    inputs, prev_state = self._check_step(
+      tf.convert_to_tensor(inputs), prev_state
+    )
+
+    batch_flatten = snt.Flatten()
+    controller_input = tf.concat(
+      [batch_flatten(inputs), batch_flatten(prev_state.access_output)], 1
+    )  # [x_t; r_{t-1}]
+    controller_output, controller_state = self._controller(
+      controller_input, prev_state.controller_state
+    )  # h_t
+    controller_output = self._clip_if_enabled(controller_output)
+    controller_state = tf.nest.map_structure(
+      self._clip_if_enabled, controller_state
+    )
+
+    access_output, access_state, interface = self._access.call_with_interface(
+      controller_output, prev_state.access_state
+    )  # r_t
+    output = tf.concat([controller_output, batch_flatten(access_output)], 1)
+    if _fast.enabled(self._fast_kernels):
+      output = _fast.linear(self._output_linear, output)
+    else:
+      output = self._output_linear(output)
+    output = self._clip_if_enabled(output)
+    next_state = DNCState(
+      access_output=access_output,
+      access_state=access_state,
+      controller_state=controller_state,
+    )
+    return output, next_state, interface
+
+  def _check_step(
+    self, inputs: tf.Tensor, prev_state: DNCState
+  ) -> tuple[tf.Tensor, DNCState]:
+    """Raises a clear error for inputs or a state this core cannot run.
+
+    Args:
+      inputs: `[batch_size, ...]`.
+      prev_state: what `__call__` was given as the `DNCState`.
+
+    Returns:
+      `inputs` and `prev_state`; where batch sizes are only known when the
+      step runs, they wait for the check (so it fails before any op that
+      would fail with a less clear message).
+    """
     if inputs.shape.rank is not None and inputs.shape.rank < 2:
       raise ValueError(
         '`inputs` must have rank >= 2 ([batch_size, input_size]), got shape '
@@ -160,82 +273,99 @@ class DNC(snt.RNNCore):
     if inputs.dtype != self._dtype:
       raise TypeError(
         f'`inputs` must have the controller dtype {self._dtype.name}, got '
-        f'{inputs.dtype.name}; set controller_config dtype to change it.'
+        f'{inputs.dtype.name}; set the controller dtype to change it.'
       )
+    feature_dims = inputs.shape[1:].as_list()
+    if None not in feature_dims:
+      input_size = math.prod(feature_dims)
+      if self._input_size is None:
+        self._input_size = input_size
+      elif input_size != self._input_size:
+        raise ValueError(
+          f'`inputs` must have {self._input_size} features per example (the '
+          f'size of the first call, which built the weights), got shape '
+          f'{inputs.shape.as_list()}.'
+        )
+    try:
+      tf.nest.assert_same_structure(prev_state, self.state_size)
+    except (TypeError, ValueError) as error:
+      raise TypeError(
+        '`prev_state` must have the structure of `state_size` (a DNCState '
+        f'of this core, e.g. from `initial_state`): {error}'
+      ) from None
+    paths_and_values = _named_leaves(prev_state, 'prev_state')
     batch_size = inputs.shape[0]
-    util.check_shape(
-      prev_state.access_output,
-      [batch_size, *self._access.output_size],
-      'prev_state.access_output',
-    )
-    for field, value in zip(
-      ('hidden', 'cell'), prev_state.controller_state, strict=True
+    dynamic_batch = []
+    for (path, value), size in zip(
+      paths_and_values, tf.nest.flatten(self.state_size), strict=True
     ):
-      util.check_shape(
-        value,
-        [batch_size, self._hidden_size],
-        f'prev_state.controller_state.{field}',
+      name = path
+      value = tf.convert_to_tensor(value)
+      if value.dtype != inputs.dtype:
+        raise TypeError(
+          f'`{name}` must have the dtype of `inputs`, {inputs.dtype.name}, '
+          f'got {value.dtype.name}.'
+        )
+      util.check_shape(value, [batch_size, *size.as_list()], name)
+      if batch_size is None or value.shape[0] is None:
+        dynamic_batch.append((name, value))
+    if not dynamic_batch or tf.executing_eagerly():
+      return inputs, prev_state
+    # Batch sizes only known when the step runs (a `tf.function` with a
+    # `None` batch dimension) are checked then. XLA compiles the asserts
+    # away; it knows every shape when it compiles.
+    inputs_batch = tf.shape(inputs)[0]
+    checks = [
+      tf.debugging.assert_equal(
+        tf.shape(value)[0],
+        inputs_batch,
+        message=f'`{name}` must have the batch size of `inputs`',
       )
-
-    batch_flatten = snt.Flatten()
-    controller_input = tf.concat(
-      [batch_flatten(inputs), batch_flatten(prev_state.access_output)], 1
-    )
-    controller_output, controller_state = self._controller(
-      controller_input, prev_state.controller_state
-    )
-    controller_output = self._clip_if_enabled(controller_output)
-    controller_state = tf.nest.map_structure(
-      self._clip_if_enabled, controller_state
-    )
-
-    access_output, access_state, interface = self._access.call_with_interface(
-      controller_output, prev_state.access_state
-    )
-    output = tf.concat([controller_output, batch_flatten(access_output)], 1)
-    if not hasattr(self._output_linear, 'w'):
-      self._output_linear(output)  # Creates its variables; output unused.
-    output = util.matmul_by_variables(output, [self._output_linear.w])
-    output = self._clip_if_enabled(output + self._output_linear.b)
-    next_state = DNCState(
-      access_output=access_output,
-      access_state=access_state,
-      controller_state=controller_state,
-    )
-    return output, next_state, interface
+      for name, value in dynamic_batch
+    ]
+    with tf.control_dependencies(checks):
+      return tf.nest.map_structure(tf.identity, (inputs, prev_state))
 
   def initial_state(
-    self, batch_size: int | tf.Tensor, dtype: tf.DType = tf.float32
+    self, batch_size: int | tf.Tensor, dtype: tf.DType | None = None
   ) -> DNCState:
-    """All-zero `DNCState`.
+    """All-zero memory and read words, and the controller's initial state.
 
     Args:
       batch_size: a positive int or a scalar int tensor (it may be dynamic,
         e.g. `tf.shape(inputs)[1]` inside a `tf.function`).
-      dtype: must match the controller's dtype (`controller_config`).
+      dtype: if given, must be the controller dtype (`controller_config`'s
+        `dtype`, or the controller's state dtype).
 
     Returns:
-      A `DNCState` of zeros.
+      A `DNCState`.
     """
-    dtype = tf.as_dtype(dtype)
-    if dtype != self._dtype:
+    if dtype is not None and tf.as_dtype(dtype) != self._dtype:
       raise ValueError(
         f'`dtype` must be the controller dtype {self._dtype.name}, got '
-        f'{dtype.name}; pass controller_config dtype to change it.'
+        f'{tf.as_dtype(dtype).name}; set the controller dtype to change it.'
       )
-    return util.zero_state(self.state_size, batch_size, dtype)
+    if not isinstance(batch_size, tf.Tensor):
+      util.check_positive_int(batch_size, 'batch_size')
+    return DNCState(
+      access_output=util.zero_state(
+        self._access.output_size, batch_size, self._dtype
+      ),
+      access_state=self._access.initial_state(batch_size, self._dtype),
+      controller_state=self._controller.initial_state(batch_size),
+    )
 
   @property
   def state_size(self) -> DNCState:
+    """Shapes without the batch: r `[R, W]`, `MemoryAccess.state_size` and
+    the controller's state (from its `initial_state`)."""
     return DNCState(
       access_output=self._access.output_size,
       access_state=self._access.state_size,
-      controller_state=snt.LSTMState(
-        hidden=tf.TensorShape([self._hidden_size]),
-        cell=tf.TensorShape([self._hidden_size]),
-      ),
+      controller_state=self._controller_state_size,
     )
 
   @property
   def output_size(self) -> tf.TensorShape:
+    """y_t without the batch: `[output_size]`."""
     return tf.TensorShape([self._output_size])

@@ -11,8 +11,8 @@ gains a leading time axis:
   steps['write_weights']  # [time, batch_size, num_writes, memory_size]
   steps['free_gate']      # [time, batch_size, num_reads]
 
-It works eagerly and inside `tf.function` (with or without XLA), and the
-wrapped core can be used as usual alongside.
+It works eagerly and inside `tf.function` (with or without XLA), with any
+controller, and the wrapped core can be used as usual alongside.
 """
 
 from typing import Any
@@ -109,9 +109,9 @@ class WithInternals(snt.RNNCore):
     return (output, internals), state
 
   def initial_state(
-    self, batch_size: int | tf.Tensor, dtype: tf.DType = tf.float32
+    self, batch_size: int | tf.Tensor, dtype: tf.DType | None = None
   ) -> dnc.DNCState:
-    """The wrapped core's initial state."""
+    """The wrapped core's initial state (`dtype`: as for `DNC`)."""
     return self._core.initial_state(batch_size, dtype)
 
   @property

@@ -2,25 +2,15 @@
 
 `batch_invert_permutation`, `batch_gather`, `one_hot` and `reduce_prod` are the
 helpers of the reference design; `check_shape` and `check_positive_int` give
-the argument checks of every public entry point one wording;
-`matmul_by_variables` is a linear map whose weights backpropagation through
-a time loop does not copy at every step; `row_major_transpose` gives XLA's
-matmuls a transposed operand they read at full speed.
+the argument checks of every public entry point one wording. The speed
+kernels (`matmul_by_variables`, `row_major_transpose`) are in `dnc._fast`.
 """
 
-from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
-
-# Not in TensorFlow's public API: if it moves, `row_major_transpose` is a
-# plain transpose, which XLA folds into the matmul again.
-try:
-  from tensorflow.compiler.tf2xla.python.xla import optimization_barrier
-except ImportError:
-  optimization_barrier = None
 
 # Products over at most this many factors are written out as a chain of
 # multiplies: XLA fuses them, and autodiff through them is exact at zero.
@@ -153,86 +143,3 @@ def check_shape(
       raise ValueError(
         f'`{name}` must have shape {wanted}, got {shape.as_list()}.'
       )
-
-
-def row_major_transpose(x: tf.Tensor) -> tf.Tensor:
-  """`x` with its last two axes swapped, for a matmul to read row-major.
-
-  XLA on the CPU multiplies by a transposed operand at about half the speed
-  of a row-major one (the LSTM's backward matmuls at `benchmarks` C3 ran at
-  35-45 GFLOP/s against 108 for its forward one; `benchmarks.matmul_layout`
-  times both ways). It folds a plain transpose back into the matmul;
-  behind an optimisation barrier it writes the transposed tensor instead.
-  Made of loop invariants, as the weights in a backward pass are, that copy
-  is made once, outside the loop.
-
-  Args:
-    x: `[..., rows, columns]`.
-
-  Returns:
-    `[..., columns, rows]`, the same values as `tf.linalg.matrix_transpose`.
-  """
-  transposed = tf.linalg.matrix_transpose(x)
-  if optimization_barrier is None:
-    return transposed
-  return _kept(transposed)
-
-
-@tf.custom_gradient
-def _kept(x: tf.Tensor) -> tuple[tf.Tensor, Callable]:
-  """`x` through an XLA optimisation barrier, which has no gradient."""
-  (kept,) = optimization_barrier(x)
-  return kept, lambda upstream: upstream
-
-
-def matmul_by_variables(
-  inputs: tf.Tensor, variables: Sequence[tf.Variable], axis: int = 0
-) -> tf.Tensor:
-  """`inputs @ concat(variables, axis)`, for weights read inside a loop.
-
-  Inside a `tf.while_loop` that is differentiated (`snt.dynamic_unroll`),
-  TensorFlow keeps every value read from a variable in the loop body for
-  the backward pass, one copy per time step, as if the weights changed from
-  step to step. The gradient here reads the variables again instead, so a
-  step stores only its `inputs`. The variables must not change between the
-  forward and the backward pass (they do not within a `GradientTape`).
-  The gradient for `inputs` multiplies by `row_major_transpose(weights)`.
-
-  Args:
-    inputs: `[batch_size, input_size]`.
-    variables: 2-D weights that, concatenated along `axis`, make the
-      `[input_size, output_size]` weight matrix.
-    axis: 0 to stack the variables' rows, 1 their columns.
-
-  Returns:
-    `[batch_size, output_size]`.
-  """
-  handles = [variable.handle for variable in variables]
-  if not tf.executing_eagerly():
-    # The handles as captured by the function being built (the loop body):
-    # the backward loop takes those as loop invariants, whereas it fails to
-    # capture a variable that its forward body did not.
-    capture = getattr(tf.compat.v1.get_default_graph(), 'capture', None)
-    if capture is not None:  # Not in a TF1-style tf.Graph.
-      handles = [capture(handle) for handle in handles]
-  dtype = variables[0].dtype
-
-  def concat(values):
-    return values[0] if len(values) == 1 else tf.concat(values, axis)
-
-  @tf.custom_gradient
-  def matmul(inputs, weights):
-    def grad(d_outputs):
-      weights = concat(
-        [
-          tf.raw_ops.ReadVariableOp(resource=handle, dtype=dtype)
-          for handle in handles
-        ]
-      )
-      d_inputs = tf.matmul(d_outputs, row_major_transpose(weights))
-      return d_inputs, tf.matmul(inputs, d_outputs, transpose_a=True)
-
-    return tf.matmul(inputs, weights), grad
-
-  # Reading the variables themselves here lets a tape watch them.
-  return matmul(inputs, concat([tf.convert_to_tensor(v) for v in variables]))

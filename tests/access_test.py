@@ -6,9 +6,15 @@ import tensorflow as tf
 
 from dnc import access
 from dnc import addressing
+from tests import oracles
 
-_MODES = ('eager', 'function', 'xla')
-_EPS = 1e-6
+_MODES = oracles.MODES
+_EPS = oracles.EPS
+_in_mode = oracles.in_mode
+_np_sigmoid = oracles.np_sigmoid
+_np_softmax = oracles.np_softmax
+_np_cosine_weights = oracles.np_cosine_weights
+_np_allocation = oracles.np_allocation
 _PIECES = (
   'write_vectors',
   'erase_vectors',
@@ -21,43 +27,6 @@ _PIECES = (
   'read_keys',
   'read_strengths',
 )
-
-
-def _in_mode(fn, mode):
-  """Returns `fn` run eagerly, in tf.function, or compiled with XLA."""
-  if mode == 'eager':
-    return fn
-  return tf.function(fn, jit_compile=mode == 'xla', autograph=False)
-
-
-def _np_sigmoid(x):
-  return 1 / (1 + np.exp(-x))
-
-
-def _np_softmax(x):
-  e = np.exp(x - x.max(axis=-1, keepdims=True))
-  return e / e.sum(axis=-1, keepdims=True)
-
-
-def _np_cosine_weights(memory, keys, strengths):
-  """C(M, k, beta) with norm(v) = sqrt(sum v^2 + eps) and softplus(beta)."""
-  key_norm = np.sqrt((keys * keys).sum(-1) + _EPS)  # [B, H]
-  row_norm = np.sqrt((memory * memory).sum(-1) + _EPS)  # [B, N]
-  dot = np.einsum('bhw,bnw->bhn', keys, memory)
-  similarity = dot / (key_norm[:, :, None] * row_norm[:, None, :] + _EPS)
-  return _np_softmax(similarity * np.log1p(np.exp(strengths))[..., None])
-
-
-def _np_allocation(usage):
-  """Sort-based allocation of one head; a stable sort breaks ties low first."""
-  usage = _EPS + (1 - _EPS) * usage
-  allocation = np.zeros_like(usage)
-  for b in range(usage.shape[0]):
-    prefix = 1.0
-    for k in np.argsort(usage[b], kind='stable'):
-      allocation[b, k] = (1 - usage[b, k]) * prefix
-      prefix *= usage[b, k]
-  return allocation
 
 
 def _np_write_weights(interface, memory, usage):

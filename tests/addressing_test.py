@@ -6,25 +6,19 @@ import tensorflow as tf
 
 from dnc import addressing
 from dnc import util
+from tests import oracles
 
-_MODES = ('eager', 'function', 'xla')
-_EPS = 1e-6
-
-
-def _in_mode(fn, mode):
-  """Returns `fn` run eagerly, in tf.function, or compiled with XLA."""
-  if mode == 'eager':
-    return fn
-  return tf.function(fn, jit_compile=mode == 'xla', autograph=False)
-
-
-def _np_softplus(x):
-  return np.log1p(np.exp(x))
-
-
-def _np_softmax(x):
-  e = np.exp(x - x.max(axis=-1, keepdims=True))
-  return e / e.sum(axis=-1, keepdims=True)
+_MODES = oracles.MODES
+_EPS = oracles.EPS
+_in_mode = oracles.in_mode
+_np_softplus = oracles.np_softplus
+_np_softmax = oracles.np_softmax
+_np_link = oracles.np_link
+_np_precedence = oracles.np_precedence
+_np_allocation = oracles.np_allocation
+_np_write_allocation_weights = oracles.np_write_allocation_weights
+_random_write_weights = oracles.random_write_weights
+_random_usage_without_ties = oracles.random_usage_without_ties
 
 
 def _np_cosine_weights(memory, keys, strengths):
@@ -42,25 +36,6 @@ def _np_cosine_weights(memory, keys, strengths):
   return _np_softmax(similarity * _np_softplus(strengths)[..., None])
 
 
-def _np_link(prev_link, prev_precedence, write_weights):
-  link = np.zeros_like(prev_link)
-  batch_size, num_writes, memory_size = write_weights.shape
-  for b in range(batch_size):
-    for w in range(num_writes):
-      ww, p = write_weights[b, w], prev_precedence[b, w]
-      for i in range(memory_size):
-        for j in range(memory_size):
-          if i != j:
-            decay = 1 - ww[i] - ww[j]
-            link[b, w, i, j] = decay * prev_link[b, w, i, j] + ww[i] * p[j]
-  return link
-
-
-def _np_precedence(prev_precedence, write_weights):
-  write_sum = write_weights.sum(-1, keepdims=True)
-  return (1 - write_sum) * prev_precedence + write_weights
-
-
 def _np_usage_after_write(prev_usage, write_weights):
   retained = np.ones_like(prev_usage)
   for i in range(write_weights.shape[1]):
@@ -75,41 +50,11 @@ def _np_usage_after_read(prev_usage, free_gate, read_weights):
   return usage
 
 
-def _np_allocation(usage):
-  """The reference's allocation by a stable sort: ties in index order."""
-  usage = _EPS + (1 - _EPS) * usage
-  allocation = np.zeros_like(usage)
-  for b in range(usage.shape[0]):
-    prefix = 1.0
-    for k in np.argsort(usage[b], kind='stable'):
-      allocation[b, k] = (1 - usage[b, k]) * prefix
-      prefix *= usage[b, k]
-  return allocation
-
-
-def _np_write_allocation_weights(usage, write_gates):
-  usage = usage.copy()
-  weights = []
-  for i in range(write_gates.shape[1]):
-    weights.append(_np_allocation(usage))
-    usage = usage + (1 - usage) * write_gates[:, i, None] * weights[-1]
-  return np.stack(weights, axis=1)
-
-
-def _random_write_weights(rng, shape):
-  """Nonnegative weights whose rows sum to a random total in [0, 1]."""
-  weights = rng.exponential(size=shape)
-  weights /= weights.sum(-1, keepdims=True)
-  return weights * rng.uniform(size=shape[:-1] + (1,))
-
-
-def _random_usage_without_ties(rng, batch_size, memory_size):
-  """Usages about 1 / (memory_size + 1) apart, so finite differences keep
-  the sort order."""
-  usage = np.stack(
-    [rng.permutation(memory_size) for _ in range(batch_size)]
-  ) / (memory_size + 1.0)
-  return 0.05 + usage + rng.uniform(0, 0.05 / (memory_size + 1), usage.shape)
+def _allocation(fast):
+  """`Freeness._allocation` of the plain (sort) or the fast path."""
+  return lambda usage: addressing.Freeness(
+    usage.shape[-1], fast_kernels=fast
+  )._allocation(usage)
 
 
 class WeightedSoftmaxTest(tf.test.TestCase, parameterized.TestCase):
@@ -614,22 +559,25 @@ class FreenessTest(tf.test.TestCase, parameterized.TestCase):
     self.assertTrue((expected < 0).all())
 
   @parameterized.product(
-    mode=_MODES, dtype=(np.float32, np.float64), memory_size=(1, 6, 40)
+    mode=_MODES,
+    dtype=(np.float32, np.float64),
+    memory_size=(1, 6, 40),
+    fast=(False, True),
   )
-  def test_allocation_matches_sort_oracle(self, mode, dtype, memory_size):
+  def test_allocation_matches_sort_oracle(self, mode, dtype, memory_size, fast):
     rng = np.random.RandomState(12)
     usage = _random_usage_without_ties(rng, 3, memory_size)
     usage[0] = rng.uniform(size=memory_size)  # Plain random usages too.
     usage = usage.astype(dtype)
-    got = _in_mode(addressing._allocation, mode)(usage)
+    got = _in_mode(_allocation(fast), mode)(usage)
     self.assertEqual(got.dtype, dtype)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     self.assertAllClose(
       got, _np_allocation(usage.astype(np.float64)), rtol=tol, atol=tol
     )
 
-  @parameterized.parameters(*_MODES)
-  def test_allocation_ties_go_to_lower_index(self, mode):
+  @parameterized.product(mode=_MODES, fast=(False, True))
+  def test_allocation_ties_go_to_lower_index(self, mode, fast):
     usage = np.array(
       [
         [0.5, 0.2, 0.5, 0.2, 0.9],
@@ -638,41 +586,42 @@ class FreenessTest(tf.test.TestCase, parameterized.TestCase):
         [0.7, 0.1, 0.7, 0.7, 0.4],
       ]
     )
-    got = _in_mode(addressing._allocation, mode)(usage).numpy()
+    got = _in_mode(_allocation(fast), mode)(usage).numpy()
     self.assertAllClose(got, _np_allocation(usage), rtol=1e-12, atol=1e-15)
     self.assertAllEqual(got.argmax(-1), [1, 0, 2, 1])
     # The tied partner waits behind the winner: (1 - u) * u.
     self.assertAllClose(got[0, 3], (1 - 0.2) * 0.2, rtol=1e-5)
     self.assertAllClose(got[2, 4], (1 - 0.3) * 0.3, rtol=1e-5)
 
-  def test_allocation_prefers_least_used_and_sums_to_one(self):
+  @parameterized.parameters(False, True)
+  def test_allocation_prefers_least_used_and_sums_to_one(self, fast):
     rng = np.random.RandomState(13)
     usage = rng.uniform(0, 0.01, size=(4, 8)).astype(np.float32)
-    got = addressing._allocation(usage).numpy()
+    got = _allocation(fast)(usage).numpy()
     self.assertAllEqual(got.argmax(-1), usage.argmin(-1))
     self.assertAllClose(got.sum(-1), np.ones(4), atol=1e-5)
     self.assertTrue((got >= 0).all())
     # With high usages the least used slot still gets the most.
     usage = rng.uniform(0.5, 1.0, size=(4, 8)).astype(np.float32)
-    got = addressing._allocation(usage).numpy()
+    got = _allocation(fast)(usage).numpy()
     self.assertAllEqual(got.argmax(-1), usage.argmin(-1))
     self.assertTrue((got.sum(-1) <= 1 + 1e-6).all())
 
-  @parameterized.parameters(3, 7)
-  def test_allocation_gradient_matches_numeric(self, memory_size):
+  @parameterized.product(memory_size=(3, 7), fast=(False, True))
+  def test_allocation_gradient_matches_numeric(self, memory_size, fast):
     rng = np.random.RandomState(14)
     usage = _random_usage_without_ties(rng, 2, memory_size)
     theoretical, numerical = tf.test.compute_gradient(
-      addressing._allocation, [tf.constant(usage)]
+      _allocation(fast), [tf.constant(usage)]
     )
     self.assertAllClose(theoretical, numerical, atol=1e-6, rtol=1e-6)
     self.assertGreater(np.abs(theoretical[0]).max(), 0.1)
 
-  @parameterized.parameters(*_MODES)
-  def test_write_allocation_weights_match_numpy(self, mode):
+  @parameterized.product(mode=_MODES, fast=(None, False, True))
+  def test_write_allocation_weights_match_numpy(self, mode, fast):
     rng = np.random.RandomState(15)
     batch_size, memory_size, num_writes = 3, 6, 3
-    module = addressing.Freeness(memory_size)
+    module = addressing.Freeness(memory_size, fast_kernels=fast)
     usage = rng.uniform(size=(batch_size, memory_size))
     write_gates = rng.uniform(size=(batch_size, num_writes))
     usage[0] = [0.9, 0.01, 0.8, 0.0, 0.02, 0.7]

@@ -8,73 +8,16 @@ import sonnet as snt
 import tensorflow as tf
 
 from dnc import dnc
+from tests import oracles
 from tests import shared_data
 
 _ACCESS_CONFIG = dict(memory_size=8, word_size=5, num_reads=2, num_writes=2)
 _CONTROLLER_CONFIG = dict(hidden_size=10)
 
 
-def _final_fields(state):
-  """The fixture's `final/<field>` names mapped to a DNCState's tensors."""
-  access_state = state.access_state
-  return {
-    'access_output': state.access_output,
-    'memory': access_state.memory,
-    'read_weights': access_state.read_weights,
-    'write_weights': access_state.write_weights,
-    'link': access_state.linkage.link,
-    'precedence_weights': access_state.linkage.precedence_weights,
-    'usage': access_state.usage,
-    'controller_hidden': state.controller_state.hidden,
-    'controller_cell': state.controller_state.cell,
-  }
-
-
-def _slot_permutation(expected_memory, actual_memory):
-  """perm[i]: the slot of `actual_memory` ([N, W]) matching slot i of
-  `expected_memory`, pairing the closest rows first."""
-  distances = np.linalg.norm(
-    expected_memory[:, None] - actual_memory[None], axis=-1
-  )
-  perm = {}
-  for flat in np.argsort(distances, axis=None):
-    i, j = np.unravel_index(flat, distances.shape)
-    if i not in perm and j not in perm.values():
-      perm[i] = j
-  return np.array([perm[i] for i in range(len(perm))])
-
-
-def _relabel_slots(fields, expected_memory):
-  """Reorders the memory slots of `_final_fields` to match `expected_memory`.
-
-  In float32, usages that differ by less than rounding (e.g. by eps^2 after
-  the first write) tie, and which equally free slot the allocation picks then
-  depends on rounding order (float64 vs float32, XLA's fusion vs eager). The
-  DNC is symmetric under relabelling memory slots, so outputs agree exactly
-  and the state agrees once slots are matched up.
-
-  Args:
-    fields: dict of `_final_fields` (tensors or arrays, batch first).
-    expected_memory: `[batch_size, memory_size, word_size]`.
-
-  Returns:
-    dict of numpy arrays, slots reordered per batch element.
-  """
-  fields = {k: np.array(v) for k, v in fields.items()}
-  out = {k: v.copy() for k, v in fields.items()}
-  for b in range(expected_memory.shape[0]):
-    perm = _slot_permutation(expected_memory[b], fields['memory'][b])
-    out['memory'][b] = fields['memory'][b][perm]
-    out['usage'][b] = fields['usage'][b][perm]
-    for key in ('read_weights', 'write_weights', 'precedence_weights'):
-      out[key][b] = fields[key][b][:, perm]
-    out['link'][b] = fields['link'][b][:, perm][:, :, perm]
-  return out
-
-
-def _max_relative_error(actual, expected):
-  scale = max(np.max(np.abs(expected)), 1e-30)
-  return np.max(np.abs(np.asarray(actual) - expected)) / scale
+_final_fields = oracles.final_fields
+_relabel_slots = oracles.relabel_slots
+_max_relative_error = oracles.max_relative_error
 
 
 class FixtureTest(tf.test.TestCase, parameterized.TestCase):
@@ -85,33 +28,22 @@ class FixtureTest(tf.test.TestCase, parameterized.TestCase):
     self.fixture = np.load(shared_data.require_fixture())
     self.config = json.loads(str(self.fixture['config']))
 
-  def _run(self, dtype, mode='eager'):
+  def _run(self, dtype, mode='eager', fast_kernels=None):
     """Builds the fixture's DNC, loads its weights and unrolls it.
 
     Eagerly, `snt.dynamic_unroll` is a Python loop; in a `tf.function` (and
     under XLA) it is a `while` loop with its own gradient, which the custom
-    gradients of the core must also get right.
+    gradients of the fast kernels must also get right.
     """
     config, fixture = self.config, self.fixture
-    core = dnc.DNC(
-      access_config=dict(
-        memory_size=config['memory_size'],
-        word_size=config['word_size'],
-        num_reads=config['num_reads'],
-        num_writes=config['num_writes'],
-      ),
-      controller_config=dict(hidden_size=config['hidden_size'], dtype=dtype),
-      output_size=config['output_size'],
-      clip_value=config['clip_value'],
+    core, names, variables = oracles.fixture_core(
+      fixture, config, dtype, fast_kernels=fast_kernels
+    )
+    self.assertCountEqual(
+      [v.name[: -len(':0')] for v in core.trainable_variables], names
     )
     inputs = tf.constant(fixture['inputs'], dtype)
     initial_state = core.initial_state(config['batch_size'], dtype)
-    core(inputs[0], initial_state)  # Creates the variables.
-    variables = {v.name[: -len(':0')]: v for v in core.trainable_variables}
-    names = sorted(k[len('weights/') :] for k in fixture if 'weights/' in k)
-    self.assertCountEqual(variables, names)
-    for name in names:
-      variables[name].assign(fixture['weights/' + name])
 
     def unroll_and_differentiate(inputs):
       with tf.GradientTape() as tape:
@@ -122,16 +54,18 @@ class FixtureTest(tf.test.TestCase, parameterized.TestCase):
       grads = tape.gradient(loss, [variables[name] for name in names])
       return outputs, final_state, grads
 
-    if mode != 'eager':
-      unroll_and_differentiate = tf.function(
-        unroll_and_differentiate, jit_compile=mode == 'xla'
-      )
-    outputs, final_state, grads = unroll_and_differentiate(inputs)
+    outputs, final_state, grads = oracles.in_mode(
+      unroll_and_differentiate, mode
+    )(inputs)
     return outputs, final_state, dict(zip(names, grads, strict=True))
 
-  @parameterized.parameters('eager', 'function', 'xla')
-  def test_float64_reproduces_outputs_state_and_gradients(self, mode):
-    outputs, final_state, grads = self._run(tf.float64, mode)
+  @parameterized.product(
+    mode=('eager', 'function', 'xla'), fast_kernels=(None, False, True)
+  )
+  def test_float64_reproduces_outputs_state_and_gradients(
+    self, mode, fast_kernels
+  ):
+    outputs, final_state, grads = self._run(tf.float64, mode, fast_kernels)
     self.assertLess(_max_relative_error(outputs, self.fixture['outputs']), 1e-8)
     for field, value in _final_fields(final_state).items():
       with self.subTest(field=field):
@@ -166,12 +100,13 @@ class FixtureTest(tf.test.TestCase, parameterized.TestCase):
         self.assertLess(_max_relative_error(value, expected[field]), 1e-4)
 
 
-def _make_core(clip_value=None, dtype=tf.float32, output_size=3):
+def _make_core(clip_value=None, dtype=tf.float32, output_size=3, **kwargs):
   return dnc.DNC(
     _ACCESS_CONFIG,
     dict(_CONTROLLER_CONFIG, dtype=dtype),
     output_size=output_size,
     clip_value=clip_value,
+    **kwargs,
   )
 
 
@@ -191,112 +126,75 @@ _UNROLLS = {
 
 
 class UnrollTest(tf.test.TestCase, parameterized.TestCase):
-  """Every way a researcher runs a core gives the same numbers."""
+  """Every way a researcher runs a core reproduces the fixture."""
 
   def setUp(self):
     super().setUp()
-    tf.random.set_seed(0)
-    self.core = _make_core(clip_value=20)
-    rng = np.random.RandomState(0)
-    self.inputs = tf.constant(rng.randn(6, 3, 4), tf.float32)
-    self.state = self.core.initial_state(3)
-    self.core(self.inputs[0], self.state)  # Creates the variables.
-    self.expected_outputs, self.expected_state = _python_loop(
-      self.core, self.inputs, self.state
+    self.fixture = np.load(shared_data.require_fixture())
+    self.config = json.loads(str(self.fixture['config']))
+    self.core, _, _ = oracles.fixture_core(
+      self.fixture, self.config, tf.float64
     )
+    self.inputs = tf.constant(self.fixture['inputs'])
+
+  def _assert_reproduces(self, outputs, final_state, batch=slice(None)):
+    self.assertLess(
+      _max_relative_error(outputs, self.fixture['outputs'][:, batch]), 1e-8
+    )
+    if final_state is None:
+      return
+    for field, value in _final_fields(final_state).items():
+      with self.subTest(field=field):
+        expected = self.fixture['final/' + field][batch]
+        self.assertLess(_max_relative_error(value, expected), 1e-8)
 
   @parameterized.product(
     unroll=list(_UNROLLS),
     mode=['eager', 'function', 'xla'],
   )
-  def test_same_outputs(self, unroll, mode):
-    def run(inputs, state):
+  def test_reproduces_the_fixture(self, unroll, mode):
+    def run(inputs):
+      state = self.core.initial_state(self.config['batch_size'])
       return _UNROLLS[unroll](self.core, inputs, state)
 
-    if mode != 'eager':
-      run = tf.function(run, jit_compile=mode == 'xla')
-    outputs, final_state = run(self.inputs, self.state)
-    self.assertAllClose(outputs, self.expected_outputs, atol=1e-5, rtol=1e-5)
-    expected = _final_fields(self.expected_state)
-    actual = _relabel_slots(_final_fields(final_state), expected['memory'])
-    for field, value in actual.items():
-      self.assertAllClose(value, expected[field], atol=1e-5, rtol=1e-5)
+    outputs, final_state = oracles.in_mode(run, mode)(self.inputs)
+    self._assert_reproduces(outputs, final_state)
 
-  def test_unknown_batch_size_in_function(self):
-    @tf.function(input_signature=[tf.TensorSpec([None, None, 4], tf.float32)])
+  def test_unknown_batch_size_and_length_in_function(self):
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 5], tf.float64)])
     def run(inputs):
       state = self.core.initial_state(tf.shape(inputs)[1])
       outputs, _ = snt.dynamic_unroll(self.core, inputs, state)
       return outputs
 
-    self.assertAllClose(
-      run(self.inputs), self.expected_outputs, atol=1e-5, rtol=1e-5
+    self._assert_reproduces(run(self.inputs), None)
+    # The examples of a batch do not interact: any of them alone, or a
+    # shorter run, gives the same outputs.
+    self._assert_reproduces(run(self.inputs[:, 1:2]), None, slice(1, 2))
+    shorter = run(self.inputs[:4, :2])
+    self.assertLess(
+      _max_relative_error(shorter, self.fixture['outputs'][:4, :2]), 1e-8
     )
-    rng = np.random.RandomState(1)
-    other = tf.constant(rng.randn(5, 7, 4), tf.float32)
-    expected, _ = _python_loop(self.core, other, self.core.initial_state(7))
-    self.assertAllClose(run(other), expected, atol=1e-5, rtol=1e-5)
 
   def test_gradients_reach_every_variable_and_the_inputs(self):
+    core = _make_core(clip_value=20)
+    inputs = tf.constant(np.random.RandomState(0).randn(6, 3, 4), tf.float32)
+    state = core.initial_state(3)
     with tf.GradientTape() as tape:
-      tape.watch(self.inputs)
-      outputs, final_state = snt.dynamic_unroll(
-        self.core, self.inputs, self.state
-      )
+      tape.watch(inputs)
+      outputs, final_state = snt.dynamic_unroll(core, inputs, state)
       loss = tf.reduce_sum(outputs**2) + tf.reduce_sum(
         final_state.access_state.memory
       )
-    variables = self.core.trainable_variables
-    grads = tape.gradient(loss, [self.inputs, *variables])
+    variables = core.trainable_variables
+    grads = tape.gradient(loss, [inputs, *variables])
     self.assertLen(variables, 3 + 20 + 2)
-    for variable, grad in zip([self.inputs, *variables], grads, strict=True):
+    for variable, grad in zip([inputs, *variables], grads, strict=True):
       name = getattr(variable, 'name', 'inputs')
       with self.subTest(name=name):
         self.assertIsNotNone(grad)
         self.assertTrue(np.all(np.isfinite(grad)))
         self.assertGreater(np.max(np.abs(grad)), 0)
-
-
-class ControllerTest(tf.test.TestCase, parameterized.TestCase):
-  @parameterized.parameters(None, 3)
-  def test_matches_snt_lstm_with_the_same_variables(self, projection_size):
-    rng = np.random.RandomState(22)
-    config = dict(hidden_size=4, projection_size=projection_size)
-    ours, reference = dnc._LSTM(**config), snt.LSTM(**config)
-    inputs = tf.constant(rng.randn(2, 5), tf.float32)
-    hidden_size = projection_size or 4
-    state = snt.LSTMState(
-      hidden=tf.constant(rng.randn(2, hidden_size), tf.float32),
-      cell=tf.constant(rng.randn(2, 4), tf.float32),
-    )
-    reference(inputs, state)
-    ours(inputs, state)
-    self.assertEqual(ours.name, 'lstm')
-    for mine, theirs in zip(
-      ours.trainable_variables, reference.trainable_variables, strict=True
-    ):
-      self.assertEqual(mine.name, theirs.name)
-      mine.assign(theirs + rng.randn(*theirs.shape) * 0.1)
-      theirs.assign(mine)
-
-    loss_weights = tf.constant(rng.randn(2, hidden_size), tf.float32)
-
-    def outputs_and_gradients(core):
-      with tf.GradientTape() as tape:
-        tape.watch([inputs, state])
-        output, next_state = core(inputs, state)
-        loss = tf.reduce_sum(output * loss_weights) + tf.reduce_sum(
-          next_state.cell**2
-        )
-      grads = tape.gradient(loss, [inputs, state, core.trainable_variables])
-      return output, next_state, grads
-
-    for got, expected in zip(
-      tf.nest.flatten(outputs_and_gradients(ours)),
-      tf.nest.flatten(outputs_and_gradients(reference)),
-      strict=True,
-    ):
-      self.assertAllClose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 class CoreTest(tf.test.TestCase, parameterized.TestCase):
@@ -342,15 +240,21 @@ class CoreTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllEqual(x, tf.zeros_like(x))
 
   def test_clip_value_bounds_outputs_and_controller_state(self):
-    core = _make_core(clip_value=0.05)
-    state = core.initial_state(2)
     inputs = tf.constant(np.random.RandomState(0).randn(2, 4) * 50, tf.float32)
-    for _ in range(3):
-      output, state = core(inputs, state)
-    for x in [output, *state.controller_state]:
+
+    def run(clip_value):
+      tf.random.set_seed(0)  # The same initial weights for both.
+      core = _make_core(clip_value=clip_value)
+      state = core.initial_state(2)
+      for _ in range(3):
+        output, state = core(inputs, state)
+      return [output, *state.controller_state]
+
+    clipped, unclipped = run(0.05), run(None)
+    for x, y in zip(clipped, unclipped, strict=True):
       self.assertLessEqual(np.max(np.abs(x)), 0.05 + 1e-7)
-    unclipped = _make_core(clip_value=None)
-    self.assertIsNone(unclipped._clip_value or None)
+      # Without clipping the same weights go past the bound.
+      self.assertGreater(np.max(np.abs(y)), 0.1)
 
   def test_long_unroll_with_large_inputs_stays_finite(self):
     tf.random.set_seed(3)
@@ -430,8 +334,64 @@ class CoreTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, r'prev_state.access_output'):
       core(tf.zeros([3, 4]), core.initial_state(2))
     other = dnc.DNC(dict(_ACCESS_CONFIG, memory_size=16), _CONTROLLER_CONFIG, 3)
-    with self.assertRaisesRegex(ValueError, r'prev_state.memory.*\[2, 8, 5\]'):
+    with self.assertRaisesRegex(
+      ValueError, r'prev_state.access_state.memory.*\[2, 8, 5\]'
+    ):
       core(tf.zeros([2, 4]), other.initial_state(2))
+
+  def test_inputs_of_another_feature_size_raise(self):
+    core = _make_core()
+    core(tf.zeros([2, 4]), core.initial_state(2))
+    with self.assertRaisesRegex(ValueError, r'`inputs` must have 4 features'):
+      core(tf.zeros([2, 6]), core.initial_state(2))
+    # [2, 2, 2] flattens to the same 4 features.
+    output, _ = core(tf.zeros([2, 2, 2]), core.initial_state(2))
+    self.assertEqual(output.shape, (2, 3))
+
+  def test_state_of_another_dtype_raises(self):
+    core = _make_core()
+    state = core.initial_state(2)
+    memory = tf.cast(state.access_state.memory, tf.float64)
+    state = state._replace(
+      access_state=state.access_state._replace(memory=memory)
+    )
+    with self.assertRaisesRegex(
+      TypeError,
+      r'`prev_state.access_state.memory` must have the dtype of '
+      r'`inputs`, float32, got float64',
+    ):
+      core(tf.zeros([2, 4]), state)
+
+  def test_state_of_another_structure_raises(self):
+    core = _make_core()
+    state = core.initial_state(2)
+    state = state._replace(controller_state=state.controller_state.hidden)
+    with self.assertRaisesRegex(TypeError, 'prev_state.*structure'):
+      core(tf.zeros([2, 4]), state)
+
+  def test_batch_mismatch_with_a_dynamic_batch_raises_when_run(self):
+    core = _make_core()
+    core(tf.zeros([2, 4]), core.initial_state(2))
+
+    @tf.function(
+      input_signature=[
+        tf.TensorSpec([None, 4]),
+        tf.nest.map_structure(
+          lambda size: tf.TensorSpec([None, *size]), core.state_size
+        ),
+      ]
+    )
+    def step(inputs, state):
+      return core(inputs, state)[0]
+
+    self.assertEqual(
+      step(tf.zeros([3, 4]), core.initial_state(3)).shape, (3, 3)
+    )
+    with self.assertRaisesRegex(
+      tf.errors.InvalidArgumentError,
+      r'`prev_state.access_output` must have the batch size of `inputs`',
+    ):
+      step(tf.zeros([3, 4]), core.initial_state(2))
 
 
 if __name__ == '__main__':

@@ -1,21 +1,14 @@
 """Tests for dnc.util against numpy oracles."""
 
-import re
-
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
 from dnc import util
+from tests import oracles
 
-_MODES = ('eager', 'function', 'xla')
-
-
-def _in_mode(fn, mode):
-  """Returns `fn` run eagerly, in tf.function, or compiled with XLA."""
-  if mode == 'eager':
-    return fn
-  return tf.function(fn, jit_compile=mode == 'xla', autograph=False)
+_MODES = oracles.MODES
+_in_mode = oracles.in_mode
 
 
 def _np_prod_grad(x, axis):
@@ -222,132 +215,6 @@ class ZeroStateTest(tf.test.TestCase, parameterized.TestCase):
   def test_bad_batch_size_raises(self):
     with self.assertRaisesRegex(ValueError, 'batch_size'):
       util.zero_state(tf.TensorShape([2]), 0, tf.float32)
-
-
-def _recurrence_gradients(matmul, variables, inputs):
-  """Gradients of a tanh recurrence `h = tanh(matmul(h) + x_t)` over time.
-
-  Args:
-    matmul: maps `h` `[B, 5]` to `[B, 5]` using `variables`.
-    variables: the weights.
-    inputs: `[T, B, 5]`, the x_t.
-
-  Returns:
-    The gradients of a weighted sum of the last `h` with respect to
-    `inputs` and each of `variables`.
-  """
-  with tf.GradientTape() as tape:
-    tape.watch(inputs)
-
-    def body(t, h):
-      return t + 1, tf.tanh(matmul(h) + inputs[t])
-
-    _, h = tf.while_loop(
-      lambda t, _: t < inputs.shape[0],
-      body,
-      (0, tf.zeros_like(inputs[0])),
-      maximum_iterations=inputs.shape[0],
-    )
-    loss = tf.reduce_sum(h * tf.range(5, dtype=h.dtype))
-  return tape.gradient(loss, [inputs, *variables])
-
-
-class RowMajorTransposeTest(tf.test.TestCase, parameterized.TestCase):
-  @parameterized.product(mode=_MODES, shape=((3, 5), (2, 4, 3, 5)))
-  def test_matches_numpy(self, mode, shape):
-    x = np.random.RandomState(23).randn(*shape).astype(np.float32)
-    got = _in_mode(util.row_major_transpose, mode)(tf.constant(x))
-    self.assertAllEqual(got, np.swapaxes(x, -1, -2))
-
-  def test_gradient_is_the_transposed_gradient(self):
-    x = tf.constant(np.random.RandomState(24).randn(2, 3, 5))
-    upstream = tf.constant(np.random.RandomState(25).randn(2, 5, 3))
-    with tf.GradientTape() as tape:
-      tape.watch(x)
-      y = util.row_major_transpose(x)
-    self.assertAllEqual(
-      tape.gradient(y, x, output_gradients=upstream),
-      np.swapaxes(upstream.numpy(), -1, -2),
-    )
-
-
-class MatmulByVariablesTest(tf.test.TestCase, parameterized.TestCase):
-  def _variables(self, axis, dtype):
-    rng = np.random.RandomState(20)
-    shapes = [(3, 5), (2, 5)] if axis == 0 else [(5, 3), (5, 2)]
-    return [tf.Variable(rng.randn(*shape).astype(dtype)) for shape in shapes]
-
-  @parameterized.product(
-    mode=_MODES, axis=(0, 1), dtype=(np.float32, np.float64)
-  )
-  def test_values_and_gradients_in_a_while_loop_match_matmul(
-    self, mode, axis, dtype
-  ):
-    variables = self._variables(axis, dtype)
-    inputs = tf.constant(np.random.RandomState(21).randn(4, 2, 5), dtype)
-    plain = lambda h: tf.matmul(h, tf.concat(variables, axis))
-    ours = lambda h: util.matmul_by_variables(h, variables, axis)
-    h = inputs[0]
-    self.assertAllClose(ours(h), plain(h), rtol=1e-6, atol=1e-6)
-    expected = _recurrence_gradients(plain, variables, inputs)
-    got = _in_mode(
-      lambda inputs: _recurrence_gradients(ours, variables, inputs), mode
-    )(inputs)
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    for g, e in zip(got, expected, strict=True):
-      self.assertAllClose(g, e, rtol=tol, atol=tol)
-      self.assertGreater(np.abs(e).max(), 0.01)
-
-  def test_loop_keeps_the_inputs_but_not_the_weights(self):
-    variables = self._variables(0, np.float32)
-    inputs = tf.zeros([4, 2, 5])
-
-    def pushes(matmul):
-      fn = tf.function(
-        lambda inputs: _recurrence_gradients(matmul, variables, inputs)
-      )
-      graph_def = fn.get_concrete_function(inputs).graph.as_graph_def()
-      return sum(
-        node.op == 'TensorListPushBack'
-        for function in graph_def.library.function
-        for node in function.node_def
-      )
-
-    plain = pushes(lambda h: tf.matmul(h, tf.concat(variables, 0)))
-    ours = pushes(lambda h: util.matmul_by_variables(h, variables))
-    # Plain keeps h and the concatenated weights; ours keeps h.
-    self.assertEqual(plain - ours, 1)
-    self.assertGreater(ours, 0)
-
-  def test_xla_backward_matmul_reads_a_row_major_transposed_copy(self):
-    # [5, 7] weights: the backward matmul makes `[2, 5]` input gradients.
-    rng = np.random.RandomState(22)
-    variables = [
-      tf.Variable(rng.randn(3, 7).astype(np.float32)),
-      tf.Variable(rng.randn(2, 7).astype(np.float32)),
-    ]
-    inputs = tf.constant(rng.randn(4, 2, 5).astype(np.float32))
-
-    def matmul(h):
-      return util.matmul_by_variables(h, variables)[:, :5]
-
-    fn = tf.function(
-      lambda inputs: _recurrence_gradients(matmul, variables, inputs),
-      jit_compile=True,
-    )
-    hlo = fn.experimental_get_compiler_ir(inputs)(stage='optimized_hlo')
-    backward_matmuls = [
-      line
-      for line in hlo.splitlines()
-      if re.search(r'= f32\[2,5\]\S* dot\(', line)
-    ]
-    self.assertNotEmpty(backward_matmuls)
-    for line in backward_matmuls:
-      # Without the transposed copy, XLA contracts the weights' columns.
-      self.assertIn('rhs_contracting_dims={0}', line)
-    # The copy is made once, outside the loops, in the entry computation.
-    entry = hlo[hlo.index('\nENTRY') :]
-    self.assertRegex(entry, r'= f32\[7,5\]\S* (fusion|transpose|copy)\(')
 
 
 if __name__ == '__main__':
