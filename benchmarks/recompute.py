@@ -50,21 +50,11 @@ def worker(config: dict, mode: str, steps: int) -> dict:
   import sonnet as snt
   import tensorflow as tf
 
-  import dnc
   from dnc import recompute
+  from dnc import trainer
 
   tf.random.set_seed(0)
-  core = dnc.DNC(
-    access_config=dict(
-      memory_size=config['memory_size'],
-      word_size=config['word_size'],
-      num_reads=config['num_read_heads'],
-      num_writes=config['num_write_heads'],
-    ),
-    controller_config=dict(hidden_size=config['hidden_size']),
-    output_size=_VOCABULARY,
-    clip_value=20,
-  )
+  core = trainer.make_core(dict(config, clip_value=20), _VOCABULARY)
   optimizer = snt.optimizers.RMSProp(1e-4, decay=0.9, momentum=0.9)
   shape = [config['length'], config['batch_size']]
   words = tf.random.stateless_uniform(shape, [0, 1], 0, _VOCABULARY, tf.int32)

@@ -37,6 +37,7 @@ def tf_worker(config_name: str, mode: str, steps: int) -> dict:
   """
   from benchmarks import controller
   from dnc import repeat_copy_task
+  from dnc import trainer as trainer_lib
 
   config = common.CONFIGS[config_name]
   if mode == 'controller':
@@ -46,7 +47,11 @@ def tf_worker(config_name: str, mode: str, steps: int) -> dict:
     )
   elif mode.endswith(('_plain', '_fast')):
     mode, kernels = mode.rsplit('_', 1)
-    core = _core({**repeat_copy_task.DEFAULTS, **config}, kernels == 'fast')
+    core = trainer_lib.make_core(
+      {**repeat_copy_task.DEFAULTS, **config},
+      config['num_bits'] + 1,  # RepeatCopy's target size.
+      fast_kernels=kernels == 'fast',
+    )
     trainer = repeat_copy_task.make_trainer(
       config, seed=0, compile_mode=mode, core=core
     )
@@ -71,24 +76,6 @@ def tf_worker(config_name: str, mode: str, steps: int) -> dict:
     result['traces'] = trainer.train_step.experimental_get_tracing_count()
   result['peak_rss_mib'] = common.peak_rss_mib()
   return result
-
-
-def _core(config: dict, fast_kernels: bool):
-  """`trainer.make_core` of a repeat-copy config, with `fast_kernels` set."""
-  from dnc import dnc
-
-  return dnc.DNC(
-    access_config=dict(
-      memory_size=config['memory_size'],
-      word_size=config['word_size'],
-      num_reads=config['num_read_heads'],
-      num_writes=config['num_write_heads'],
-    ),
-    controller_config=dict(hidden_size=config['hidden_size']),
-    output_size=config['num_bits'] + 1,
-    clip_value=config['clip_value'],
-    fast_kernels=fast_kernels,
-  )
 
 
 def torch_worker(config_name: str, mode: str, steps: int) -> dict:

@@ -19,13 +19,18 @@ from dnc import task as task_lib
 COMPILE_MODES = ('xla', 'function', 'eager')
 
 
-def make_core(config: Mapping[str, Any], output_size: int) -> dnc.DNC:
+def make_core(
+  config: Mapping[str, Any],
+  output_size: int,
+  fast_kernels: bool | None = None,
+) -> dnc.DNC:
   """The DNC of a config's model flags (`run_flags.MODEL_KEYS`).
 
   Args:
     config: `hidden_size`, `memory_size`, `word_size`, `num_read_heads`,
       `num_write_heads`, `clip_value`.
     output_size: outputs per step (the task's `output_size`).
+    fast_kernels: `dnc.DNC`'s switch (None: its default).
   """
   return dnc.DNC(
     access_config=dict(
@@ -37,6 +42,7 @@ def make_core(config: Mapping[str, Any], output_size: int) -> dnc.DNC:
     controller_config=dict(hidden_size=config['hidden_size']),
     output_size=output_size,
     clip_value=config['clip_value'],
+    fast_kernels=fast_kernels,
   )
 
 
