@@ -11,13 +11,16 @@ import json
 import os
 import pathlib
 import shutil
+import tarfile
+import tempfile
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TESTDATA = REPO / 'tests' / 'testdata'
 FIXTURE = TESTDATA / 'dnc_fixture_small.npz'
 BABI_STORIES = TESTDATA / 'babi' / 'tasks_1-20_v1-2'
-OLD_LAYOUT = TESTDATA / 'old_layout'
-# How the old scripts resumed the old-layout checkpoints (expected.json).
+OLD_LAYOUT = TESTDATA / 'old_layout.tar.gz'
+OLD_LAYOUT_EXPECTED = TESTDATA / 'old_layout_expected.json'
+# How the old scripts resumed the old-layout checkpoints (the JSON above).
 OLD_LAYOUT_RESUME_FLAGS = (
   '--checkpoint_interval=3',
   '--report_interval=1',
@@ -59,10 +62,16 @@ def babi_words(paths) -> set[str]:
 
 
 def copy_old_layout(name: str, directory: str) -> dict:
-  """Copies the old-layout checkpoint `name` to `directory`.
+  """Unpacks the old-layout checkpoint `name` into `directory`.
 
   Returns:
-    What the old script reported when it resumed it (`expected.json`).
+    What the old script reported when it resumed it
+    (`old_layout_expected.json`).
   """
-  shutil.copytree(OLD_LAYOUT / name, directory)
-  return json.loads((OLD_LAYOUT / 'expected.json').read_text())[name]
+  with tempfile.TemporaryDirectory() as unpacked:
+    with tarfile.open(OLD_LAYOUT) as archive:
+      # The 'data' filter where this Python has it (3.10.12+, 3.11.4+).
+      safe = {'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}
+      archive.extractall(unpacked, **safe)
+    shutil.copytree(os.path.join(unpacked, name), directory)
+  return json.loads(OLD_LAYOUT_EXPECTED.read_text())[name]
