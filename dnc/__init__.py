@@ -5,6 +5,7 @@ from dnc import addressing
 from dnc import controllers
 from dnc import dnc
 from dnc import internals
+from dnc import recompute
 from dnc import repeat_copy
 from dnc import util
 from dnc.access import AccessState
@@ -24,6 +25,7 @@ __all__ = [
   'controllers',
   'dnc',
   'internals',
+  'recompute',
   'repeat_copy',
   'util',
 ]
