@@ -5,6 +5,11 @@ temporal links, read weights, read words. Where its fast kernels are on
 (`fast_kernels`, see `dnc.DNC`) the interface is one matmul and the links
 are updated and read in one kernel (`dnc._fast`), with the same values.
 
+Three options from DNC-MD (Csordás and Schmidhuber, ICLR 2019), all off by
+default (the paper's DNC): `content_masking`, `deallocate_content` and
+`link_sharpness` (see `MemoryAccess.__init__`). Each adds its own interface
+layer only when on, so the default module's variables are unchanged.
+
 Shapes use B (batch_size), N (memory_size), W (word_size), R (num_reads) and
 Wr (num_writes).
 """
@@ -67,8 +72,14 @@ class MemoryAccess(snt.RNNCore):
     num_writes: int = 1,
     name: str = 'memory_access',
     fast_kernels: bool | None = None,
+    content_masking: bool = False,
+    deallocate_content: bool = False,
+    link_sharpness: bool = False,
   ):
     """Constructs a memory access module.
+
+    The last three arguments are DNC-MD's changes to the memory (Csordás
+    and Schmidhuber 2019); each is independent of the others.
 
     Args:
       memory_size: number of memory locations, N.
@@ -78,6 +89,23 @@ class MemoryAccess(snt.RNNCore):
       name: module name.
       fast_kernels: whether to run the kernels of `dnc._fast` (True), the
         plain modules (False), or the first under XLA only (None).
+      content_masking: masked content lookup. Every read and write head
+        also emits a mask s over the word (a sigmoid, from the layers
+        `read_masks` `[R, W]` and `write_masks` `[Wr, W]`), and looks up
+        C(M, k, beta, s) = softmax(beta D(k * s, M * 1 s^T)): only the
+        masked part of the key and of each memory word is compared (see
+        `addressing.CosineWeights`).
+      deallocate_content: the memory forgets what is freed: before writing,
+        each row is scaled by the retention psi_t = prod_i (1 - f_t^i
+        w_{t-1}^{r,i}) that already scales its usage, M_t = (M_{t-1} *
+        psi_t 1^T) * (E - w_t^w e_t^T) + w_t^w v_t^T (`Freeness.retention`).
+        No new variables. The write's content lookup still reads M_{t-1}.
+      link_sharpness: each read head sharpens its forward and backward
+        weightings, f_t = S(L_t w_{t-1}^r, s^f), b_t = S(L_t^T w_{t-1}^r,
+        s^b), S(d, s)[i] = d[i]^s / sum_j d[j]^s, with s = 1 + softplus of
+        the layer `link_sharpness` `[R, 2 Wr]` (one exponent per write
+        head's link and direction, laid out backward then forward as the
+        read modes; see `addressing.sharpen_link_weights`).
     """
     super().__init__(name=name)
     util.check_positive_int(memory_size, 'memory_size')
@@ -85,6 +113,16 @@ class MemoryAccess(snt.RNNCore):
     util.check_positive_int(num_reads, 'num_reads')
     util.check_positive_int(num_writes, 'num_writes')
     _fast.check_switch(fast_kernels)
+    for option, value in (
+      ('content_masking', content_masking),
+      ('deallocate_content', deallocate_content),
+      ('link_sharpness', link_sharpness),
+    ):
+      if not isinstance(value, bool):
+        raise TypeError(f'`{option}` must be True or False, got {value!r}.')
+    self._content_masking = content_masking
+    self._deallocate_content = deallocate_content
+    self._link_sharpness = link_sharpness
     self._fast_kernels = fast_kernels
     self._memory_size = memory_size
     self._word_size = word_size
@@ -115,6 +153,13 @@ class MemoryAccess(snt.RNNCore):
       'read_keys': (num_reads, word_size),
       'read_strengths': (num_reads, None),
     }
+    # The options' pieces come last and only when on, so that the default
+    # module has the reference's layers and checkpoint keys.
+    if content_masking:
+      self._interface_shapes['read_masks'] = (num_reads, word_size)
+      self._interface_shapes['write_masks'] = (num_writes, word_size)
+    if link_sharpness:
+      self._interface_shapes['link_sharpness'] = (num_reads, 2 * num_writes)
     self._interface_linears = {
       piece: snt.Linear(rows * (columns or 1), name=piece)
       for piece, (rows, columns) in self._interface_shapes.items()
@@ -163,8 +208,14 @@ class MemoryAccess(snt.RNNCore):
       prev_usage=prev_state.usage,
     )
     write_weights = self._write_weights(interface, prev_state.memory, usage)
+    memory = prev_state.memory
+    if self._deallocate_content:
+      retention = self._freeness.retention(
+        interface['free_gate'], prev_state.read_weights
+      )  # psi_t
+      memory = memory * tf.expand_dims(retention, 2)
     memory = _erase_and_write(
-      prev_state.memory,
+      memory,
       address=write_weights,
       reset_weights=interface['erase_vectors'],
       values=interface['write_vectors'],
@@ -210,7 +261,11 @@ class MemoryAccess(snt.RNNCore):
         write_vectors `[B, Wr, W]`, erase_vectors `[B, Wr, W]` (sigmoid),
         free_gate `[B, R]`, allocation_gate `[B, Wr]`, write_gate `[B, Wr]`
         (sigmoid), read_mode `[B, R, 1 + 2 Wr]` (softmax over the modes,
-        laid out as Wr backward, Wr forward, 1 content).
+        laid out as Wr backward, Wr forward, 1 content); with
+        `content_masking`, read_content_masks `[B, R, W]` and
+        write_content_masks `[B, Wr, W]` (sigmoid, s); with
+        `link_sharpness`, backward_sharpness and forward_sharpness
+        `[B, R, Wr]` (1 + softplus, s^b and s^f).
     """
     linears = self._interface_linears
     if _fast.enabled(self._fast_kernels):
@@ -228,7 +283,7 @@ class MemoryAccess(snt.RNNCore):
       if columns is not None:
         value = tf.reshape(value, [-1, rows, columns])
       pieces[piece] = value
-    return {
+    interface = {
       'read_content_keys': pieces['read_keys'],
       'read_content_strengths': pieces['read_strengths'],
       'write_content_keys': pieces['write_keys'],
@@ -240,6 +295,17 @@ class MemoryAccess(snt.RNNCore):
       'write_gate': tf.sigmoid(pieces['write_gate']),
       'read_mode': tf.nn.softmax(pieces['read_mode'], axis=-1),
     }
+    if self._content_masking:
+      interface['read_content_masks'] = tf.sigmoid(pieces['read_masks'])
+      interface['write_content_masks'] = tf.sigmoid(pieces['write_masks'])
+    if self._link_sharpness:
+      # oneplus, as the paper's exponents are at least 1: sharper, never
+      # flatter, than the link read itself.
+      sharpness = 1 + tf.nn.softplus(pieces['link_sharpness'])
+      wr = self._num_writes
+      interface['backward_sharpness'] = sharpness[:, :, :wr]
+      interface['forward_sharpness'] = sharpness[:, :, wr:]
+    return interface
 
   def _write_weights(
     self,
@@ -251,7 +317,8 @@ class MemoryAccess(snt.RNNCore):
 
     Args:
       inputs: dict with `write_content_keys`, `write_content_strengths`,
-        `allocation_gate` and `write_gate` (tensors or numpy arrays).
+        `allocation_gate` and `write_gate` (tensors or numpy arrays), and
+        `write_content_masks` with `content_masking`.
       memory: `[batch_size, memory_size, word_size]`, M_{t-1}.
       usage: `[batch_size, memory_size]`, u_t.
 
@@ -266,7 +333,12 @@ class MemoryAccess(snt.RNNCore):
     allocation_gate = tf.convert_to_tensor(inputs['allocation_gate'], dtype)
     write_gate = tf.convert_to_tensor(inputs['write_gate'], dtype)
 
-    content_weights = self._write_content_weights_mod(memory, keys, strengths)
+    masks = None
+    if self._content_masking:
+      masks = tf.convert_to_tensor(inputs['write_content_masks'], dtype)
+    content_weights = self._write_content_weights_mod(
+      memory, keys, strengths, masks
+    )
     allocation_weights = self._freeness.write_allocation_weights(
       usage=usage,
       write_gates=allocation_gate * write_gate,
@@ -290,7 +362,8 @@ class MemoryAccess(snt.RNNCore):
 
     Args:
       inputs: dict with `read_content_keys`, `read_content_strengths` and
-        `read_mode` (tensors or numpy arrays).
+        `read_mode` (tensors or numpy arrays), and the options' entries
+        (`read_content_masks`, `forward_sharpness`, `backward_sharpness`).
       memory: `[batch_size, memory_size, word_size]`, M_t.
       prev_read_weights: `[batch_size, num_reads, memory_size]`, w_{t-1}^r.
       link: `[batch_size, num_writes, memory_size, memory_size]`, L_t.
@@ -322,11 +395,12 @@ class MemoryAccess(snt.RNNCore):
 
     Args:
       inputs: dict with `read_content_keys`, `read_content_strengths` and
-        `read_mode` (tensors or numpy arrays).
+        `read_mode` (tensors or numpy arrays), and the options' entries
+        (`read_content_masks`, `forward_sharpness`, `backward_sharpness`).
       memory: `[batch_size, memory_size, word_size]`, M_t.
       forward_weights: `[batch_size, num_reads, num_writes, memory_size]`,
-        f_t.
-      backward_weights: the same shape, b_t.
+        L_t w_{t-1}^r (f_t, once sharpened if `link_sharpness`).
+      backward_weights: the same shape, L_t^T w_{t-1}^r.
 
     Returns:
       `[batch_size, num_reads, memory_size]`, w_t^r.
@@ -341,7 +415,21 @@ class MemoryAccess(snt.RNNCore):
       [None, self._num_reads, 1 + 2 * self._num_writes],
       "inputs['read_mode']",
     )
-    content_weights = self._read_content_weights_mod(memory, keys, strengths)
+    masks = None
+    if self._content_masking:
+      masks = tf.convert_to_tensor(inputs['read_content_masks'], dtype)
+    content_weights = self._read_content_weights_mod(
+      memory, keys, strengths, masks
+    )
+    if self._link_sharpness:
+      # Both paths (plain and fast kernels) arrive here with L_t w and
+      # L_t^T w, so the sharpening needs no kernel of its own.
+      forward_weights = addressing.sharpen_link_weights(
+        forward_weights, inputs['forward_sharpness']
+      )
+      backward_weights = addressing.sharpen_link_weights(
+        backward_weights, inputs['backward_sharpness']
+      )
     wr = self._num_writes
     backward_mode = tf.expand_dims(read_mode[:, :, :wr], 3)
     forward_mode = tf.expand_dims(read_mode[:, :, wr : 2 * wr], 3)

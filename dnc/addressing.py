@@ -5,6 +5,12 @@ wrote them, differentiated by TensorFlow. `TemporalLinkage.update_and_read`
 and `Freeness(fast_kernels=...)` run the same maths through the speed
 kernels of `dnc._fast` instead (see `fast_kernels` in `dnc.DNC`).
 
+Two options of DNC-MD (Csordás and Schmidhuber, *Improving Differentiable
+Neural Computers Through Memory Masking, De-allocation, and Link
+Distribution Sharpness Control*, ICLR 2019) live here too, off unless asked
+for: `CosineWeights(...)(..., masks=s)`, the masked lookup, and
+`sharpen_link_weights`, the sharpened link distributions.
+
 Shapes use B (batch_size), N (memory_size), W (word_size), H (heads of a
 content lookup), R (num_reads) and Wr (num_writes).
 """
@@ -77,14 +83,27 @@ class CosineWeights(snt.Module):
     self._strength_op = strength_op
 
   def __call__(
-    self, memory: tf.Tensor, keys: tf.Tensor, strengths: tf.Tensor
+    self,
+    memory: tf.Tensor,
+    keys: tf.Tensor,
+    strengths: tf.Tensor,
+    masks: tf.Tensor | None = None,
   ) -> tf.Tensor:
-    """Looks up `keys` in `memory`.
+    """Looks up `keys` in `memory`, optionally through masks.
+
+    With `masks` this is DNC-MD's masked lookup (Csordás and Schmidhuber
+    2019): C(M, k, beta, s) = softmax(beta D(k * s, M * 1 s^T)), the cosine
+    similarity of the masked key and the masked memory rows, so that a head
+    compares only the part of the words that its mask selects (the key
+    part) and ignores the rest (the value). Masks of ones give the plain
+    lookup.
 
     Args:
       memory: `[batch_size, memory_size, word_size]`, M.
       keys: `[batch_size, num_heads, word_size]`, k.
       strengths: `[batch_size, num_heads]`, beta before `strength_op`.
+      masks: None, or `[batch_size, num_heads, word_size]`, s, each head's
+        mask over the word (in [0, 1]; `MemoryAccess` takes a sigmoid).
 
     Returns:
       `[batch_size, num_heads, memory_size]` content weights, rows summing to 1.
@@ -95,12 +114,57 @@ class CosineWeights(snt.Module):
       keys, [batch_size, self._num_heads, self._word_size], 'keys'
     )
     util.check_shape(strengths, [batch_size, self._num_heads], 'strengths')
-    dot = tf.matmul(keys, memory, adjoint_b=True)  # [B, H, N]
-    memory_norms = _vector_norms(memory)  # [B, N, 1]
-    key_norms = _vector_norms(keys)  # [B, H, 1]
-    norm = tf.matmul(key_norms, memory_norms, adjoint_b=True)  # [B, H, N]
+    if masks is None:
+      dot = tf.matmul(keys, memory, adjoint_b=True)  # [B, H, N]
+      memory_norms = _vector_norms(memory)  # [B, N, 1]
+      key_norms = _vector_norms(keys)  # [B, H, 1]
+      norm = tf.matmul(key_norms, memory_norms, adjoint_b=True)  # [B, H, N]
+    else:
+      util.check_shape(
+        masks, [batch_size, self._num_heads, self._word_size], 'masks'
+      )
+      # Each head masks the memory differently; written as matmuls against
+      # M, neither the dot products nor the masked rows' norms need the
+      # masked memory itself, [B, H, N, W].
+      squared_masks = masks * masks
+      dot = tf.matmul(keys * squared_masks, memory, adjoint_b=True)
+      memory_norms = tf.sqrt(
+        tf.matmul(squared_masks, memory * memory, adjoint_b=True) + _EPSILON
+      )  # |M[i] * s|: [B, H, N]
+      norm = _vector_norms(keys * masks) * memory_norms
     similarity = dot / (norm + _EPSILON)  # D(k, M[i])
     return weighted_softmax(similarity, strengths, self._strength_op)
+
+
+def sharpen_link_weights(weights: tf.Tensor, sharpness: tf.Tensor) -> tf.Tensor:
+  """DNC-MD's sharpness control of the link distributions.
+
+  S(d, s)[i] = d[i]^s / sum_j d[j]^s (Csordás and Schmidhuber 2019), applied
+  to the forward and backward weightings, f_t = S(L_t w_{t-1}^r, s^f) and
+  b_t = S(L_t^T w_{t-1}^r, s^b). An exponent s > 1 undoes some of the
+  blurring that every step through the link matrix adds. As in the authors'
+  code, epsilon is added to d first and the result is normalised, so it
+  sums to 1 even where d sums to less (and is uniform where d is zero, as
+  before anything is written); with s = 1 it is d renormalised, equal to d
+  where d sums to 1.
+
+  Args:
+    weights: `[batch_size, num_reads, num_writes, memory_size]`, d, the
+      link weightings (non-negative).
+    sharpness: `[batch_size, num_reads, num_writes]`, s, positive (>= 1 as
+      `MemoryAccess` makes them: 1 + softplus).
+
+  Returns:
+    `[batch_size, num_reads, num_writes, memory_size]`, rows summing to 1.
+  """
+  weights = tf.convert_to_tensor(weights)
+  util.check_shape(weights, [None, None, None, None], 'weights')
+  sharpness = tf.convert_to_tensor(sharpness, weights.dtype)
+  util.check_shape(sharpness, weights.shape[:3], 'sharpness')
+  # d^s / sum d^s as a softmax of s log d, which is stable for any s. The
+  # speed kernels' reads may round a zero to a tiny negative number.
+  log_weights = tf.math.log(tf.nn.relu(weights) + _EPSILON)
+  return tf.nn.softmax(tf.expand_dims(sharpness, -1) * log_weights, axis=-1)
 
 
 class TemporalLinkage(snt.RNNCore):
@@ -416,13 +480,36 @@ class Freeness(snt.RNNCore):
     write_weights = 1 - util.reduce_prod(1 - write_weights, 1)
     return prev_usage + (1 - prev_usage) * write_weights
 
+  def retention(
+    self, free_gate: tf.Tensor, read_weights: tf.Tensor
+  ) -> tf.Tensor:
+    """The memory retention vector, psi_t = prod_i (1 - f_t^i w_{t-1}^{r,i}).
+
+    How much of each location the read heads keep: usage is multiplied by
+    it, and with DNC-MD's de-allocation (`MemoryAccess(deallocate_content=
+    True)`) the memory's rows too.
+
+    Args:
+      free_gate: `[batch_size, num_reads]`, f_t, in [0, 1].
+      read_weights: `[batch_size, num_reads, memory_size]`, w_{t-1}^r.
+
+    Returns:
+      `[batch_size, memory_size]`, psi_t, in [0, 1].
+    """
+    util.check_shape(free_gate, [None, None], 'free_gate')
+    util.check_shape(
+      read_weights,
+      [free_gate.shape[0], free_gate.shape[1], self._memory_size],
+      'read_weights',
+    )
+    free_read_weights = tf.expand_dims(free_gate, -1) * read_weights
+    return util.reduce_prod(1 - free_read_weights, 1)
+
   def _usage_after_read(
     self, prev_usage: tf.Tensor, free_gate: tf.Tensor, read_weights: tf.Tensor
   ) -> tf.Tensor:
     """u * psi, psi = prod_j (1 - f_j w_j^r): `[batch_size, memory_size]`."""
-    free_read_weights = tf.expand_dims(free_gate, -1) * read_weights
-    retention = util.reduce_prod(1 - free_read_weights, 1)  # psi_t
-    return prev_usage * retention
+    return prev_usage * self.retention(free_gate, read_weights)
 
   @property
   def state_size(self) -> tf.TensorShape:

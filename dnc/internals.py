@@ -43,12 +43,21 @@ INTERFACE_FIELDS = (
   'write_gate',  # [B, Wr], g_t^w
   'read_mode',  # [B, R, 1 + 2 Wr], pi_t: backward, forward, content
 )
+# The interface values of DNC-MD's options (`dnc.access.MemoryAccess`), there
+# when the core has the option on.
+OPTION_FIELDS = (
+  'read_content_masks',  # [B, R, W], s^r (content_masking)
+  'write_content_masks',  # [B, Wr, W], s^w (content_masking)
+  'backward_sharpness',  # [B, R, Wr], s^b (link_sharpness)
+  'forward_sharpness',  # [B, R, Wr], s^f (link_sharpness)
+)
 
 
 class WithInternals(snt.RNNCore):
   """Runs a `DNC` and outputs `(output, internals)` at each step.
 
-  `internals` is a dict of the `STATE_FIELDS` and `INTERFACE_FIELDS`, plus
+  `internals` is a dict of the `STATE_FIELDS`, the `INTERFACE_FIELDS` and
+  the `OPTION_FIELDS` of the options the core has on, plus
   `memory` `[B, N, W]` and `link` `[B, Wr, N, N]` when asked for (they are
   the largest, and a long unroll keeps every step of them).
   """
@@ -102,6 +111,9 @@ class WithInternals(snt.RNNCore):
       'read_words': state.access_output,
     }
     internals.update({key: interface[key] for key in INTERFACE_FIELDS})
+    internals.update(
+      {key: interface[key] for key in OPTION_FIELDS if key in interface}
+    )
     if self._include_memory:
       internals['memory'] = access_state.memory
     if self._include_link:

@@ -14,7 +14,6 @@ _in_mode = oracles.in_mode
 _np_sigmoid = oracles.np_sigmoid
 _np_softmax = oracles.np_softmax
 _np_cosine_weights = oracles.np_cosine_weights
-_np_allocation = oracles.np_allocation
 _PIECES = (
   'write_vectors',
   'erase_vectors',
@@ -29,106 +28,10 @@ _PIECES = (
 )
 
 
-def _np_write_weights(interface, memory, usage):
-  alloc_gate = interface['allocation_gate']
-  write_gate = interface['write_gate']
-  content = _np_cosine_weights(
-    memory,
-    interface['write_content_keys'],
-    interface['write_content_strengths'],
-  )
-  allocation = np.zeros_like(content)
-  usage = usage.copy()
-  for i in range(content.shape[1]):
-    allocation[:, i] = _np_allocation(usage)
-    usage = usage + (1 - usage) * (
-      alloc_gate[:, i, None] * write_gate[:, i, None] * allocation[:, i]
-    )
-  return write_gate[..., None] * (
-    alloc_gate[..., None] * allocation + (1 - alloc_gate[..., None]) * content
-  )
-
-
-def _np_read_weights(interface, memory, prev_read_weights, link):
-  mode = interface['read_mode']
-  num_writes = link.shape[1]
-  weights = mode[:, :, 2 * num_writes, None] * _np_cosine_weights(
-    memory,
-    interface['read_content_keys'],
-    interface['read_content_strengths'],
-  )
-  for b in range(memory.shape[0]):
-    for r in range(mode.shape[1]):
-      for i in range(num_writes):
-        forward = prev_read_weights[b, r] @ link[b, i].T
-        backward = prev_read_weights[b, r] @ link[b, i]
-        weights[b, r] += mode[b, r, num_writes + i] * forward
-        weights[b, r] += mode[b, r, i] * backward
-  return weights
-
-
-def _np_step(interface, prev):
-  """One memory access step of the reference DNC, on numpy arrays."""
-  # 1. Usage from the previous writes, then frees.
-  not_written = np.prod(1 - prev['write_weights'], axis=1)
-  usage = prev['usage'] + (1 - prev['usage']) * (1 - not_written)
-  for j in range(prev['read_weights'].shape[1]):
-    usage *= 1 - interface['free_gate'][:, j, None] * prev['read_weights'][:, j]
-  # 2. Write weights.
-  write_weights = _np_write_weights(interface, prev['memory'], usage)
-  # 3. Erase, then write.
-  memory = prev['memory'].copy()
-  erase = interface['erase_vectors']
-  for i in range(write_weights.shape[1]):
-    memory *= 1 - write_weights[:, i, :, None] * erase[:, i, None, :]
-  memory += np.einsum('bin,biw->bnw', write_weights, interface['write_vectors'])
-  # 4. Temporal links and precedence, per write head.
-  link = np.zeros_like(prev['link'])
-  batch_size, num_writes, memory_size = write_weights.shape
-  for b in range(batch_size):
-    for h in range(num_writes):
-      w, p = write_weights[b, h], prev['precedence_weights'][b, h]
-      for i in range(memory_size):
-        for j in range(memory_size):
-          if i != j:
-            link[b, h, i, j] = (1 - w[i] - w[j]) * prev['link'][b, h, i, j]
-            link[b, h, i, j] += w[i] * p[j]
-  write_sum = write_weights.sum(-1, keepdims=True)
-  precedence = (1 - write_sum) * prev['precedence_weights'] + write_weights
-  # 5. Read weights on the new memory; 6. read words.
-  read_weights = _np_read_weights(interface, memory, prev['read_weights'], link)
-  read_words = np.einsum('brn,bnw->brw', read_weights, memory)
-  return read_words, {
-    'memory': memory,
-    'read_weights': read_weights,
-    'write_weights': write_weights,
-    'link': link,
-    'precedence_weights': precedence,
-    'usage': usage,
-  }
-
-
-def _random_weights(rng, shape):
-  """Nonnegative weights whose rows sum to a random total in [0, 1]."""
-  weights = rng.exponential(size=shape)
-  weights /= weights.sum(-1, keepdims=True)
-  return weights * rng.uniform(size=shape[:-1] + (1,))
-
-
-def _random_state(rng, batch_size, memory_size, word_size, reads, writes):
-  """A nonzero previous state, so every term of the step matters."""
-  link = _random_weights(rng, (batch_size, writes, memory_size, memory_size))
-  link *= 1 - np.eye(memory_size)
-  return {
-    'memory': rng.randn(batch_size, memory_size, word_size),
-    'read_weights': _random_weights(rng, (batch_size, reads, memory_size)),
-    'write_weights': _random_weights(rng, (batch_size, writes, memory_size)),
-    'link': link / memory_size,
-    'precedence_weights': _random_weights(
-      rng, (batch_size, writes, memory_size)
-    ),
-    'usage': rng.uniform(size=(batch_size, memory_size)),
-  }
+_np_write_weights = oracles.np_write_weights
+_np_step = oracles.np_access_step
+_random_weights = oracles.random_write_weights
+_random_state = oracles.random_access_state
 
 
 def _to_access_state(state, dtype):
@@ -411,6 +314,302 @@ class MemoryAccessTest(tf.test.TestCase, parameterized.TestCase):
     for name in ('memory_size', 'word_size', 'num_reads', 'num_writes'):
       with self.assertRaisesRegex(error, name):
         access.MemoryAccess(**{name: value})
+
+
+_OPTIONS = {
+  'content_masking': dict(content_masking=True),
+  'deallocate_content': dict(deallocate_content=True),
+  'link_sharpness': dict(link_sharpness=True),
+  'all': dict(
+    content_masking=True, deallocate_content=True, link_sharpness=True
+  ),
+}
+
+
+def _built(module, input_size, batch_size=2, dtype=tf.float64):
+  """`module` with its variables created by one step on zeros."""
+  module(
+    tf.zeros([batch_size, input_size], dtype),
+    module.initial_state(batch_size, dtype),
+  )
+  return module
+
+
+def _copy_variables(source, target):
+  """Gives `target` the values of `source`'s variables of the same names."""
+  values = {v.name: v for v in source.trainable_variables}
+  for variable in target.trainable_variables:
+    variable.assign(values[variable.name])
+
+
+class MemoryAccessOptionsTest(tf.test.TestCase, parameterized.TestCase):
+  """DNC-MD's options (Csordás and Schmidhuber 2019) against the oracle."""
+
+  def test_read_inputs_of_the_options_match_linear_layers(self):
+    rng = np.random.RandomState(40)
+    module = access.MemoryAccess(
+      memory_size=5,
+      word_size=3,
+      num_reads=2,
+      num_writes=2,
+      content_masking=True,
+      link_sharpness=True,
+    )
+    inputs = 3 * rng.randn(4, 6)
+    got = {k: v.numpy() for k, v in module._read_inputs(inputs).items()}
+    variables = {v.name: v.numpy() for v in module.trainable_variables}
+    pieces = _PIECES + ('read_masks', 'write_masks', 'link_sharpness')
+    self.assertCountEqual(
+      variables,
+      [f'memory_access/{p}/{v}:0' for p in pieces for v in ('w', 'b')],
+    )
+    raw = {
+      p: inputs @ variables[f'memory_access/{p}/w:0']
+      + variables[f'memory_access/{p}/b:0']
+      for p in pieces
+    }
+    sharpness = 1 + oracles.np_softplus(raw['link_sharpness'].reshape(4, 2, 4))
+    expected = {
+      'read_content_masks': _np_sigmoid(raw['read_masks'].reshape(4, 2, 3)),
+      'write_content_masks': _np_sigmoid(raw['write_masks'].reshape(4, 2, 3)),
+      'backward_sharpness': sharpness[:, :, :2],
+      'forward_sharpness': sharpness[:, :, 2:],
+    }
+    for key, value in expected.items():
+      self.assertAllClose(got[key], value, rtol=1e-12, atol=1e-12, msg=key)
+    self.assertTrue((got['forward_sharpness'] >= 1).all())
+    self.assertTrue((got['backward_sharpness'] >= 1).all())
+    self.assertNotAllClose(got['forward_sharpness'], got['backward_sharpness'])
+
+  # Each option eagerly and in tf.function; under XLA (slow to compile) all
+  # of them together.
+  @parameterized.parameters(
+    *[(mode, option) for mode in ('eager', 'function') for option in _OPTIONS],
+    ('xla', 'all'),
+  )
+  def test_step_matches_numpy_oracle(self, mode, option):
+    rng = np.random.RandomState(41)
+    batch_size, memory_size, word_size, reads, writes = 2, 5, 4, 2, 2
+    options = _OPTIONS[option]
+    module = access.MemoryAccess(
+      memory_size, word_size, reads, writes, **options
+    )
+    inputs = tf.constant(rng.randn(batch_size, 7))
+    interface = {k: v.numpy() for k, v in module._read_inputs(inputs).items()}
+    prev = _random_state(rng, batch_size, memory_size, word_size, reads, writes)
+    read_words, state = _in_mode(module, mode)(
+      inputs, _to_access_state(prev, tf.float64)
+    )
+    expected_words, expected = _np_step(interface, prev, **options)
+    self.assertAllClose(read_words, expected_words, rtol=1e-12, atol=1e-12)
+    got = {
+      'memory': state.memory,
+      'read_weights': state.read_weights,
+      'write_weights': state.write_weights,
+      'link': state.linkage.link,
+      'precedence_weights': state.linkage.precedence_weights,
+      'usage': state.usage,
+    }
+    for key, value in expected.items():
+      self.assertAllClose(got[key], value, rtol=1e-12, atol=1e-12, msg=key)
+    # The option changes the step (so that this test can fail).
+    _, plain = _np_step(interface, prev)
+    changed = 'memory' if option == 'deallocate_content' else 'read_weights'
+    self.assertGreater(np.abs(plain[changed] - expected[changed]).max(), 1e-3)
+
+  def test_float32_step_with_every_option_matches_numpy_oracle(self):
+    rng = np.random.RandomState(42)
+    module = access.MemoryAccess(5, 4, 2, 2, **_OPTIONS['all'])
+    inputs = tf.constant(rng.randn(2, 7), tf.float32)
+    interface = {
+      k: v.numpy().astype(np.float64)
+      for k, v in module._read_inputs(inputs).items()
+    }
+    prev = _random_state(rng, 2, 5, 4, 2, 2)
+    read_words, state = _in_mode(module, 'function')(
+      inputs, _to_access_state(prev, tf.float32)
+    )
+    expected_words, expected = _np_step(interface, prev, **_OPTIONS['all'])
+    self.assertEqual(read_words.dtype, tf.float32)
+    self.assertAllClose(read_words, expected_words, rtol=1e-5, atol=1e-5)
+    self.assertAllClose(
+      state.read_weights, expected['read_weights'], rtol=1e-5, atol=1e-5
+    )
+
+  def test_masks_of_ones_give_the_plain_weights(self):
+    rng = np.random.RandomState(43)
+    plain = access.MemoryAccess(6, 4, num_reads=2, num_writes=2)
+    masked = access.MemoryAccess(6, 4, 2, 2, content_masking=True)
+    memory = rng.randn(2, 6, 4)
+    inputs = {
+      'write_content_keys': rng.randn(2, 2, 4),
+      'write_content_strengths': 2 * rng.randn(2, 2),
+      'allocation_gate': rng.uniform(size=(2, 2)),
+      'write_gate': rng.uniform(size=(2, 2)),
+      'read_content_keys': rng.randn(2, 2, 4),
+      'read_content_strengths': 2 * rng.randn(2, 2),
+      'read_mode': _np_softmax(rng.randn(2, 2, 5)),
+    }
+    ones = dict(
+      inputs,
+      write_content_masks=np.ones([2, 2, 4]),
+      read_content_masks=np.ones([2, 2, 4]),
+    )
+    usage = rng.uniform(size=(2, 6))
+    self.assertAllClose(
+      masked._write_weights(ones, memory, usage),
+      plain._write_weights(inputs, memory, usage),
+      rtol=1e-12,
+    )
+    prev_read_weights = _random_weights(rng, (2, 2, 6))
+    link = _random_weights(rng, (2, 2, 6, 6)) * (1 - np.eye(6)) / 6
+    self.assertAllClose(
+      masked._read_weights(ones, memory, prev_read_weights, link),
+      plain._read_weights(inputs, memory, prev_read_weights, link),
+      rtol=1e-12,
+    )
+    # Masks that are not all ones change the lookup.
+    halves = dict(ones, read_content_masks=np.full([2, 2, 4], 0.5))
+    halves['read_content_masks'][..., :2] = 1
+    self.assertNotAllClose(
+      masked._read_weights(halves, memory, prev_read_weights, link),
+      plain._read_weights(inputs, memory, prev_read_weights, link),
+    )
+
+  def test_sharpness_one_gives_the_plain_link_read(self):
+    rng = np.random.RandomState(44)
+    memory_size = 6
+    plain = access.MemoryAccess(memory_size, 4, num_reads=2, num_writes=2)
+    sharp = access.MemoryAccess(memory_size, 4, 2, 2, link_sharpness=True)
+    # Each write head's link a cycle through the locations (zero diagonal),
+    # and read weights that sum to 1: then L w and L^T w sum to 1 as well,
+    # and with exponents of 1 their sharpened forms are themselves.
+    cycle = np.roll(np.eye(memory_size), 1, axis=1)
+    link = np.stack([np.stack([cycle, cycle.T])] * 2)
+    prev_read_weights = _np_softmax(rng.randn(2, 2, memory_size))
+    inputs = {
+      'read_content_keys': rng.randn(2, 2, 4),
+      'read_content_strengths': rng.randn(2, 2),
+      'read_mode': _np_softmax(rng.randn(2, 2, 5)),
+    }
+    ones = dict(
+      inputs,
+      forward_sharpness=np.ones([2, 2, 2]),
+      backward_sharpness=np.ones([2, 2, 2]),
+    )
+    memory = rng.randn(2, memory_size, 4)
+    expected = plain._read_weights(inputs, memory, prev_read_weights, link)
+    self.assertAllClose(
+      sharp._read_weights(ones, memory, prev_read_weights, link),
+      expected,
+      atol=memory_size * _EPS,
+      rtol=0,
+    )
+    # Larger exponents give other (sharper) weights.
+    sharper = dict(ones, forward_sharpness=np.full([2, 2, 2], 4.0))
+    self.assertNotAllClose(
+      sharp._read_weights(sharper, memory, prev_read_weights, link),
+      expected,
+      atol=1e-3,
+    )
+
+  def _free_gates_fixed(self, module, gate_bias, write_gate_bias=None):
+    """Makes every free gate (and write gate) of `module` a constant."""
+    layers = module._interface_linears
+    for name, bias in (
+      ('free_gate', gate_bias),
+      ('write_gate', write_gate_bias),
+    ):
+      if bias is not None:
+        layers[name].w.assign(tf.zeros_like(layers[name].w))
+        layers[name].b.assign(
+          tf.fill(layers[name].b.shape, tf.constant(bias, tf.float64))
+        )
+
+  def test_deallocation_with_closed_free_gates_is_the_plain_step(self):
+    rng = np.random.RandomState(45)
+    plain = _built(access.MemoryAccess(5, 4, 2, 2), input_size=7)
+    deallocating = _built(
+      access.MemoryAccess(5, 4, 2, 2, deallocate_content=True), input_size=7
+    )
+    _copy_variables(plain, deallocating)
+    for module in (plain, deallocating):
+      self._free_gates_fixed(module, gate_bias=-1e3)  # f_t = 0: psi_t = 1.
+    inputs = tf.constant(rng.randn(2, 7))
+    state = _to_access_state(_random_state(rng, 2, 5, 4, 2, 2), tf.float64)
+    expected_words, expected_state = plain(inputs, state)
+    words, next_state = deallocating(inputs, state)
+    self.assertAllClose(words, expected_words, rtol=1e-15, atol=0)
+    for got, want in zip(
+      tf.nest.flatten(next_state), tf.nest.flatten(expected_state), strict=True
+    ):
+      self.assertAllClose(got, want, rtol=1e-15, atol=0)
+
+  def test_deallocation_erases_what_is_freed(self):
+    rng = np.random.RandomState(46)
+    plain = _built(access.MemoryAccess(5, 4, 2, 1), input_size=7)
+    deallocating = _built(
+      access.MemoryAccess(5, 4, 2, 1, deallocate_content=True), input_size=7
+    )
+    _copy_variables(plain, deallocating)
+    for module in (plain, deallocating):
+      # f_t = 1 and no write (g_t^w = 0): only the frees change the memory.
+      self._free_gates_fixed(module, gate_bias=1e3, write_gate_bias=-1e3)
+    prev = _random_state(rng, 2, 5, 4, 2, 1)
+    prev['read_weights'] = np.zeros([2, 2, 5])
+    prev['read_weights'][0, :, 3] = 1  # Both heads read slot 3...
+    prev['read_weights'][1, 0, 1] = 1  # ... and slots 1 and 4.
+    prev['read_weights'][1, 1, 4] = 1
+    state = _to_access_state(prev, tf.float64)
+    inputs = tf.constant(rng.randn(2, 7))
+    memory = deallocating(inputs, state)[1].memory.numpy()
+    expected = prev['memory'].copy()
+    expected[0, 3] = expected[1, [1, 4]] = 0
+    self.assertAllClose(memory, expected, rtol=1e-15, atol=0)
+    # Without the option the freed rows keep their words.
+    self.assertAllClose(
+      plain(inputs, state)[1].memory, prev['memory'], rtol=1e-15, atol=0
+    )
+
+  def test_step_gradient_with_every_option_matches_numeric(self):
+    rng = np.random.RandomState(47)
+    batch_size, memory_size, word_size, reads, writes = 1, 4, 3, 2, 2
+    module = access.MemoryAccess(
+      memory_size, word_size, reads, writes, **_OPTIONS['all']
+    )
+    prev = _random_state(rng, batch_size, memory_size, word_size, reads, writes)
+    state = _to_access_state(prev, tf.float64)
+
+    def loss(inputs, memory, read_weights):
+      read_words, next_state = module(
+        inputs, state._replace(memory=memory, read_weights=read_weights)
+      )
+      return tf.reduce_sum(read_words) + tf.reduce_sum(next_state.memory)
+
+    inputs = tf.constant(rng.randn(batch_size, 5))
+    theoretical, numerical = tf.test.compute_gradient(
+      loss, [inputs, state.memory, state.read_weights], delta=1e-6
+    )
+    for got, want in zip(theoretical, numerical, strict=True):
+      self.assertAllClose(got, want, rtol=1e-5, atol=1e-6)
+      self.assertGreater(np.abs(got).max(), 1e-2)
+    # Every option's layer gets a gradient.
+    layers = module._interface_linears
+    with tf.GradientTape() as tape:
+      value = loss(inputs, state.memory, state.read_weights)
+    grads = tape.gradient(
+      value,
+      [layers[n].w for n in ('read_masks', 'write_masks', 'link_sharpness')],
+    )
+    for grad in grads:
+      self.assertGreater(np.abs(grad.numpy()).max(), 1e-4)
+
+  @parameterized.parameters(
+    'content_masking', 'deallocate_content', 'link_sharpness'
+  )
+  def test_options_must_be_booleans(self, option):
+    with self.assertRaisesRegex(TypeError, f'`{option}` must be True or False'):
+      access.MemoryAccess(**{option: 1})
 
 
 if __name__ == '__main__':

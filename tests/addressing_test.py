@@ -153,6 +153,171 @@ class CosineWeightsTest(tf.test.TestCase, parameterized.TestCase):
       module(tf.zeros([1, 4, 2]), tf.zeros([1, 2, 3]), tf.zeros([1, 2]))
 
 
+class MaskedCosineWeightsTest(tf.test.TestCase, parameterized.TestCase):
+  """DNC-MD's masked lookup (Csordás and Schmidhuber 2019)."""
+
+  def _arrays(self, seed, dtype=np.float64):
+    rng = np.random.RandomState(seed)
+    batch_size, num_heads, memory_size, word_size = 2, 3, 5, 4
+    return (
+      rng.randn(batch_size, memory_size, word_size).astype(dtype),
+      rng.randn(batch_size, num_heads, word_size).astype(dtype),
+      (3 * rng.randn(batch_size, num_heads)).astype(dtype),
+      rng.uniform(size=(batch_size, num_heads, word_size)).astype(dtype),
+    )
+
+  @parameterized.product(mode=_MODES, dtype=(np.float32, np.float64))
+  def test_matches_numpy(self, mode, dtype):
+    memory, keys, strengths, masks = self._arrays(20, dtype)
+    module = addressing.CosineWeights(3, 4)
+    got = _in_mode(module, mode)(memory, keys, strengths, masks)
+    self.assertEqual(got.dtype, dtype)
+    expected = oracles.np_masked_cosine_weights(
+      *(x.astype(np.float64) for x in (memory, keys, strengths, masks))
+    )
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    self.assertAllClose(got, expected, rtol=tol, atol=tol)
+    # The masks matter: the plain lookup differs.
+    plain = _np_cosine_weights(
+      *(x.astype(np.float64) for x in (memory, keys, strengths))
+    )
+    self.assertGreater(np.abs(expected - plain).max(), 1e-2)
+
+  @parameterized.parameters(*_MODES)
+  def test_masks_of_ones_give_the_plain_lookup(self, mode):
+    memory, keys, strengths, _ = self._arrays(21)
+    module = addressing.CosineWeights(3, 4)
+    got = _in_mode(module, mode)(memory, keys, strengths, np.ones_like(keys))
+    self.assertAllClose(got, module(memory, keys, strengths), rtol=1e-12)
+
+  def test_masked_out_part_of_the_words_is_ignored(self):
+    # The key half of each word (masked in) finds the row whose key half
+    # matches, whatever the value halves (masked out) hold.
+    memory, keys, strengths, _ = self._arrays(22)
+    masks = np.zeros_like(keys)
+    masks[..., :2] = 1
+    keys[:, :, :2] = memory[:, [3, 0, 3], :2]
+    module = addressing.CosineWeights(3, 4)
+    weights = module(memory, keys, np.full_like(strengths, 200.0), masks)
+    self.assertAllEqual(np.argmax(weights, -1), [[3, 0, 3], [3, 0, 3]])
+    other_values = memory.copy()
+    other_values[..., 2:] = 10 * np.random.RandomState(23).randn(2, 5, 2)
+    other_keys = keys.copy()
+    other_keys[..., 2:] = 0
+    self.assertAllClose(
+      module(other_values, other_keys, strengths, masks),
+      module(memory, keys, strengths, masks),
+      rtol=1e-12,
+    )
+
+  def test_gradient_matches_numeric(self):
+    memory, keys, strengths, masks = (tf.constant(x) for x in self._arrays(24))
+    module = addressing.CosineWeights(3, 4)
+    theoretical, numerical = tf.test.compute_gradient(
+      lambda m, k, s, z: module(m, k, s, z) * tf.range(5, dtype=tf.float64),
+      [memory, keys, strengths, masks],
+    )
+    for got, want in zip(theoretical, numerical, strict=True):
+      self.assertAllClose(got, want, rtol=1e-5, atol=1e-6)
+      self.assertGreater(np.abs(got).max(), 1e-3)
+
+  def test_wrong_mask_shape_raises_with_name(self):
+    module = addressing.CosineWeights(2, 3)
+    with self.assertRaisesRegex(ValueError, '`masks`'):
+      module(
+        tf.zeros([1, 4, 3]),
+        tf.zeros([1, 2, 3]),
+        tf.zeros([1, 2]),
+        tf.zeros([1, 2, 4]),
+      )
+
+
+class SharpenLinkWeightsTest(tf.test.TestCase, parameterized.TestCase):
+  """DNC-MD's link distribution sharpness S(d, s)."""
+
+  def _arrays(self, seed, dtype=np.float64):
+    rng = np.random.RandomState(seed)
+    weights = _random_write_weights(rng, (2, 3, 2, 6)).astype(dtype)
+    sharpness = (1 + 3 * rng.uniform(size=(2, 3, 2))).astype(dtype)
+    return weights, sharpness
+
+  @parameterized.product(mode=_MODES, dtype=(np.float32, np.float64))
+  def test_matches_numpy(self, mode, dtype):
+    weights, sharpness = self._arrays(25, dtype)
+    got = _in_mode(addressing.sharpen_link_weights, mode)(weights, sharpness)
+    self.assertEqual(got.dtype, dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    self.assertAllClose(
+      got,
+      oracles.np_sharpen(
+        weights.astype(np.float64), sharpness.astype(np.float64)
+      ),
+      rtol=tol,
+      atol=tol,
+    )
+
+  def test_sharpness_one_keeps_distributions_and_renormalises(self):
+    weights, _ = self._arrays(26)
+    ones = np.ones(weights.shape[:3])
+    distributions = weights / weights.sum(-1, keepdims=True)
+    n = weights.shape[-1]
+    # Equal to d up to the epsilon added to each entry.
+    self.assertAllClose(
+      addressing.sharpen_link_weights(distributions, ones),
+      distributions,
+      atol=n * _EPS,
+      rtol=0,
+    )
+    self.assertAllClose(
+      addressing.sharpen_link_weights(weights, ones),
+      distributions,
+      atol=n * _EPS / weights.sum(-1).min(),
+      rtol=0,
+    )
+    # Nothing to follow (no write yet): uniform, as in the authors' code.
+    self.assertAllClose(
+      addressing.sharpen_link_weights(np.zeros_like(weights), 3 * ones),
+      np.full(weights.shape, 1 / n),
+      rtol=1e-12,
+    )
+
+  def test_larger_exponents_concentrate_on_the_largest_entry(self):
+    rng = np.random.RandomState(27)
+    # One entry of each row at least 0.6, the others at most 0.4.
+    peak = rng.randint(6, size=(2, 3, 2))
+    weights = 0.4 * rng.uniform(size=(2, 3, 2, 6)) + 0.6 * np.eye(6)[peak]
+    ones = np.ones(weights.shape[:3])
+    peaks = [
+      addressing.sharpen_link_weights(weights, s * ones).numpy().max(-1)
+      for s in (1.0, 2.0, 50.0)
+    ]
+    self.assertTrue((peaks[0] < peaks[1]).all() and (peaks[1] < peaks[2]).all())
+    self.assertTrue((peaks[2] > 0.99).all())
+    sharp = addressing.sharpen_link_weights(weights, 50 * ones).numpy()
+    self.assertAllEqual(sharp.argmax(-1), weights.argmax(-1))
+    self.assertAllEqual(weights.argmax(-1), peak)
+
+  def test_gradient_matches_numeric(self):
+    weights, sharpness = self._arrays(28)
+    # Away from 0, where the log's slope (1 / (d + eps)) is far too steep
+    # for finite differences.
+    weights, sharpness = tf.constant(0.05 + weights), tf.constant(sharpness)
+    theoretical, numerical = tf.test.compute_gradient(
+      lambda w, s: (
+        addressing.sharpen_link_weights(w, s) * tf.range(6, dtype=tf.float64)
+      ),
+      [weights, sharpness],
+      delta=1e-6,
+    )
+    for got, want in zip(theoretical, numerical, strict=True):
+      self.assertAllClose(got, want, rtol=1e-5, atol=1e-6)
+      self.assertGreater(np.abs(got).max(), 1e-3)
+
+  def test_wrong_sharpness_shape_raises_with_name(self):
+    with self.assertRaisesRegex(ValueError, '`sharpness`'):
+      addressing.sharpen_link_weights(tf.zeros([2, 3, 1, 4]), tf.zeros([2, 3]))
+
+
 class TemporalLinkageTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(*_MODES)
   def test_random_sequence_matches_numpy_and_keeps_invariants(self, mode):

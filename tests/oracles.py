@@ -2,7 +2,9 @@
 
 The oracles are written from the paper (Graves et al. 2016, Methods) and the
 reference code's conventions (epsilon, softplus strengths, ties to the lower
-index), with loops where that reads more plainly than vectorised numpy.
+index), with loops where that reads more plainly than vectorised numpy. The
+options of DNC-MD (masked lookup, de-allocation of contents, link sharpness)
+are written from Csordás and Schmidhuber (ICLR 2019).
 """
 
 import numpy as np
@@ -39,6 +41,40 @@ def np_cosine_weights(memory, keys, strengths):
   dot = np.einsum('bhw,bnw->bhn', keys, memory)
   similarity = dot / (key_norm[:, :, None] * row_norm[:, None, :] + EPS)
   return np_softmax(similarity * np_softplus(strengths)[..., None])
+
+
+def np_masked_cosine_weights(memory, keys, strengths, masks):
+  """C(M, k, beta, s) = softmax(beta D(k * s, M * 1 s^T)), head by head.
+
+  Args:
+    memory: `[B, N, W]`; keys and masks: `[B, H, W]`; strengths: `[B, H]`.
+
+  Returns:
+    `[B, H, N]`.
+  """
+  weights = np.zeros(keys.shape[:2] + memory.shape[1:2])
+  for b in range(keys.shape[0]):
+    for h in range(keys.shape[1]):
+      mask = masks[b, h]
+      weights[b, h] = np_cosine_weights(
+        memory[b : b + 1] * mask,  # Every row masked: M * 1 s^T.
+        (keys[b, h] * mask)[None, None],
+        strengths[b : b + 1, h : h + 1],
+      )[0, 0]
+  return weights
+
+
+def np_sharpen(weights, sharpness):
+  """S(d, s)[i] = (d[i] + eps)^s / sum_j (d[j] + eps)^s, one row at a time.
+
+  Args:
+    weights: `[..., N]`, non-negative; sharpness: `[...]`.
+  """
+  sharpened = np.zeros_like(weights)
+  for index in np.ndindex(*weights.shape[:-1]):
+    powers = (weights[index] + EPS) ** sharpness[index]
+    sharpened[index] = powers / powers.sum()
+  return sharpened
 
 
 def np_allocation(usage):
@@ -88,6 +124,141 @@ def np_link(prev_link, prev_precedence, write_weights):
 def np_precedence(prev_precedence, write_weights):
   write_sum = write_weights.sum(-1, keepdims=True)
   return (1 - write_sum) * prev_precedence + write_weights
+
+
+def np_write_weights(interface, memory, usage, content_masking=False):
+  """w_t^w of every write head, allocating in turn, from M_{t-1} and u_t."""
+  alloc_gate = interface['allocation_gate']
+  write_gate = interface['write_gate']
+  keys = interface['write_content_keys']
+  strengths = interface['write_content_strengths']
+  if content_masking:
+    masks = interface['write_content_masks']
+    content = np_masked_cosine_weights(memory, keys, strengths, masks)
+  else:
+    content = np_cosine_weights(memory, keys, strengths)
+  allocation = np_write_allocation_weights(usage, alloc_gate * write_gate)
+  return write_gate[..., None] * (
+    alloc_gate[..., None] * allocation + (1 - alloc_gate[..., None]) * content
+  )
+
+
+def np_read_weights(
+  interface,
+  memory,
+  prev_read_weights,
+  link,
+  content_masking=False,
+  link_sharpness=False,
+):
+  """w_t^r of every read head: read modes over content and the links."""
+  mode = interface['read_mode']
+  num_writes = link.shape[1]
+  keys = interface['read_content_keys']
+  strengths = interface['read_content_strengths']
+  if content_masking:
+    masks = interface['read_content_masks']
+    content = np_masked_cosine_weights(memory, keys, strengths, masks)
+  else:
+    content = np_cosine_weights(memory, keys, strengths)
+  weights = mode[:, :, 2 * num_writes, None] * content
+  for b in range(memory.shape[0]):
+    for r in range(mode.shape[1]):
+      for i in range(num_writes):
+        forward = prev_read_weights[b, r] @ link[b, i].T
+        backward = prev_read_weights[b, r] @ link[b, i]
+        if link_sharpness:
+          forward = np_sharpen(forward, interface['forward_sharpness'][b, r, i])
+          backward = np_sharpen(
+            backward, interface['backward_sharpness'][b, r, i]
+          )
+        weights[b, r] += mode[b, r, num_writes + i] * forward
+        weights[b, r] += mode[b, r, i] * backward
+  return weights
+
+
+def np_access_step(
+  interface,
+  prev,
+  content_masking=False,
+  deallocate_content=False,
+  link_sharpness=False,
+):
+  """One memory access step, on numpy arrays.
+
+  Args:
+    interface: the dict of `MemoryAccess._read_inputs`, as numpy arrays.
+    prev: the previous state as a dict of numpy arrays (`memory`,
+      `read_weights`, `write_weights`, `link`, `precedence_weights`,
+      `usage`; see `random_access_state`).
+    content_masking, deallocate_content, link_sharpness: DNC-MD's options.
+
+  Returns:
+    (read_words `[B, R, W]`, the next state as a dict like `prev`).
+  """
+  # 1. Usage from the previous writes, then frees (psi_t).
+  not_written = np.prod(1 - prev['write_weights'], axis=1)
+  usage = prev['usage'] + (1 - prev['usage']) * (1 - not_written)
+  retention = np.ones_like(usage)
+  for j in range(prev['read_weights'].shape[1]):
+    retention *= (
+      1 - interface['free_gate'][:, j, None] * prev['read_weights'][:, j]
+    )
+  usage = usage * retention
+  # 2. Write weights, looked up in M_{t-1}.
+  write_weights = np_write_weights(
+    interface, prev['memory'], usage, content_masking
+  )
+  # 3. De-allocation (DNC-MD): each row scaled by psi_t; erase, then write.
+  memory = prev['memory'].copy()
+  if deallocate_content:
+    memory *= retention[:, :, None]
+  erase = interface['erase_vectors']
+  for i in range(write_weights.shape[1]):
+    memory *= 1 - write_weights[:, i, :, None] * erase[:, i, None, :]
+  memory += np.einsum('bin,biw->bnw', write_weights, interface['write_vectors'])
+  # 4. Temporal links and precedence, per write head.
+  link = np_link(prev['link'], prev['precedence_weights'], write_weights)
+  precedence = np_precedence(prev['precedence_weights'], write_weights)
+  # 5. Read weights on the new memory; 6. read words.
+  read_weights = np_read_weights(
+    interface,
+    memory,
+    prev['read_weights'],
+    link,
+    content_masking,
+    link_sharpness,
+  )
+  read_words = np.einsum('brn,bnw->brw', read_weights, memory)
+  return read_words, {
+    'memory': memory,
+    'read_weights': read_weights,
+    'write_weights': write_weights,
+    'link': link,
+    'precedence_weights': precedence,
+    'usage': usage,
+  }
+
+
+def random_access_state(rng, batch_size, memory_size, word_size, reads, writes):
+  """A nonzero previous state (dict of numpy arrays), so every term of a
+  step matters."""
+  link = random_write_weights(
+    rng, (batch_size, writes, memory_size, memory_size)
+  )
+  link *= 1 - np.eye(memory_size)
+  return {
+    'memory': rng.randn(batch_size, memory_size, word_size),
+    'read_weights': random_write_weights(rng, (batch_size, reads, memory_size)),
+    'write_weights': random_write_weights(
+      rng, (batch_size, writes, memory_size)
+    ),
+    'link': link / memory_size,
+    'precedence_weights': random_write_weights(
+      rng, (batch_size, writes, memory_size)
+    ),
+    'usage': rng.uniform(size=(batch_size, memory_size)),
+  }
 
 
 def random_write_weights(rng, shape):
