@@ -146,7 +146,9 @@ def sharpen_link_weights(weights: tf.Tensor, sharpness: tf.Tensor) -> tf.Tensor:
   code, epsilon is added to d first and the result is normalised, so it
   sums to 1 even where d sums to less (and is uniform where d is zero, as
   before anything is written); with s = 1 it is d renormalised, equal to d
-  where d sums to 1.
+  where d sums to 1. Its gradient with respect to d grows as 1 / (d + eps)
+  where d is near zero, as in the authors' code (the training scripts clip
+  gradients by their global norm).
 
   Args:
     weights: `[batch_size, num_reads, num_writes, memory_size]`, d, the
@@ -161,9 +163,11 @@ def sharpen_link_weights(weights: tf.Tensor, sharpness: tf.Tensor) -> tf.Tensor:
   util.check_shape(weights, [None, None, None, None], 'weights')
   sharpness = tf.convert_to_tensor(sharpness, weights.dtype)
   util.check_shape(sharpness, weights.shape[:3], 'sharpness')
-  # d^s / sum d^s as a softmax of s log d, which is stable for any s. The
-  # speed kernels' reads may round a zero to a tiny negative number.
-  log_weights = tf.math.log(tf.nn.relu(weights) + _EPSILON)
+  # The speed kernels' reads may round a zero to a tiny negative number. The
+  # clamp only undoes that rounding, so the gradient passes it unchanged.
+  weights += tf.stop_gradient(tf.nn.relu(weights) - weights)
+  # d^s / sum d^s as a softmax of s log d, which is stable for any s.
+  log_weights = tf.math.log(weights + _EPSILON)
   return tf.nn.softmax(tf.expand_dims(sharpness, -1) * log_weights, axis=-1)
 
 

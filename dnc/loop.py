@@ -115,7 +115,7 @@ def train(
     run.checkpoint_dir,
     config,
     max_to_keep=run.max_checkpoints_to_keep,
-    defaults=task.config_defaults,
+    defaults={**run_flags.MODEL_DEFAULTS, **task.config_defaults},
     optional=trainer.optional_trackables(),
     **trainer.trackables(),
   )
@@ -206,8 +206,11 @@ def evaluate(
     raise training.CheckpointError(
       f'No checkpoint in {directory} to evaluate: no {training.CONFIG_FILE}.'
     )
+  # A config of an older version stands for the model flags' old values.
   training.adopt_saved_flags(
-    flag_values, saved, run_flags.MODEL_KEYS + tuple(task_flags)
+    flag_values,
+    {**run_flags.MODEL_DEFAULTS, **saved},
+    run_flags.MODEL_KEYS + tuple(task_flags),
   )
   task = make_task(saved)
   core = trainer_lib.make_core(
@@ -217,7 +220,7 @@ def evaluate(
   checkpointer = training.Checkpointer(
     directory,
     {**run_flags.model_config(flag_values), **task.config()},
-    defaults=task.config_defaults,
+    defaults={**run_flags.MODEL_DEFAULTS, **task.config_defaults},
     core=core,
     step=step,
   )

@@ -37,6 +37,7 @@ DEFAULTS = {
   'num_write_heads': 1,
   'num_read_heads': 4,
   'clip_value': 20,
+  **run_flags.MODEL_DEFAULTS,
   'num_bits': 4,
   'batch_size': 16,
   'min_length': 1,

@@ -80,7 +80,12 @@ def read_config(checkpoint_dir: str) -> tuple[dict[str, Any], str]:
       'a vocabulary (train_babi.py).'
     )
   keys = run_flags.MODEL_KEYS + TASK_CONFIG_KEYS[kind]
-  missing = [key for key in keys if key not in config]
+  # Model flags of later versions are absent from older configs.
+  missing = [
+    key
+    for key in keys
+    if key not in config and key not in run_flags.MODEL_DEFAULTS
+  ]
   if missing:
     raise training.CheckpointError(f'{path} lacks {", ".join(missing)}.')
   return config, kind
@@ -118,8 +123,8 @@ def load(checkpoint_dir: str) -> Restored:
   if path is None:
     raise training.CheckpointError(f'No checkpoint in {checkpoint_dir}.')
   task = task_of_config(config, kind)
-  model = {key: config[key] for key in run_flags.MODEL_KEYS}
-  core = trainer.make_core(model, task.output_size)
+  model = {key: config[key] for key in run_flags.MODEL_KEYS if key in config}
+  core = trainer.make_core(model, task.output_size)  # Fills MODEL_DEFAULTS.
   # The variables exist before the restore, so that it fills them now and
   # can check that the checkpoint had every one of them.
   trainer.build_variables(core, task.input_size)

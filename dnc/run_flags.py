@@ -16,6 +16,16 @@ from typing import Any
 
 from absl import flags
 
+# Model flags added after the first checkpoints were written, with the value
+# that a saved config without them stands for (the model of the code that
+# wrote it), so that those checkpoints still resume and evaluate.
+MODEL_DEFAULTS = {
+  # DNC-MD's memory options (Csordás and Schmidhuber 2019).
+  'content_masking': False,
+  'deallocate_content': False,
+  'link_sharpness': False,
+}
+
 # Flags that shape the model's variables: a checkpoint resumes (or is
 # evaluated) only with the values it was made with.
 MODEL_KEYS = (
@@ -25,6 +35,7 @@ MODEL_KEYS = (
   'num_write_heads',
   'num_read_heads',
   'clip_value',
+  *MODEL_DEFAULTS,
 )
 
 
@@ -35,8 +46,15 @@ def define_model_flags(
   num_write_heads: int = 1,
   num_read_heads: int = 4,
   clip_value: float = 20,
+  content_masking: bool = False,
+  deallocate_content: bool = False,
+  link_sharpness: bool = False,
 ) -> None:
-  """Defines the DNC's flags (`MODEL_KEYS`) with these defaults."""
+  """Defines the DNC's flags (`MODEL_KEYS`) with these defaults.
+
+  The last three are DNC-MD's memory options (`dnc.access.MemoryAccess`);
+  off, the model is the DNC of Graves et al. (2016).
+  """
   flags.DEFINE_integer(
     'hidden_size', hidden_size, 'Size of LSTM hidden layer.', lower_bound=1
   )
@@ -62,6 +80,24 @@ def define_model_flags(
   )
   flags.register_validator(
     'clip_value', lambda value: value >= 0, '--clip_value must be >= 0.'
+  )
+  flags.DEFINE_boolean(
+    'content_masking',
+    content_masking,
+    'DNC-MD (Csordas and Schmidhuber 2019): each head masks the key and the '
+    'memory words before the content lookup (one sigmoid mask per head).',
+  )
+  flags.DEFINE_boolean(
+    'deallocate_content',
+    deallocate_content,
+    'DNC-MD: freed locations also lose their contents (the memory is '
+    'multiplied by the retention vector psi_t before each write).',
+  )
+  flags.DEFINE_boolean(
+    'link_sharpness',
+    link_sharpness,
+    'DNC-MD: each read head sharpens its forward and backward link '
+    'weightings with a learned exponent >= 1.',
   )
 
 

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from dnc import dnc
 from dnc import recompute
+from dnc import run_flags
 from dnc import task as task_lib
 
 COMPILE_MODES = ('xla', 'function', 'eager')
@@ -28,16 +29,22 @@ def make_core(
 
   Args:
     config: `hidden_size`, `memory_size`, `word_size`, `num_read_heads`,
-      `num_write_heads`, `clip_value`.
+      `num_write_heads`, `clip_value`; and those of `run_flags.MODEL_DEFAULTS`
+      (DNC-MD's `content_masking`, `deallocate_content`, `link_sharpness`),
+      which take their default where absent (a config of an older version).
     output_size: outputs per step (the task's `output_size`).
     fast_kernels: `dnc.DNC`'s switch (None: its default).
   """
+  config = {**run_flags.MODEL_DEFAULTS, **config}
   return dnc.DNC(
     access_config=dict(
       memory_size=config['memory_size'],
       word_size=config['word_size'],
       num_reads=config['num_read_heads'],
       num_writes=config['num_write_heads'],
+      content_masking=config['content_masking'],
+      deallocate_content=config['deallocate_content'],
+      link_sharpness=config['link_sharpness'],
     ),
     controller_config=dict(hidden_size=config['hidden_size']),
     output_size=output_size,

@@ -32,20 +32,7 @@ _np_write_weights = oracles.np_write_weights
 _np_step = oracles.np_access_step
 _random_weights = oracles.random_write_weights
 _random_state = oracles.random_access_state
-
-
-def _to_access_state(state, dtype):
-  c = lambda x: tf.constant(x, dtype)
-  return access.AccessState(
-    memory=c(state['memory']),
-    read_weights=c(state['read_weights']),
-    write_weights=c(state['write_weights']),
-    linkage=addressing.TemporalLinkageState(
-      link=c(state['link']),
-      precedence_weights=c(state['precedence_weights']),
-    ),
-    usage=c(state['usage']),
-  )
+_to_access_state = oracles.to_access_state
 
 
 class MemoryAccessTest(tf.test.TestCase, parameterized.TestCase):

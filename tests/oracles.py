@@ -261,6 +261,24 @@ def random_access_state(rng, batch_size, memory_size, word_size, reads, writes):
   }
 
 
+def to_access_state(state, dtype):
+  """The `AccessState` of a dict like `random_access_state`'s, in `dtype`."""
+  from dnc import access  # The oracles above need no part of the package.
+  from dnc import addressing
+
+  c = lambda x: tf.constant(x, dtype)
+  return access.AccessState(
+    memory=c(state['memory']),
+    read_weights=c(state['read_weights']),
+    write_weights=c(state['write_weights']),
+    linkage=addressing.TemporalLinkageState(
+      link=c(state['link']),
+      precedence_weights=c(state['precedence_weights']),
+    ),
+    usage=c(state['usage']),
+  )
+
+
 def random_write_weights(rng, shape):
   """Nonnegative weights whose rows sum to a random total in [0, 1]."""
   weights = rng.exponential(size=shape)

@@ -2,6 +2,7 @@
 
 import glob
 import importlib
+import json
 import os
 import re
 import signal
@@ -417,6 +418,39 @@ class EvaluateTest(absltest.TestCase):
     code, output = _train(*flags, '--mode=eval', '--hidden_size=8')
     self.assertEqual(code, 1)
     self.assertIn('--hidden_size: saved 16, now 8', output)
+
+
+class MemoryOptionsTest(absltest.TestCase):
+  @pytest.mark.slow  # Three runs of train.py.
+  def test_dncmd_options_train_are_saved_and_must_match(self):
+    directory = self.create_tempdir().full_path
+    options = ('--content_masking', '--deallocate_content', '--link_sharpness')
+    flags = [*_TINY, f'--checkpoint_dir={directory}', '--eval_batches=1']
+    code, output = _train(
+      *flags, *options, '--checkpoint_interval=5', '--num_training_iterations=5'
+    )
+    self.assertEqual(code, 0, output)
+    with open(os.path.join(directory, 'config.json')) as f:
+      config = json.load(f)
+    for option in options:
+      self.assertIs(config[option[2:]], True, option)
+    weights = _weights(directory)
+    for layer in ('read_masks', 'write_masks', 'link_sharpness'):
+      self.assertIn(
+        f'core/_access/_interface_linears/{layer}/w/.ATTRIBUTES/VARIABLE_VALUE',
+        weights,
+      )
+    # Evaluating takes them from the checkpoint; resuming without them is
+    # refused.
+    code, output = _train(*flags, '--mode=eval')
+    self.assertEqual(code, 0, output)
+    self.assertRegex(
+      output, r"Flags taken from the checkpoint: .*'link_sharpness': True"
+    )
+    code, output = _train(*flags, '--num_training_iterations=10')
+    self.assertEqual(code, 1, output)
+    for option in options:
+      self.assertIn(f'{option}: saved True, now False', output)
 
 
 if __name__ == '__main__':
