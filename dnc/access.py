@@ -5,10 +5,11 @@ temporal links, read weights, read words. Where its fast kernels are on
 (`fast_kernels`, see `dnc.DNC`) the interface is one matmul and the links
 are updated and read in one kernel (`dnc._fast`), with the same values.
 
-Three options from DNC-MD (Csordás and Schmidhuber, ICLR 2019), all off by
-default (the paper's DNC): `content_masking`, `deallocate_content` and
+Three options from Csordás and Schmidhuber (ICLR 2019), all off by default
+(the DNC of Graves et al.): `content_masking`, `deallocate_content` and
 `link_sharpness` (see `MemoryAccess.__init__`). Each adds its own interface
-layer only when on, so the default module's variables are unchanged.
+layer only when on, so the default module's variables are unchanged. Their
+DNC-MD is the first two.
 
 Shapes use B (batch_size), N (memory_size), W (word_size), R (num_reads) and
 Wr (num_writes).
@@ -78,8 +79,9 @@ class MemoryAccess(snt.RNNCore):
   ):
     """Constructs a memory access module.
 
-    The last three arguments are DNC-MD's changes to the memory (Csordás
-    and Schmidhuber 2019); each is independent of the others.
+    The last three arguments are the changes to the memory of Csordás and
+    Schmidhuber (2019), independent of each other (their DNC-MD is the
+    first two).
 
     Args:
       memory_size: number of memory locations, N.

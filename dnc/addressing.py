@@ -5,10 +5,10 @@ wrote them, differentiated by TensorFlow. `TemporalLinkage.update_and_read`
 and `Freeness(fast_kernels=...)` run the same maths through the speed
 kernels of `dnc._fast` instead (see `fast_kernels` in `dnc.DNC`).
 
-Two options of DNC-MD (Csordás and Schmidhuber, *Improving Differentiable
-Neural Computers Through Memory Masking, De-allocation, and Link
-Distribution Sharpness Control*, ICLR 2019) live here too, off unless asked
-for: `CosineWeights(...)(..., masks=s)`, the masked lookup, and
+Two of the memory options of Csordás and Schmidhuber (*Improving
+Differentiable Neural Computers Through Memory Masking, De-allocation, and
+Link Distribution Sharpness Control*, ICLR 2019) live here too, off unless
+asked for: `CosineWeights(...)(..., masks=s)`, the masked lookup, and
 `sharpen_link_weights`, the sharpened link distributions.
 
 Shapes use B (batch_size), N (memory_size), W (word_size), H (heads of a
@@ -91,8 +91,8 @@ class CosineWeights(snt.Module):
   ) -> tf.Tensor:
     """Looks up `keys` in `memory`, optionally through masks.
 
-    With `masks` this is DNC-MD's masked lookup (Csordás and Schmidhuber
-    2019): C(M, k, beta, s) = softmax(beta D(k * s, M * 1 s^T)), the cosine
+    With `masks` this is the masked lookup of Csordás and Schmidhuber
+    (2019): C(M, k, beta, s) = softmax(beta D(k * s, M * 1 s^T)), the cosine
     similarity of the masked key and the masked memory rows, so that a head
     compares only the part of the words that its mask selects (the key
     part) and ignores the rest (the value). Masks of ones give the plain
@@ -137,9 +137,9 @@ class CosineWeights(snt.Module):
 
 
 def sharpen_link_weights(weights: tf.Tensor, sharpness: tf.Tensor) -> tf.Tensor:
-  """DNC-MD's sharpness control of the link distributions.
+  """Sharpness control of the link distributions (Csordás, Schmidhuber 2019).
 
-  S(d, s)[i] = d[i]^s / sum_j d[j]^s (Csordás and Schmidhuber 2019), applied
+  S(d, s)[i] = d[i]^s / sum_j d[j]^s, applied
   to the forward and backward weightings, f_t = S(L_t w_{t-1}^r, s^f) and
   b_t = S(L_t^T w_{t-1}^r, s^b). An exponent s > 1 undoes some of the
   blurring that every step through the link matrix adds. As in the authors'
@@ -490,8 +490,8 @@ class Freeness(snt.RNNCore):
     """The memory retention vector, psi_t = prod_i (1 - f_t^i w_{t-1}^{r,i}).
 
     How much of each location the read heads keep: usage is multiplied by
-    it, and with DNC-MD's de-allocation (`MemoryAccess(deallocate_content=
-    True)`) the memory's rows too.
+    it, and with the de-allocation of contents
+    (`MemoryAccess(deallocate_content=True)`) the memory's rows too.
 
     Args:
       free_gate: `[batch_size, num_reads]`, f_t, in [0, 1].

@@ -81,9 +81,9 @@ class DNC(snt.RNNCore):
 
     Args:
       access_config: keyword arguments of `MemoryAccess` (`memory_size`,
-        `word_size`, `num_reads`, `num_writes`, and DNC-MD's options
-        `content_masking`, `deallocate_content`, `link_sharpness`, all
-        False by default).
+        `word_size`, `num_reads`, `num_writes`, and the options of Csordás
+        and Schmidhuber 2019, `content_masking`, `deallocate_content`,
+        `link_sharpness`, all False by default).
       controller_config: keyword arguments of `snt.LSTM` for the default
         controller; `hidden_size` is required. Pass `dtype=tf.float64` (with
         float64 inputs) to run the whole core in float64. Leave it out when

@@ -43,8 +43,8 @@ INTERFACE_FIELDS = (
   'write_gate',  # [B, Wr], g_t^w
   'read_mode',  # [B, R, 1 + 2 Wr], pi_t: backward, forward, content
 )
-# The interface values of DNC-MD's options (`dnc.access.MemoryAccess`), there
-# when the core has the option on.
+# The interface values of the memory options of Csordás and Schmidhuber
+# (`dnc.access.MemoryAccess`), there when the core has the option on.
 OPTION_FIELDS = (
   'read_content_masks',  # [B, R, W], s^r (content_masking)
   'write_content_masks',  # [B, Wr, W], s^w (content_masking)

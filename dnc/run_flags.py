@@ -20,7 +20,7 @@ from absl import flags
 # that a saved config without them stands for (the model of the code that
 # wrote it), so that those checkpoints still resume and evaluate.
 MODEL_DEFAULTS = {
-  # DNC-MD's memory options (Csordás and Schmidhuber 2019).
+  # The memory options of Csordás and Schmidhuber (2019).
   'content_masking': False,
   'deallocate_content': False,
   'link_sharpness': False,
@@ -52,8 +52,9 @@ def define_model_flags(
 ) -> None:
   """Defines the DNC's flags (`MODEL_KEYS`) with these defaults.
 
-  The last three are DNC-MD's memory options (`dnc.access.MemoryAccess`);
-  off, the model is the DNC of Graves et al. (2016).
+  The last three are the memory options of Csordás and Schmidhuber (2019;
+  `dnc.access.MemoryAccess`), whose DNC-MD is the first two; off, the model
+  is the DNC of Graves et al. (2016).
   """
   flags.DEFINE_integer(
     'hidden_size', hidden_size, 'Size of LSTM hidden layer.', lower_bound=1
@@ -84,20 +85,21 @@ def define_model_flags(
   flags.DEFINE_boolean(
     'content_masking',
     content_masking,
-    'DNC-MD (Csordas and Schmidhuber 2019): each head masks the key and the '
+    'Csordas and Schmidhuber (2019): each head masks the key and the '
     'memory words before the content lookup (one sigmoid mask per head).',
   )
   flags.DEFINE_boolean(
     'deallocate_content',
     deallocate_content,
-    'DNC-MD: freed locations also lose their contents (the memory is '
-    'multiplied by the retention vector psi_t before each write).',
+    'Csordas and Schmidhuber (2019): freed locations also lose their '
+    'contents (the memory is multiplied by the retention vector psi_t '
+    'before each write).',
   )
   flags.DEFINE_boolean(
     'link_sharpness',
     link_sharpness,
-    'DNC-MD: each read head sharpens its forward and backward link '
-    'weightings with a learned exponent >= 1.',
+    'Csordas and Schmidhuber (2019): each read head sharpens its forward '
+    'and backward link weightings with a learned exponent >= 1.',
   )
 
 

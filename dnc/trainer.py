@@ -30,7 +30,8 @@ def make_core(
   Args:
     config: `hidden_size`, `memory_size`, `word_size`, `num_read_heads`,
       `num_write_heads`, `clip_value`; and those of `run_flags.MODEL_DEFAULTS`
-      (DNC-MD's `content_masking`, `deallocate_content`, `link_sharpness`),
+      (the memory options `content_masking`, `deallocate_content`,
+      `link_sharpness`),
       which take their default where absent (a config of an older version).
     output_size: outputs per step (the task's `output_size`).
     fast_kernels: `dnc.DNC`'s switch (None: its default).

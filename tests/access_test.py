@@ -330,7 +330,7 @@ def _copy_variables(source, target):
 
 
 class MemoryAccessOptionsTest(tf.test.TestCase, parameterized.TestCase):
-  """DNC-MD's options (Csordás and Schmidhuber 2019) against the oracle."""
+  """The options of Csordás and Schmidhuber (2019) against the oracle."""
 
   def test_read_inputs_of_the_options_match_linear_layers(self):
     rng = np.random.RandomState(40)

@@ -154,7 +154,7 @@ class CosineWeightsTest(tf.test.TestCase, parameterized.TestCase):
 
 
 class MaskedCosineWeightsTest(tf.test.TestCase, parameterized.TestCase):
-  """DNC-MD's masked lookup (Csordás and Schmidhuber 2019)."""
+  """The masked lookup of Csordás and Schmidhuber (2019)."""
 
   def _arrays(self, seed, dtype=np.float64):
     rng = np.random.RandomState(seed)
@@ -233,7 +233,7 @@ class MaskedCosineWeightsTest(tf.test.TestCase, parameterized.TestCase):
 
 
 class SharpenLinkWeightsTest(tf.test.TestCase, parameterized.TestCase):
-  """DNC-MD's link distribution sharpness S(d, s)."""
+  """Their link distribution sharpness S(d, s)."""
 
   def _arrays(self, seed, dtype=np.float64):
     rng = np.random.RandomState(seed)

@@ -1,4 +1,4 @@
-"""DNC-MD's memory options (Csordás and Schmidhuber 2019) in the whole DNC.
+"""The memory options of DNC-MD (Csordás and Schmidhuber 2019) in the DNC.
 
 Their maths is tested against numpy oracles in `addressing_test.py`
 (masked lookup, sharpening) and `access_test.py` (a memory step with each

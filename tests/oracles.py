@@ -3,8 +3,8 @@
 The oracles are written from the paper (Graves et al. 2016, Methods) and the
 reference code's conventions (epsilon, softplus strengths, ties to the lower
 index), with loops where that reads more plainly than vectorised numpy. The
-options of DNC-MD (masked lookup, de-allocation of contents, link sharpness)
-are written from Csordás and Schmidhuber (ICLR 2019).
+memory options of Csordás and Schmidhuber (ICLR 2019; masked lookup,
+de-allocation of contents, link sharpness) are written from that paper.
 """
 
 import numpy as np
@@ -191,7 +191,8 @@ def np_access_step(
     prev: the previous state as a dict of numpy arrays (`memory`,
       `read_weights`, `write_weights`, `link`, `precedence_weights`,
       `usage`; see `random_access_state`).
-    content_masking, deallocate_content, link_sharpness: DNC-MD's options.
+    content_masking, deallocate_content, link_sharpness: the options of
+      Csordás and Schmidhuber (2019).
 
   Returns:
     (read_words `[B, R, W]`, the next state as a dict like `prev`).
@@ -209,7 +210,7 @@ def np_access_step(
   write_weights = np_write_weights(
     interface, prev['memory'], usage, content_masking
   )
-  # 3. De-allocation (DNC-MD): each row scaled by psi_t; erase, then write.
+  # 3. De-allocation of contents: each row scaled by psi_t; erase, then write.
   memory = prev['memory'].copy()
   if deallocate_content:
     memory *= retention[:, :, None]
