@@ -82,12 +82,21 @@ def make_logits_of(core: snt.RNNCore, task: task_lib.Task, jit_compile: bool):
 
 
 def read_validation(directory: str) -> list[dict[str, Any]]:
-  """The validation records of a run (`validation.jsonl`), oldest first."""
+  """The validation records of a run (`validation.jsonl`), by step.
+
+  A step validated twice (a run resumed from before it) keeps its last
+  record. Empty if the run has none.
+  """
   path = os.path.join(directory, VALIDATION_FILE)
   if not tf.io.gfile.exists(path):
     return []
+  by_step = {}
   with tf.io.gfile.GFile(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    for line in f:
+      if line.strip():
+        record = json.loads(line)
+        by_step[record['step']] = record
+  return [by_step[step] for step in sorted(by_step)]
 
 
 def _append_validation(directory: str, record: Mapping[str, Any]) -> None:
