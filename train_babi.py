@@ -13,6 +13,7 @@ of every script (`dnc.loop`), as in train.py.
 
 from absl import app
 from absl import flags
+from absl import logging
 
 from dnc import babi
 from dnc import loop
@@ -121,6 +122,11 @@ def make_task(saved_config) -> babi_task.BabiTask:
     # The held-out stories never reach the batches trained on.
     stories['train'], stories['valid'] = babi.split_validation(
       stories['train'], FLAGS.validation_fraction, FLAGS.validation_seed
+    )
+    logging.info(
+      'Held out %d of the training stories for validation; %d remain.',
+      len(stories['valid']),
+      len(stories['train']),
     )
   return babi_task.BabiTask(
     vocab,
