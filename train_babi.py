@@ -13,6 +13,7 @@ of every script (`dnc.loop`), as in train.py.
 
 from absl import app
 from absl import flags
+from absl import logging
 
 from dnc import babi
 from dnc import loop
@@ -59,16 +60,31 @@ flags.DEFINE_integer(
   1,
 )
 flags.DEFINE_integer('eval_batch_size', 32, 'Stories per evaluation batch.', 1)
+flags.DEFINE_float(
+  'validation_fraction',
+  0.1,
+  "Share of each task's training stories held out for validation (the "
+  "paper's 10%), scored at every checkpoint into validation.jsonl; 0: none.",
+)
+flags.DEFINE_integer(
+  'validation_seed', 0, 'Seeds which training stories are held out.'
+)
 flags.DEFINE_enum(
   'eval_split',
   'test',
-  ['test', 'train'],
-  'Split to evaluate: test, or train to see how much the model memorises.',
+  ['test', 'valid', 'train'],
+  'Split to evaluate: test; valid, the held-out training stories; or train, '
+  'the stories trained on, to see how much the model memorises.',
 )
 flags.DEFINE_string(
   'results', '', 'With --mode=eval, also write the table here (.md and .json).'
 )
 flags.mark_flag_as_required('data_dir')
+flags.register_validator(
+  'validation_fraction',
+  lambda value: 0 <= value < 1,
+  '--validation_fraction must be in [0, 1).',
+)
 flags.register_validator(
   'tasks',
   lambda tasks: all(t.isdigit() and 1 <= int(t) <= 20 for t in tasks),
@@ -76,7 +92,13 @@ flags.register_validator(
 )
 
 # The task's flags that its config records (with the vocabulary).
-TASK_FLAGS = ('tasks', 'batch_size', 'permute_words')
+TASK_FLAGS = (
+  'tasks',
+  'batch_size',
+  'permute_words',
+  'validation_fraction',
+  'validation_seed',
+)
 
 
 def make_task(saved_config) -> babi_task.BabiTask:
@@ -88,13 +110,24 @@ def make_task(saved_config) -> babi_task.BabiTask:
       f'{FLAGS.checkpoint_dir} holds no bAbI run: its config has no vocabulary.'
     )
   split = FLAGS.eval_split if evaluating else 'train'
+  file_split = 'test' if split == 'test' else 'train'
   vocab, stories = babi_task.load(
     FLAGS.data_dir,
     tasks,
-    [split] if evaluating else ['train', 'test'],
+    [file_split] if evaluating else ['train', 'test'],
     FLAGS.allow_1k_fallback,
     babi.Vocabulary(saved_config['vocabulary']) if evaluating else None,
   )
+  if 'train' in stories:
+    # The held-out stories never reach the batches trained on.
+    stories['train'], stories['valid'] = babi.split_validation(
+      stories['train'], FLAGS.validation_fraction, FLAGS.validation_seed
+    )
+    logging.info(
+      'Held out %d of the training stories for validation; %d remain.',
+      len(stories['valid']),
+      len(stories['train']),
+    )
   return babi_task.BabiTask(
     vocab,
     tasks,
@@ -107,6 +140,9 @@ def make_task(saved_config) -> babi_task.BabiTask:
     eval_split=split,
     eval_batch_size=FLAGS.eval_batch_size,
     results_path=FLAGS.results,
+    valid_stories=() if evaluating else stories['valid'],
+    validation_fraction=FLAGS.validation_fraction,
+    validation_seed=FLAGS.validation_seed,
   )
 
 

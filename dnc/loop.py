@@ -12,10 +12,15 @@ where `make_task(saved_config)` builds its `dnc.task.Task` from the flags.
   readable checkpoint (refusing one made with other flags), stop at once if
   already trained, then report every `--report_interval` steps, checkpoint
   every `--checkpoint_interval` steps and at the end, and on SIGINT/SIGTERM
-  checkpoint and exit with 128 + the signal;
+  checkpoint and exit with 128 + the signal. After each checkpoint (not
+  one forced by a signal) a task that holds out validation data scores it
+  (`Task.validate`): the record goes to `validation.jsonl` beside the
+  checkpoints, and the checkpoint of the best score so far is kept in
+  `best/`;
 - eval: take the model's and the task's flags from the checkpoint's
   `config.json` (flags given on the command line win, and are checked),
-  restore the model and print the task's evaluation.
+  restore the model (the newest, or with `--eval_checkpoint=best` the best
+  one) and print the task's evaluation.
 
 Errors a user can fix (a checkpoint that cannot be resumed, missing data,
 bad task flags) end in one logged line and exit code 1, with nothing on disk
@@ -25,6 +30,8 @@ changed.
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import json
+import os
 import time
 from typing import Any
 
@@ -53,6 +60,49 @@ USER_ERRORS = (
   task_lib.TaskError,
   FileNotFoundError,
 )
+
+
+# Beside the checkpoints: one JSON record per validated checkpoint.
+VALIDATION_FILE = 'validation.jsonl'
+
+
+def make_logits_of(core: snt.RNNCore, task: task_lib.Task, jit_compile: bool):
+  """The compiled forward pass that `Task.evaluate` and `validate` call.
+
+  Returns:
+    A function of observations `[T, B, ...]` to logits
+    `[T, B, output_size]`.
+  """
+
+  @tf.function(jit_compile=jit_compile)
+  def logits_of(observations):
+    return trainer_lib.unroll(core, task.core_inputs(observations))
+
+  return logits_of
+
+
+def read_validation(directory: str) -> list[dict[str, Any]]:
+  """The validation records of a run (`validation.jsonl`), by step.
+
+  A step validated twice (a run resumed from before it) keeps its last
+  record. Empty if the run has none.
+  """
+  path = os.path.join(directory, VALIDATION_FILE)
+  if not tf.io.gfile.exists(path):
+    return []
+  by_step = {}
+  with tf.io.gfile.GFile(path) as f:
+    for line in f:
+      if line.strip():
+        record = json.loads(line)
+        by_step[record['step']] = record
+  return [by_step[step] for step in sorted(by_step)]
+
+
+def _append_validation(directory: str, record: Mapping[str, Any]) -> None:
+  path = os.path.join(directory, VALIDATION_FILE)
+  with open(path, 'a') as f:
+    f.write(json.dumps(record, sort_keys=True) + '\n')
 
 
 def make_inspect(core: snt.RNNCore, jit_compile: bool = True):
@@ -111,18 +161,28 @@ def train(
   """
   run = flag_values
   checkpointing = run.checkpoint_interval > 0
+  # Wall clock spent in this loop over every resumed part of the run.
+  train_seconds = tf.Variable(0.0, dtype=tf.float64, name='train_seconds')
   checkpointer = training.Checkpointer(
     run.checkpoint_dir,
     config,
     max_to_keep=run.max_checkpoints_to_keep,
     defaults={**run_flags.MODEL_DEFAULTS, **task.config_defaults},
-    optional=trainer.optional_trackables(),
+    optional=dict(trainer.optional_trackables(), train_seconds=train_seconds),
     **trainer.trackables(),
   )
   checkpointer.check_config()  # Fails fast, before the slow tracing.
   trainer.trace()
   restored = checkpointer.restore_latest()
   iteration = int(trainer.step.numpy())
+  # Records of checkpoints after the one resumed from are of a run that
+  # went on past it; they no longer describe this run's best.
+  scores = [
+    r['score']
+    for r in read_validation(run.checkpoint_dir)
+    if r['step'] <= iteration
+  ]
+  best_score = min(scores, default=float('inf'))
   if restored:
     task.after_restore(iteration)
     logging.info('Resumed from %s at step %d.', restored, iteration)
@@ -134,9 +194,40 @@ def train(
     )
     return 0
 
-  def save():
+  logits_of = make_logits_of(trainer.core, task, run.jit_compile)
+  clock = time.perf_counter()
+
+  def save(validate=True):
+    nonlocal best_score, clock
+    now = time.perf_counter()
+    train_seconds.assign_add(now - clock)
+    clock = now
     task.before_save()
-    logging.info('Saved %s.', checkpointer.save(iteration))
+    path = checkpointer.save(iteration)
+    logging.info('Saved %s.', path)
+    record = task.validate(logits_of, iteration) if validate else None
+    if record is None:
+      return
+    record = dict(
+      record,
+      step=iteration,
+      checkpoint=path,
+      train_hours=float(train_seconds.numpy()) / 3600,
+      best=record['score'] < best_score,
+    )
+    if record['best']:
+      best_score = record['score']
+      checkpointer.save_best(iteration)
+    _append_validation(run.checkpoint_dir, record)
+    logging.info(
+      'Step %d: %s%s.',
+      iteration,
+      record['summary'],
+      ' (best so far, kept)' if record['best'] else '',
+    )
+    if writer:
+      with writer.as_default(step=iteration):
+        tf.summary.scalar('validation/score', record['score'])
 
   writer = inspect = None
   if run.logdir:
@@ -175,7 +266,7 @@ def train(
       if checkpointing and iteration % run.checkpoint_interval == 0:
         save()
     if checkpointing and iteration % run.checkpoint_interval != 0:
-      save()
+      save(validate=not stop.received)
   logging.info(
     'Stopped at step %d; the training step was traced %d time(s).',
     iteration,
@@ -226,16 +317,18 @@ def evaluate(
   )
   checkpointer.check_config(task.eval_may_differ)  # Before building.
   trainer_lib.build_variables(core, task.input_size)
+  best = flag_values.eval_checkpoint == 'best'
   restored = checkpointer.restore_latest(
-    keys_to_ignore=task.eval_may_differ, expect_partial=True
+    keys_to_ignore=task.eval_may_differ, expect_partial=True, best=best
   )
   if not restored:
-    raise training.CheckpointError(f'No checkpoint in {directory} to evaluate.')
-
-  @tf.function(jit_compile=flag_values.jit_compile)
-  def logits_of(observations):
-    return trainer_lib.unroll(core, task.core_inputs(observations))
-
+    raise training.CheckpointError(
+      f'No best checkpoint in {directory}/{training.BEST_DIR}: the run '
+      'recorded no validation score.'
+      if best
+      else f'No checkpoint in {directory} to evaluate.'
+    )
+  logits_of = make_logits_of(core, task, flag_values.jit_compile)
   print(task.evaluate(logits_of, restored, int(step.numpy())))
   return 0
 

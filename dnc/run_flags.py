@@ -185,6 +185,13 @@ def define_run_flags(
   flags.DEFINE_enum(
     'mode', 'train', ['train', 'eval'], 'Train, or evaluate a checkpoint.'
   )
+  flags.DEFINE_enum(
+    'eval_checkpoint',
+    'latest',
+    ['latest', 'best'],
+    'With --mode=eval: the newest checkpoint, or the one of the best '
+    'validation score (for tasks that hold out validation data).',
+  )
   flags.DEFINE_string(
     'logdir',
     '',

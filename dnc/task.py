@@ -104,6 +104,26 @@ class Task(abc.ABC):
       step: its training step.
     """
 
+  def validate(
+    self, logits_of: Callable[[Any], tf.Tensor], step: int
+  ) -> dict[str, Any] | None:
+    """Scores held-out training data at a checkpoint of a training run.
+
+    The loop calls it after each checkpoint and appends the record to
+    `validation.jsonl` beside the checkpoints, keeping the checkpoint of
+    the lowest `score` as the best (`--mode=eval --eval_checkpoint=best`).
+
+    Args:
+      logits_of: as for `evaluate`.
+      step: the training step of the checkpoint.
+
+    Returns:
+      None when the task holds nothing out (the default); else a JSON-ready
+      dict with a float `score` (lower is better) and a one-line `summary`.
+    """
+    del logits_of, step
+    return None
+
   def example_batch(self) -> DatasetTensors | None:
     """A batch to trace the step with (host batches only; not consumed)."""
     return None

@@ -22,6 +22,8 @@ from absl import logging
 import tensorflow as tf
 
 CONFIG_FILE = 'config.json'
+# The subdirectory holding the checkpoint of the best validation score.
+BEST_DIR = 'best'
 
 
 class CheckpointError(RuntimeError):
@@ -71,6 +73,7 @@ class Checkpointer:
     self._required = tf.train.Checkpoint(**trackables)
     self._max_to_keep = max_to_keep
     self._manager = None
+    self._best_manager = None
 
   @property
   def manager(self) -> tf.train.CheckpointManager:
@@ -87,6 +90,17 @@ class Checkpointer:
           'another --checkpoint_dir.'
         ) from e
     return self._manager
+
+  @property
+  def best_manager(self) -> tf.train.CheckpointManager:
+    """The manager of `BEST_DIR`, which keeps one checkpoint."""
+    if self._best_manager is None:
+      self._best_manager = tf.train.CheckpointManager(
+        self._checkpoint,
+        os.path.join(self._directory, BEST_DIR),
+        max_to_keep=1,
+      )
+    return self._best_manager
 
   @property
   def directory(self) -> str:
@@ -131,9 +145,12 @@ class Checkpointer:
       )
 
   def restore_latest(
-    self, keys_to_ignore: tuple[str, ...] = (), expect_partial: bool = False
+    self,
+    keys_to_ignore: tuple[str, ...] = (),
+    expect_partial: bool = False,
+    best: bool = False,
   ) -> str | None:
-    """Restores the newest readable checkpoint.
+    """Restores the newest readable checkpoint (or the best one).
 
     Call it once every saved variable exists (optimiser slots included), so
     that everything is restored at once.
@@ -141,6 +158,7 @@ class Checkpointer:
     Args:
       keys_to_ignore: config entries allowed to differ.
       expect_partial: restore only what exists (e.g. the model, to evaluate).
+      best: restore the checkpoint `save_best` kept, not the newest.
 
     Returns:
       The path restored, or None when the directory holds no checkpoint.
@@ -148,7 +166,7 @@ class Checkpointer:
     Raises:
       CheckpointError: the config differs, or no checkpoint can be read.
     """
-    paths = list(self.manager.checkpoints)
+    paths = list((self.best_manager if best else self.manager).checkpoints)
     if not paths:
       return None
     self.check_config(keys_to_ignore)
@@ -200,6 +218,16 @@ class Checkpointer:
         json.dump(self._config, f, indent=2, sort_keys=True)
       tf.io.gfile.rename(temp_path, config_path, overwrite=True)
     return self.manager.save(checkpoint_number=step)
+
+  def save_best(self, step: int) -> str:
+    """Saves the state as the best so far, in `BEST_DIR`, replacing the last.
+
+    Call it after `save`, which writes `config.json`.
+
+    Returns:
+      The path of the new checkpoint.
+    """
+    return self.best_manager.save(checkpoint_number=step)
 
 
 def adopt_saved_flags(

@@ -76,6 +76,52 @@ class BabiTaskTest(absltest.TestCase):
     for want in expected:
       np.testing.assert_array_equal(resumed.batch().observations, want)
 
+  def test_validate_scores_the_held_out_questions(self):
+    vocab, stories = babi_task.load(_EN, [1, 4], ['train'])
+    train, valid = stories['train'][::2], stories['train'][1::2]
+    task = babi_task.BabiTask(
+      vocab, [1, 4], 4, train, valid_stories=valid, eval_batch_size=3
+    )
+    self.assertIsNone(
+      babi_task.BabiTask(vocab, [1], 4, train).validate(None, 0)
+    )
+    # A model that always answers 'garden': wrong on every question whose
+    # answer is another word (counted here from the stories themselves).
+    garden = vocab.encode(['garden'])[0]
+
+    def logits_of(observations):
+      shape = (*observations.shape, vocab.size)
+      return tf.one_hot(tf.fill(shape[:2], garden), vocab.size)
+
+    record = task.validate(logits_of, step=5)
+    expected = {}
+    for t in (1, 4):
+      questions = [
+        (id(s), q, a)
+        for s in valid
+        if s.task == t
+        for q, a in zip(s.question_index, s.answers, strict=True)
+      ]
+      wrong = {(i, q) for i, q, a in questions if a != garden}
+      expected[str(t)] = (
+        100 * len(wrong) / len({(i, q) for i, q, _ in questions})
+      )
+    self.assertEqual(record['error_percent'], expected)
+    self.assertAlmostEqual(record['score'], np.mean(list(expected.values())))
+    self.assertEqual(record['split'], 'valid')
+    self.assertEqual(record['stories_seen'], 20)
+    self.assertAlmostEqual(record['epochs_seen'], 20 / len(train))
+    self.assertIn(f'on {len(valid)} stories', record['summary'])
+
+  def test_config_records_the_validation_split(self):
+    task, _ = _task(validation_fraction=0.1, validation_seed=4)
+    self.assertEqual(task.config()['validation_fraction'], 0.1)
+    self.assertEqual(task.config()['validation_seed'], 4)
+    # Runs saved before the split existed trained on every story.
+    self.assertEqual(
+      babi_task.BabiTask.config_defaults['validation_fraction'], 0.0
+    )
+
 
 if __name__ == '__main__':
   absltest.main()

@@ -84,6 +84,24 @@ class TrainBabiTest(absltest.TestCase):
     self.assertEqual(code, 0, output)
     self.assertIn('at step 40', output)
 
+    # 10% of each task's training stories were held out and scored at each
+    # checkpoint (20, 40, and the last, 50); the best is kept in best/.
+    records = [
+      json.loads(line)
+      for line in pathlib.Path(directory, 'validation.jsonl').read_text()
+      .splitlines()
+    ]  # fmt: skip
+    self.assertEqual([r['step'] for r in records], [20, 40, 50])
+    self.assertEqual([r['stories_seen'] for r in records], [320, 640, 800])
+    best = min(records, key=lambda r: r['score'])
+    self.assertTrue(best['best'])
+    self.assertEqual(
+      os.listdir(os.path.join(directory, 'best')).count(
+        f'ckpt-{best["step"]}.index'
+      ),
+      1,
+    )
+
     code, output = _run(*flags, '--num_training_iterations=50', '--tasks=1')
     self.assertEqual(code, 1)
     self.assertIn('--tasks: saved [1, 4, 16], now [1]', output)
@@ -106,16 +124,28 @@ class TrainBabiTest(absltest.TestCase):
     self.assertCountEqual(saved['error_percent'], ['1', '4'])
     self.assertTrue(os.path.exists(results + '.md'))
 
-    code, output = _run(
-      *flags, '--mode=eval', '--tasks=4', '--eval_split=train',
-      f'--results={results}',
-    )  # fmt: skip
-    self.assertEqual(code, 0, output)
-    self.assertIn('Training-set error (%)', output)
-    with open(results + '.json') as f:
-      saved = json.load(f)
-    self.assertEqual(saved['split'], 'train')
-    self.assertEqual(saved['questions'], {'4': _questions(_file(4, 'train'))})
+    questions = {}
+    for split in ('train', 'valid'):
+      code, output = _run(
+        *flags, '--mode=eval', '--tasks=4', f'--eval_split={split}',
+        f'--results={results}', '--eval_checkpoint=best',
+      )  # fmt: skip
+      self.assertEqual(code, 0, output)
+      with open(results + '.json') as f:
+        saved = json.load(f)
+      self.assertEqual(saved['split'], split)
+      self.assertEqual(saved['steps'], best['step'])
+      questions[split] = saved['questions']['4']
+    self.assertIn('Validation error (%)', output)
+    # The score recorded while training is what --mode=eval reproduces.
+    self.assertAlmostEqual(
+      saved['error_percent']['4'], best['error_percent']['4'], places=6
+    )
+    # The stories trained on and the held-out ones make up the file.
+    self.assertEqual(
+      questions['train'] + questions['valid'], _questions(_file(4, 'train'))
+    )
+    self.assertEqual(questions['valid'], best['questions']['4'])
 
     # With only the directories, the checkpoint's flags (and tasks) are used.
     code, output = _run(
@@ -154,6 +184,8 @@ class TrainBabiTest(absltest.TestCase):
       *flags,
       f'--checkpoint_dir={directory}',
       *shared_data.OLD_LAYOUT_RESUME_FLAGS,
+      # Written before the validation split: it trained on every story.
+      '--validation_fraction=0',
     )
     self.assertEqual(code, 0, output)
     self.assertIn('ckpt-3 at step 3', output)

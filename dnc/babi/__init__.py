@@ -17,6 +17,7 @@ One module per concern, all re-exported here (`babi.load_dataset`, ...):
 - `batching`: padded time-major batches, word permutation, the resumable
   shuffling iterator (`make_batch`, `BatchIterator`);
 - `statistics`: counts and story lengths;
+- `validation`: the seeded validation split (`split_validation`);
 - `results`: the per-task error table beside the paper's numbers.
 
 Encoding, as in the Methods of Graves et al., "Hybrid computing using a neural
@@ -60,6 +61,7 @@ from dnc.babi.files import read_split
 from dnc.babi.files import tokenize
 from dnc.babi.statistics import format_statistics
 from dnc.babi.statistics import statistics
+from dnc.babi.validation import split_validation
 from dnc.babi.vocabulary import MARKER
 from dnc.babi.vocabulary import MARKER_ID
 from dnc.babi.vocabulary import PAD
@@ -97,6 +99,7 @@ __all__ = [
   'parse_lines',
   'permute_words',
   'read_split',
+  'split_validation',
   'statistics',
   'tokenize',
 ]

@@ -34,6 +34,11 @@ PAPER_LSTM = (
 # Mean error and failed tasks (> 5% error), mean +- s.d., over the 20 tasks.
 PAPER_MEANS = {'DNC1': (16.7, 7.6, 11.2, 5.4), 'LSTM': (27.3, 0.8, 17.1, 1.0)}
 FAILED_ABOVE = 5.0  # Percent: the paper's threshold for a failed task.
+SPLIT_CAPTIONS = {
+  'test': 'Test',
+  'train': 'Training-set',
+  'valid': 'Validation',
+}
 
 
 class QuestionErrors:
@@ -82,7 +87,7 @@ def error_table(
     errors: task id to error (%).
     checkpoint: the checkpoint evaluated, for the caption.
     steps: its training steps, for the caption.
-    split: 'test' or 'train', for the caption.
+    split: 'test', 'train' or 'valid', for the caption.
 
   Returns:
     The table, one row per task, then the mean error and the failed tasks.
@@ -92,7 +97,7 @@ def error_table(
     return '-' if value is None else f'{value[0]:.1f} ± {value[1]:.1f}'
 
   lines = [
-    f'{"Test" if split == "test" else "Training-set"} error (%) of '
+    f'{SPLIT_CAPTIONS.get(split, split)} error (%) of '
     f'{checkpoint} after {steps} steps.',
     '',
     '| task | ours | DNC1 (paper, mean ± s.d.) | LSTM (paper) |',

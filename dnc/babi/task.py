@@ -105,8 +105,12 @@ class BabiTask(task_lib.Task):
 
   in_graph = False
   eval_may_differ = ('tasks', 'batch_size', 'permute_words')
-  # A config saved before --permute_words existed was made without it.
-  config_defaults = {'permute_words': ''}
+  # A config saved before an option existed was made without it.
+  config_defaults = {
+    'permute_words': '',
+    'validation_fraction': 0.0,
+    'validation_seed': 0,
+  }
   metric_names = ('correct', 'answers')
 
   def __init__(
@@ -122,6 +126,9 @@ class BabiTask(task_lib.Task):
     eval_split: str = 'test',
     eval_batch_size: int = 32,
     results_path: str = '',
+    valid_stories: Sequence[encoding.Story] = (),
+    validation_fraction: float = 0.0,
+    validation_seed: int = 0,
   ):
     """Makes the task.
 
@@ -135,9 +142,13 @@ class BabiTask(task_lib.Task):
       seed: seeds the shuffling and the renaming.
       sort_window: batches drawn together and sorted by story length.
       eval_stories: the stories `evaluate` answers, from `eval_split`.
-      eval_split: 'test' or 'train', for the table's caption.
+      eval_split: 'test', 'train' or 'valid', for the table's caption.
       eval_batch_size: stories per evaluation batch.
       results_path: if not empty, `evaluate` writes `.md` and `.json` here.
+      valid_stories: held-out training stories that `validate` scores at
+        each checkpoint (`validation.split_validation`); none to skip.
+      validation_fraction, validation_seed: how the training stories were
+        split, for the config (a run resumes only with the same split).
 
     Raises:
       task_lib.TaskError: a bad `permute_words`.
@@ -151,6 +162,8 @@ class BabiTask(task_lib.Task):
     self._buckets = batching.geometric_buckets()
     self._train = list(train_stories)
     self._eval = list(eval_stories)
+    self._valid = list(valid_stories)
+    self._validation = (validation_fraction, validation_seed)
     self._eval_split = eval_split
     self._eval_batch_size = eval_batch_size
     self._results_path = results_path
@@ -185,6 +198,8 @@ class BabiTask(task_lib.Task):
       'tasks': self._tasks,
       'batch_size': self._batch_size,
       'permute_words': self._permute_words,
+      'validation_fraction': self._validation[0],
+      'validation_seed': self._validation[1],
       'vocabulary': list(self.vocab.words),
     }
 
@@ -250,18 +265,49 @@ class BabiTask(task_lib.Task):
     self._batches.set_state(json.loads(self._iterator_state.numpy().decode()))
     self._next_step = step
 
-  def evaluate(
-    self, logits_of: Callable[[Any], tf.Tensor], checkpoint: str, step: int
-  ) -> str:
-    """The per-task error table of `eval_stories` (written if asked)."""
+  def _question_errors(
+    self, logits_of: Callable[[Any], tf.Tensor], stories: list[encoding.Story]
+  ) -> results.QuestionErrors:
+    """Answers every question of `stories`, in full-size padded batches."""
     errors = results.QuestionErrors()
-    for start in range(0, len(self._eval), self._eval_batch_size):
-      chunk = self._eval[start : start + self._eval_batch_size]
+    for start in range(0, len(stories), self._eval_batch_size):
+      chunk = stories[start : start + self._eval_batch_size]
       batch = batching.make_batch(
         chunk, batch_size=self._eval_batch_size, buckets=self._buckets
       )
       logits = logits_of(tf.constant(batch.inputs))
       errors.add(chunk, np.argmax(logits.numpy(), -1))
+    return errors
+
+  def validate(
+    self, logits_of: Callable[[Any], tf.Tensor], step: int
+  ) -> dict[str, Any] | None:
+    """The per-task error of the validation stories; None without them.
+
+    The record is `results.results_record`'s (split 'valid') with `score`
+    the mean error (%) over the tasks, the stories and epochs seen so far,
+    and a one-line `summary`.
+    """
+    if not self._valid:
+      return None
+    errors = self._question_errors(logits_of, self._valid)
+    record = results.results_record(errors, '', step, 'valid')
+    del record['checkpoint'], record['steps']  # The loop records them.
+    record['score'] = record['mean_error_percent']
+    record['stories_seen'] = step * self._batch_size
+    record['epochs_seen'] = step * self._batch_size / max(len(self._train), 1)
+    record['summary'] = (
+      f'validation mean error {record["score"]:.2f}%, '
+      f'{record["failed_tasks"]} failed tasks (> {results.FAILED_ABOVE:g}%), '
+      f'on {len(self._valid)} stories'
+    )
+    return record
+
+  def evaluate(
+    self, logits_of: Callable[[Any], tf.Tensor], checkpoint: str, step: int
+  ) -> str:
+    """The per-task error table of `eval_stories` (written if asked)."""
+    errors = self._question_errors(logits_of, self._eval)
     table = results.error_table(
       errors.percent(), checkpoint, step, self._eval_split
     )
