@@ -1,7 +1,7 @@
 """The DNC as a Keras 3 layer (TensorFlow backend): `dnc.keras.DNC`.
 
-`import dnc` never imports this module (Keras stays optional); import it as
-`import dnc.keras`. The layer follows Keras conventions: batch-major inputs
+`import dnc` never imports this module, and does not need Keras; import it
+as `import dnc.keras`. The layer follows Keras conventions: batch-major inputs
 `[batch_size, time, features]`, `return_sequences`, `return_state`,
 `go_backwards`, `stateful`, Keras masks, `get_config` / `from_config`:
 
@@ -258,8 +258,7 @@ class DNCCell(keras.layers.Layer):
 
   The state is the flattened `DNCState` (`state_size` lists the shapes of
   its tensors without the batch). `dnc.keras.DNC` is this cell in a
-  `keras.layers.RNN`; use the cell directly only to combine it with other
-  cells.
+  `keras.layers.RNN`, with its arguments; use that.
   """
 
   def __init__(

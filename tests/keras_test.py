@@ -599,6 +599,12 @@ class SavingTest(tf.test.TestCase):
     fresh.load_weights(weights_path)
     self.assertAllClose(fresh(data), expected, atol=1e-6)
 
+    # Keras' own SavedModel export: the core's variables go with it.
+    export_dir = os.path.join(directory, 'exported')
+    model.export(export_dir, verbose=False)
+    reloaded = tf.saved_model.load(export_dir)
+    self.assertAllClose(reloaded.serve(data), expected, atol=1e-5)
+
 
 if __name__ == '__main__':
   tf.test.main()
