@@ -26,19 +26,21 @@ fast_kernels)` runs
           clip_value=..., fast_kernels=...)
 
 step by step over the time axis, and gives the same outputs given the same
-weights. Each Keras weight's `path` is the layer's path followed by the
-core's variable name: `.../dnc/lstm/w_i` wraps `dnc/lstm/w_i:0`, exactly as
-a `dnc.DNC` built on its own names it (so `layer.set_core_weights(core)`
-copies the weights of any `dnc.DNC` of the same configuration, for example
-a restored checkpoint's, by name). The state is the core's `DNCState`,
-flattened (`tf.nest.flatten`) into the list Keras RNNs carry: the order is
-`layer.state_names`, and `layer.pack_state(states)` makes a `DNCState`.
+weights. Each Keras weight's `path` ends in the name of the core variable
+it wraps, which is the name a `dnc.DNC` built on its own gives it
+(`.../dnc_cell/dnc/lstm/w_i` wraps `dnc/lstm/w_i:0`); so
+`layer.set_core_weights(core)` copies, by name, the weights of any
+`dnc.DNC` of the same configuration, for example a restored checkpoint's.
+The state is the core's `DNCState`, flattened (`tf.nest.flatten`) into the
+list Keras RNNs carry: the order is `layer.state_names`, and
+`layer.pack_state(states)` makes a `DNCState` of it.
 
 Masks (from `keras.layers.Masking`, `Embedding(mask_zero=True)` or the
 `mask` argument, `[batch_size, time]`): a masked step leaves the state
-unchanged and outputs the previous step's output (zeros with
-`zero_output_for_mask=True`); with `return_sequences` the mask is passed on,
-so losses and later layers skip the padded steps.
+unchanged and repeats the output of the last unmasked step (zeros before
+the first, and at every masked step with `zero_output_for_mask=True`);
+with `return_sequences` the mask is passed on, so losses and later layers
+skip the padded steps.
 
 Not supported: other Keras backends, mixed precision (the layer's dtype
 policy must compute in its variable dtype: float32 or float64), `unroll`,

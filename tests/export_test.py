@@ -262,99 +262,188 @@ def _environment():
   return env
 
 
-def _start(args, cwd=_ROOT, env=None):
-  return subprocess.Popen(
-    args,
-    stdout=subprocess.PIPE,
-    stderr=subprocess.STDOUT,
-    text=True,
-    cwd=cwd,
-    env=env or _environment(),
-  )
+class _Processes:
+  """Runs commands side by side (the machine's cores are otherwise idle
+  while one imports TensorFlow); stops any still running on exit."""
+
+  def __init__(self):
+    self._running = {}
+    self.results = {}
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc_info):
+    for process in self._running.values():
+      if process.poll() is None:
+        process.kill()
+        process.wait()
+
+  def start(self, name, args, cwd=_ROOT, env=None):
+    self._running[name] = subprocess.Popen(
+      args,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT,
+      text=True,
+      cwd=cwd,
+      env=env or _environment(),
+    )
+
+  def finish(self, *names):
+    """Waits for `names`; stores and returns their (exit code, output)."""
+    for name in names:
+      output, _ = self._running[name].communicate(timeout=_TIMEOUT)
+      self.results[name] = (self._running[name].returncode, output)
+    return [self.results[name] for name in names]
 
 
-def _finish(process):
-  """Waits for `process`; returns (exit code, output). Stops it on timeout."""
-  try:
-    output, _ = process.communicate(timeout=_TIMEOUT)
-  finally:
-    if process.poll() is None:
-      process.kill()
-      process.wait()
-  return process.returncode, output
+def _export_command(checkpoint_dir, output_dir):
+  return [
+    sys.executable,
+    '-m',
+    'dnc.export',
+    f'--checkpoint_dir={checkpoint_dir}',
+    f'--output_dir={output_dir}',
+  ]
 
 
-def _export(*flags):
-  return _finish(_start([sys.executable, '-m', 'dnc.export', *flags]))
+def _saved_model_cli(export_dir):
+  cli = os.path.join(os.path.dirname(sys.executable), 'saved_model_cli')
+  if not os.path.exists(cli):
+    cli = shutil.which('saved_model_cli') or cli
+  return [cli, 'show', '--all', '--dir', export_dir]
+
+
+def _babi_words(vocabulary):
+  """Two stories of words of `vocabulary`, the second padded."""
+  story = [w for w in vocabulary[2:] if w not in ('.', '?')][:6]
+  story += ['.', '?', '-']
+  return np.array([story, story[3:] + ['<pad>'] * 3]).astype(str)
 
 
 @pytest.mark.slow
 class ExportCommandTest(tf.test.TestCase):
+  """Runs everything once (see `setUpClass`); each test checks one part."""
+
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    cls.runs_dir = tempfile.mkdtemp()
-    shared_data.copy_old_layout('babi', os.path.join(cls.runs_dir, 'babi'))
-    directory = os.path.join(cls.runs_dir, 'repeat_copy')
-    code, output = _finish(
-      _start(
+    cls.tmp = tempfile.mkdtemp()
+    cls.runs = {
+      kind: os.path.join(cls.tmp, 'runs', kind)
+      for kind in ('repeat_copy', 'babi')
+    }
+    shared_data.copy_old_layout('babi', cls.runs['babi'])
+    with open(os.path.join(cls.runs['babi'], 'config.json')) as f:
+      cls.vocabulary = json.load(f)['vocabulary']
+    # A new directory (with its parent) for one, an empty one for the other.
+    cls.exports = {
+      'repeat_copy': os.path.join(cls.tmp, 'exports', 'new', 'repeat_copy'),
+      'babi': os.path.join(cls.tmp, 'empty'),
+    }
+    os.makedirs(cls.exports['babi'])
+    cls.in_use = os.path.join(cls.tmp, 'in_use', 'model')
+    os.makedirs(cls.in_use)
+    with open(os.path.join(cls.in_use, 'keep.txt'), 'w') as f:
+      f.write('mine')
+    rng = np.random.RandomState(0)
+    words = _babi_words(cls.vocabulary)
+    ids = np.vectorize(cls.vocabulary.index)(words)
+    cls.data = {
+      # 3 bits and the start and repeat-count channels.
+      'repeat_copy': {
+        'inputs': rng.randint(2, size=(3, 7, 5)).astype(np.float32)
+      },
+      'babi': {
+        'inputs': np.eye(len(cls.vocabulary), dtype=np.float32)[ids],
+        'words': words,
+        'ids': ids,
+      },
+    }
+    reload_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+    reload_env.pop('PYTHONPATH', None)
+    with _Processes() as processes:
+      processes.start(
+        'train',
         [
           sys.executable,
           os.path.join(_ROOT, 'train.py'),
           *_TRAIN_FLAGS,
-          f'--checkpoint_dir={directory}',
-        ]
+          f'--checkpoint_dir={cls.runs["repeat_copy"]}',
+        ],
       )
-    )
-    assert code == 0, f'train.py failed:\n{output[-3000:]}'
+      processes.start(
+        'export/babi', _export_command(cls.runs['babi'], cls.exports['babi'])
+      )
+      processes.start(
+        'export/in_use', _export_command(cls.runs['babi'], cls.in_use)
+      )
+      ((code, output),) = processes.finish('train')
+      assert code == 0, f'train.py failed:\n{output[-3000:]}'
+      processes.start(
+        'export/repeat_copy',
+        _export_command(cls.runs['repeat_copy'], cls.exports['repeat_copy']),
+      )
+      for kind in ('babi', 'repeat_copy'):
+        ((code, output),) = processes.finish(f'export/{kind}')
+        if code != 0:
+          continue  # The test of the export says so.
+        processes.start(f'cli/{kind}', _saved_model_cli(cls.exports[kind]))
+        # `python -I` from an empty directory: no PYTHONPATH, no cwd.
+        reload_dir = os.path.join(cls.tmp, 'reload', kind)
+        os.makedirs(reload_dir)
+        np.savez(
+          os.path.join(reload_dir, 'data.npz'),
+          **{k: v for k, v in cls.data[kind].items() if k != 'ids'},
+        )
+        processes.start(
+          f'reload/{kind}',
+          [
+            sys.executable,
+            '-I',
+            '-c',
+            _RELOAD,
+            cls.exports[kind],
+            os.path.join(reload_dir, 'data.npz'),
+            os.path.join(reload_dir, 'result.npz'),
+          ],
+          cwd=reload_dir,
+          env=reload_env,
+        )
+      processes.finish(
+        'export/in_use',
+        *(
+          f'{step}/{kind}'
+          for kind in ('babi', 'repeat_copy')
+          if processes.results[f'export/{kind}'][0] == 0
+          for step in ('cli', 'reload')
+        ),
+      )
+    cls.results = processes.results
 
   @classmethod
   def tearDownClass(cls):
-    shutil.rmtree(cls.runs_dir, ignore_errors=True)
+    shutil.rmtree(cls.tmp, ignore_errors=True)
     super().tearDownClass()
 
-  def _run_dir(self, kind):
-    return os.path.join(self.runs_dir, kind)
-
-  def _reload_elsewhere(self, export_dir, data):
-    tmp = self.create_tempdir().full_path
-    data_path = os.path.join(tmp, 'data.npz')
-    result_path = os.path.join(tmp, 'result.npz')
-    np.savez(data_path, **data)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-    env.pop('PYTHONPATH', None)
-    code, output = _finish(
-      _start(
-        [
-          sys.executable,
-          '-I',
-          '-c',
-          _RELOAD,
-          export_dir,
-          data_path,
-          result_path,
-        ],
-        cwd=tmp,
-        env=env,
-      )
-    )
-    self.assertEqual(code, 0, output[-3000:])
-    report = json.loads(output.strip().splitlines()[-1])
-    self.assertEqual(report['dnc_modules'], [])
-    self.assertFalse(report['repository_on_path'])
-    return dict(np.load(result_path))
-
-  def _saved_model_cli(self, export_dir):
-    cli = os.path.join(os.path.dirname(sys.executable), 'saved_model_cli')
-    if not os.path.exists(cli):
-      cli = shutil.which('saved_model_cli')
-    code, output = _finish(_start([cli, 'show', '--all', '--dir', export_dir]))
+  def _result(self, name):
+    self.assertIn(name, self.results, 'an earlier step failed')
+    code, output = self.results[name]
     self.assertEqual(code, 0, output[-3000:])
     return output
 
-  def _expected_logits(self, restored, inputs):
-    """The restored checkpoint's logits of batch-major `inputs`."""
-    core = restored.core
+  def _reloaded(self, kind):
+    """What the signatures returned in the process without `dnc`."""
+    report = json.loads(self._result(f'reload/{kind}').strip().splitlines()[-1])
+    self.assertEqual(report['dnc_modules'], [])
+    self.assertFalse(report['repository_on_path'])
+    result_path = os.path.join(self.tmp, 'reload', kind, 'result.npz')
+    return dict(np.load(result_path))
+
+  def _expected_logits(self, kind):
+    """The checkpoint's logits of the batch-major inputs, restored here."""
+    core = restore.load(self.runs[kind]).core
+    inputs = self.data[kind]['inputs']
     outputs, _ = snt.dynamic_unroll(
       core,
       tf.transpose(tf.constant(inputs), [1, 0, 2]),
@@ -363,93 +452,69 @@ class ExportCommandTest(tf.test.TestCase):
     return tf.transpose(outputs, [1, 0, 2]).numpy()
 
   def test_exports_a_train_py_run(self):
-    output_dir = os.path.join(self.create_tempdir().full_path, 'new', 'model')
-    code, output = _export(
-      f'--checkpoint_dir={self._run_dir("repeat_copy")}',
-      f'--output_dir={output_dir}',
-    )
-    self.assertEqual(code, 0, output[-3000:])
+    output = self._result('export/repeat_copy')
     self.assertIn('(repeat_copy, step 1)', output)
-    # 3 bits, start and repeat-count channels in; 3 bits and the end out.
-    listing = self._saved_model_cli(output_dir)
-    self.assertIn("signature_def['serving_default']", listing)
-    self.assertRegex(listing, r"inputs\['inputs'\][^\]]*shape: \(-1, -1, 5\)")
-    self.assertRegex(listing, r"outputs\['logits'\][^\]]*shape: \(-1, -1, 4\)")
-    self.assertIn("outputs['probabilities']", listing)
-
-    restored = restore.load(self._run_dir('repeat_copy'))
-    rng = np.random.RandomState(0)
-    inputs = rng.randint(2, size=(3, 7, 5)).astype(np.float32)
-    result = self._reload_elsewhere(output_dir, {'inputs': inputs})
-    logits = self._expected_logits(restored, inputs)
+    self.assertIn(self.exports['repeat_copy'], output)
+    logits = self._expected_logits('repeat_copy')
+    self.assertGreater(np.std(logits), 1e-4)  # Not a constant.
+    result = self._reloaded('repeat_copy')
     self.assertAllClose(result['serve/logits'], logits, atol=1e-5)
     self.assertAllClose(
       result['serve/probabilities'], oracles.np_sigmoid(logits), atol=1e-5
     )
-    self.assertGreater(np.std(logits), 1e-4)  # Not a constant.
 
-  def test_exports_a_train_babi_py_run_with_its_vocabulary(self):
-    output_dir = self.create_tempdir().full_path  # Empty: allowed.
-    code, output = _export(
-      f'--checkpoint_dir={self._run_dir("babi")}',
-      f'--output_dir={output_dir}',
-    )
-    self.assertEqual(code, 0, output[-3000:])
-    with open(os.path.join(self._run_dir('babi'), 'config.json')) as f:
-      vocabulary = json.load(f)['vocabulary']
-    size = len(vocabulary)
-    listing = self._saved_model_cli(output_dir)
+  def test_saved_model_cli_lists_the_signatures(self):
+    listing = self._result('cli/repeat_copy')
+    self.assertIn("signature_def['serving_default']", listing)
+    # 3 bits and 2 channels in; 3 bits and the end marker out.
+    self.assertRegex(listing, r"inputs\['inputs'\][^\]]*shape: \(-1, -1, 5\)")
+    self.assertRegex(listing, r"outputs\['logits'\][^\]]*shape: \(-1, -1, 4\)")
+    self.assertIn("outputs['probabilities']", listing)
+
+    listing = self._result('cli/babi')
     for name in ('serving_default', 'words', 'vocabulary'):
       self.assertIn(f"signature_def['{name}']", listing)
+    size = len(self.vocabulary)
     self.assertRegex(
       listing, rf"inputs\['inputs'\][^\]]*shape: \(-1, -1, {size}\)"
     )
     self.assertRegex(listing, r"inputs\['words'\][^\]]*DT_STRING")
     self.assertIn("outputs['predicted_words']", listing)
-    with open(os.path.join(output_dir, 'assets', 'vocabulary.txt')) as f:
-      self.assertEqual(f.read().splitlines(), vocabulary)
 
-    story = [w for w in vocabulary[2:] if w not in ('.', '?')][:6]
-    story += ['.', '?', '-']
-    words = np.array([story, story[3:] + ['<pad>'] * 3], dtype=object).astype(
-      str
-    )
-    ids = np.vectorize(vocabulary.index)(words)
-    inputs = np.eye(size, dtype=np.float32)[ids]
-    result = self._reload_elsewhere(
-      output_dir, {'inputs': inputs, 'words': words}
-    )
-    restored = restore.load(self._run_dir('babi'))
-    logits = self._expected_logits(restored, inputs)
+  def test_exports_a_train_babi_py_run_with_its_vocabulary(self):
+    self.assertIn('(babi, step 3)', self._result('export/babi'))
+    assets = os.path.join(self.exports['babi'], 'assets')
+    with open(os.path.join(assets, 'vocabulary.txt')) as f:
+      self.assertEqual(f.read().splitlines(), self.vocabulary)
+    with open(os.path.join(assets, 'config.json')) as f:
+      self.assertEqual(json.load(f)['vocabulary'], self.vocabulary)
+
+    logits = self._expected_logits('babi')
+    result = self._reloaded('babi')
     self.assertAllClose(result['serve/logits'], logits, atol=1e-5)
     self.assertAllClose(result['words/logits'], logits, atol=1e-5)
     self.assertAllClose(
       result['words/probabilities'], oracles.np_softmax(logits), atol=1e-5
     )
-    self.assertAllEqual(result['words/ids'], ids)
+    self.assertAllEqual(result['words/ids'], self.data['babi']['ids'])
     predicted = logits.argmax(-1)
     self.assertAllEqual(result['words/predicted_ids'], predicted)
     self.assertAllEqual(
-      result['words/predicted_words'], np.array(vocabulary)[predicted]
+      result['words/predicted_words'], np.array(self.vocabulary)[predicted]
     )
-    self.assertEqual(list(result['vocabulary']), vocabulary)
+    self.assertEqual(list(result['vocabulary']), self.vocabulary)
     error = str(result['unknown_word_error'])
     self.assertIn('Words not in the vocabulary:] [zyzzyva]', error)
 
   def test_refuses_an_output_dir_in_use(self):
-    parent = self.create_tempdir()
-    kept = parent.create_file('model/keep.txt', 'mine')
-    before = sorted(os.listdir(parent.full_path))
-    output_dir = os.path.dirname(kept.full_path)
-    code, output = _export(
-      f'--checkpoint_dir={self._run_dir("repeat_copy")}',
-      f'--output_dir={output_dir}',
-    )
+    code, output = self.results['export/in_use']
     self.assertEqual(code, 1, output[-3000:])
-    self.assertIn(f'--output_dir {output_dir} is not empty', output)
-    self.assertEqual(sorted(os.listdir(parent.full_path)), before)
-    self.assertEqual(os.listdir(output_dir), ['keep.txt'])
-    self.assertEqual(kept.read_text(), 'mine')
+    self.assertIn(f'--output_dir {self.in_use} is not empty', output)
+    parent = os.path.dirname(self.in_use)
+    self.assertEqual(os.listdir(parent), ['model'])  # No partial export.
+    self.assertEqual(os.listdir(self.in_use), ['keep.txt'])
+    with open(os.path.join(self.in_use, 'keep.txt')) as f:
+      self.assertEqual(f.read(), 'mine')
 
 
 class ExportArgumentsTest(absltest.TestCase):
