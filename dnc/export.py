@@ -25,8 +25,8 @@ time]`: the most likely word at each step). A word not in the vocabulary
 is an error naming it. `OUT/assets/config.json` is the run's config.
 
 The functions are also attributes of the loaded object (`model.serve(x)`,
-`model.serve_words(words)`, `model.vocabulary()`), and `model.weights` are
-its trainable variables, for fine-tuning.
+`model.serve_words(words)`, `model.vocabulary()`), and `model.weights`
+lists the model's trainable variables.
 """
 
 from collections.abc import Sequence

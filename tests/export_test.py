@@ -244,6 +244,7 @@ _RELOAD = textwrap.dedent(
       result['unknown_word_error'] = np.array(e.message)
   np.savez(result_path, **result)
   print(json.dumps({
+    'weights': sorted(v.name for v in model.weights),
     'dnc_modules': sorted(m for m in sys.modules if m.split('.')[0] == 'dnc'),
     'repository_on_path': any(
       p and __import__('os').path.isfile(p + '/dnc/export.py')
@@ -437,6 +438,10 @@ class ExportCommandTest(tf.test.TestCase):
     report = json.loads(self._result(f'reload/{kind}').strip().splitlines()[-1])
     self.assertEqual(report['dnc_modules'], [])
     self.assertFalse(report['repository_on_path'])
+    core = restore.load(self.runs[kind]).core
+    self.assertEqual(
+      report['weights'], sorted(v.name for v in core.trainable_variables)
+    )
     result_path = os.path.join(self.tmp, 'reload', kind, 'result.npz')
     return dict(np.load(result_path))
 
