@@ -206,7 +206,7 @@ _TRAIN_FLAGS = (
 # Run with `python -I` from an empty directory, where `dnc` cannot be
 # imported (as if it were not installed): loads the SavedModel, runs its
 # signatures on the saved inputs, writes what they return.
-_RELOAD = textwrap.dedent(
+_RELOAD_WITHOUT_DNC = textwrap.dedent(
   """
   import json, sys
 
@@ -403,7 +403,7 @@ class ExportCommandTest(tf.test.TestCase):
             sys.executable,
             '-I',
             '-c',
-            _RELOAD,
+            _RELOAD_WITHOUT_DNC,
             cls.exports[kind],
             os.path.join(reload_dir, 'data.npz'),
             os.path.join(reload_dir, 'result.npz'),
