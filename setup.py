@@ -35,6 +35,8 @@ setuptools.setup(
     'tensorflow>=2.16',
   ],
   extras_require={
+    # dnc.keras; TensorFlow 2.16+ installs Keras 3 already.
+    'keras': ['keras>=3'],
     'test': ['pytest', 'ruff'],
     'viz': ['matplotlib', 'tensorboard'],
   },

@@ -1,16 +1,24 @@
-"""Tests that a DNC exports with default SaveOptions and fine-tunes reloaded.
+"""Tests of exporting: a core with `tf.saved_model`, and `dnc.export`.
 
-The model is saved here and reloaded in a fresh process that does not import
-`dnc`, which must reproduce the outputs and the gradients computed here, for
-two batch sizes and two lengths, and train on them.
+`ExportTest`: a DNC exports with default SaveOptions; reloaded in a fresh
+process that does not import `dnc`, it reproduces the outputs and the
+gradients computed here, for two batch sizes and two lengths, and trains.
+
+`ExportCommandTest`: `python -m dnc.export` on a tiny train.py checkpoint
+and a tiny train_babi.py one (of an older layout) writes SavedModels whose
+signatures `saved_model_cli` lists, and which a process that cannot import
+`dnc` runs, with the outputs of the checkpoint.
 """
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 
+from absl.testing import absltest
 from absl.testing import parameterized
 import numpy as np
 import pytest
@@ -19,6 +27,11 @@ import tensorflow as tf
 
 import dnc
 from dnc import controllers
+from dnc import export
+from dnc import restore
+from dnc import training
+from tests import oracles
+from tests import shared_data
 
 _INPUT_SIZE = 4
 _SHAPES = ((3, 2), (3, 5), (6, 2), (6, 5))  # (time, batch_size)
@@ -169,6 +182,376 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(
       reloaded.run(inputs[:2, :1]), model.run(inputs[:2, :1]), atol=1e-6
     )
+
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_TIMEOUT = 600
+
+# A tiny train.py run: one step, checkpointed. (The train_babi.py run is
+# the tiny one of tests/testdata/old_layout.tar.gz: a fresh one traces its
+# step once per bucket length, tens of seconds each.)
+_TRAIN_FLAGS = (
+  '--hidden_size=8',
+  '--memory_size=6',
+  '--word_size=4',
+  '--num_read_heads=2',
+  '--batch_size=2',
+  '--num_bits=3',
+  '--num_training_iterations=1',
+  '--checkpoint_interval=1',
+  '--nojit_compile',
+  '--seed=0',
+)
+
+# Run with `python -I` from an empty directory, where `dnc` cannot be
+# imported (as if it were not installed): loads the SavedModel, runs its
+# signatures on the saved inputs, writes what they return.
+_RELOAD_WITHOUT_DNC = textwrap.dedent(
+  """
+  import json, sys
+
+  class NoDnc:
+    def find_spec(self, name, path=None, target=None):
+      if name.split('.')[0] == 'dnc':
+        raise ModuleNotFoundError(f'No module named {name!r}', name=name)
+
+  sys.meta_path.insert(0, NoDnc())
+  import numpy as np
+  import tensorflow as tf
+
+  def arrays(outputs):
+    return {
+      key: np.char.decode(v.numpy().astype(bytes))
+      if v.dtype == tf.string else v.numpy()
+      for key, v in outputs.items()
+    }
+
+  export_dir, data_path, result_path = sys.argv[1:]
+  model = tf.saved_model.load(export_dir)
+  data = np.load(data_path)
+  result = {}
+  serve = model.signatures['serving_default']
+  for key, value in arrays(serve(inputs=tf.constant(data['inputs']))).items():
+    result['serve/' + key] = value
+  if 'words' in data:
+    words = model.signatures['words']
+    for key, value in arrays(words(words=tf.constant(data['words']))).items():
+      result['words/' + key] = value
+    result['vocabulary'] = arrays(model.signatures['vocabulary']())['words']
+    try:
+      words(words=tf.constant([['-', 'zyzzyva']]))
+    except tf.errors.InvalidArgumentError as e:
+      result['unknown_word_error'] = np.array(e.message)
+  np.savez(result_path, **result)
+  print(json.dumps({
+    'weights': sorted(v.name for v in model.weights),
+    'dnc_modules': sorted(m for m in sys.modules if m.split('.')[0] == 'dnc'),
+    'repository_on_path': any(
+      p and __import__('os').path.isfile(p + '/dnc/export.py')
+      for p in sys.path),
+  }))
+  """
+)
+
+
+def _environment():
+  env = dict(os.environ)
+  env['PYTHONPATH'] = os.pathsep.join(
+    p for p in (_ROOT, env.get('PYTHONPATH')) if p
+  )
+  env['TF_CPP_MIN_LOG_LEVEL'] = '2'
+  return env
+
+
+class _Processes:
+  """Runs commands side by side (the machine's cores are otherwise idle
+  while one imports TensorFlow); stops any still running on exit."""
+
+  def __init__(self):
+    self._running = {}
+    self.results = {}
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc_info):
+    for process in self._running.values():
+      if process.poll() is None:
+        process.kill()
+        process.wait()
+
+  def start(self, name, args, cwd=_ROOT, env=None):
+    self._running[name] = subprocess.Popen(
+      args,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT,
+      text=True,
+      cwd=cwd,
+      env=env or _environment(),
+    )
+
+  def finish(self, *names):
+    """Waits for `names`; stores and returns their (exit code, output)."""
+    for name in names:
+      output, _ = self._running[name].communicate(timeout=_TIMEOUT)
+      self.results[name] = (self._running[name].returncode, output)
+    return [self.results[name] for name in names]
+
+
+def _export_command(checkpoint_dir, output_dir):
+  return [
+    sys.executable,
+    '-m',
+    'dnc.export',
+    f'--checkpoint_dir={checkpoint_dir}',
+    f'--output_dir={output_dir}',
+  ]
+
+
+def _saved_model_cli(export_dir):
+  cli = os.path.join(os.path.dirname(sys.executable), 'saved_model_cli')
+  if not os.path.exists(cli):
+    cli = shutil.which('saved_model_cli') or cli
+  return [cli, 'show', '--all', '--dir', export_dir]
+
+
+def _babi_words(vocabulary):
+  """Two stories of words of `vocabulary`, the second padded."""
+  story = [w for w in vocabulary[2:] if w not in ('.', '?')][:6]
+  story += ['.', '?', '-']
+  return np.array([story, story[3:] + ['<pad>'] * 3]).astype(str)
+
+
+@pytest.mark.slow
+class ExportCommandTest(tf.test.TestCase):
+  """Runs everything once (see `setUpClass`); each test checks one part."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.tmp = tempfile.mkdtemp()
+    cls.runs = {
+      kind: os.path.join(cls.tmp, 'runs', kind)
+      for kind in ('repeat_copy', 'babi')
+    }
+    shared_data.copy_old_layout('babi', cls.runs['babi'])
+    with open(os.path.join(cls.runs['babi'], 'config.json')) as f:
+      cls.vocabulary = json.load(f)['vocabulary']
+    # A new directory (with its parent) for one, an empty one for the other.
+    cls.exports = {
+      'repeat_copy': os.path.join(cls.tmp, 'exports', 'new', 'repeat_copy'),
+      'babi': os.path.join(cls.tmp, 'empty'),
+    }
+    os.makedirs(cls.exports['babi'])
+    cls.in_use = os.path.join(cls.tmp, 'in_use', 'model')
+    os.makedirs(cls.in_use)
+    with open(os.path.join(cls.in_use, 'keep.txt'), 'w') as f:
+      f.write('mine')
+    rng = np.random.RandomState(0)
+    words = _babi_words(cls.vocabulary)
+    ids = np.vectorize(cls.vocabulary.index)(words)
+    cls.data = {
+      # 3 bits and the start and repeat-count channels.
+      'repeat_copy': {
+        'inputs': rng.randint(2, size=(3, 7, 5)).astype(np.float32)
+      },
+      'babi': {
+        'inputs': np.eye(len(cls.vocabulary), dtype=np.float32)[ids],
+        'words': words,
+        'ids': ids,
+      },
+    }
+    reload_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+    reload_env.pop('PYTHONPATH', None)
+    with _Processes() as processes:
+      processes.start(
+        'train',
+        [
+          sys.executable,
+          os.path.join(_ROOT, 'train.py'),
+          *_TRAIN_FLAGS,
+          f'--checkpoint_dir={cls.runs["repeat_copy"]}',
+        ],
+      )
+      processes.start(
+        'export/babi', _export_command(cls.runs['babi'], cls.exports['babi'])
+      )
+      processes.start(
+        'export/in_use', _export_command(cls.runs['babi'], cls.in_use)
+      )
+      ((code, output),) = processes.finish('train')
+      assert code == 0, f'train.py failed:\n{output[-3000:]}'
+      processes.start(
+        'export/repeat_copy',
+        _export_command(cls.runs['repeat_copy'], cls.exports['repeat_copy']),
+      )
+      for kind in ('babi', 'repeat_copy'):
+        ((code, output),) = processes.finish(f'export/{kind}')
+        if code != 0:
+          continue  # The test of the export says so.
+        processes.start(f'cli/{kind}', _saved_model_cli(cls.exports[kind]))
+        # `python -I` from an empty directory: no PYTHONPATH, no cwd.
+        reload_dir = os.path.join(cls.tmp, 'reload', kind)
+        os.makedirs(reload_dir)
+        np.savez(
+          os.path.join(reload_dir, 'data.npz'),
+          **{k: v for k, v in cls.data[kind].items() if k != 'ids'},
+        )
+        processes.start(
+          f'reload/{kind}',
+          [
+            sys.executable,
+            '-I',
+            '-c',
+            _RELOAD_WITHOUT_DNC,
+            cls.exports[kind],
+            os.path.join(reload_dir, 'data.npz'),
+            os.path.join(reload_dir, 'result.npz'),
+          ],
+          cwd=reload_dir,
+          env=reload_env,
+        )
+      processes.finish(
+        'export/in_use',
+        *(
+          f'{step}/{kind}'
+          for kind in ('babi', 'repeat_copy')
+          if processes.results[f'export/{kind}'][0] == 0
+          for step in ('cli', 'reload')
+        ),
+      )
+    cls.results = processes.results
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.tmp, ignore_errors=True)
+    super().tearDownClass()
+
+  def _result(self, name):
+    self.assertIn(name, self.results, 'an earlier step failed')
+    code, output = self.results[name]
+    self.assertEqual(code, 0, output[-3000:])
+    return output
+
+  def _reloaded(self, kind):
+    """What the signatures returned in the process without `dnc`."""
+    report = json.loads(self._result(f'reload/{kind}').strip().splitlines()[-1])
+    self.assertEqual(report['dnc_modules'], [])
+    self.assertFalse(report['repository_on_path'])
+    core = restore.load(self.runs[kind]).core
+    self.assertEqual(
+      report['weights'], sorted(v.name for v in core.trainable_variables)
+    )
+    result_path = os.path.join(self.tmp, 'reload', kind, 'result.npz')
+    return dict(np.load(result_path))
+
+  def _expected_logits(self, kind):
+    """The checkpoint's logits of the batch-major inputs, restored here."""
+    core = restore.load(self.runs[kind]).core
+    inputs = self.data[kind]['inputs']
+    outputs, _ = snt.dynamic_unroll(
+      core,
+      tf.transpose(tf.constant(inputs), [1, 0, 2]),
+      core.initial_state(len(inputs)),
+    )
+    return tf.transpose(outputs, [1, 0, 2]).numpy()
+
+  def test_exports_a_train_py_run(self):
+    output = self._result('export/repeat_copy')
+    self.assertIn('(repeat_copy, step 1)', output)
+    self.assertIn(self.exports['repeat_copy'], output)
+    logits = self._expected_logits('repeat_copy')
+    self.assertGreater(np.std(logits), 1e-4)  # Not a constant.
+    result = self._reloaded('repeat_copy')
+    self.assertAllClose(result['serve/logits'], logits, atol=1e-5)
+    self.assertAllClose(
+      result['serve/probabilities'], oracles.np_sigmoid(logits), atol=1e-5
+    )
+
+  def test_saved_model_cli_lists_the_signatures(self):
+    listing = self._result('cli/repeat_copy')
+    self.assertIn("signature_def['serving_default']", listing)
+    # 3 bits and 2 channels in; 3 bits and the end marker out.
+    self.assertRegex(listing, r"inputs\['inputs'\][^\]]*shape: \(-1, -1, 5\)")
+    self.assertRegex(listing, r"outputs\['logits'\][^\]]*shape: \(-1, -1, 4\)")
+    self.assertIn("outputs['probabilities']", listing)
+
+    listing = self._result('cli/babi')
+    for name in ('serving_default', 'words', 'vocabulary'):
+      self.assertIn(f"signature_def['{name}']", listing)
+    size = len(self.vocabulary)
+    self.assertRegex(
+      listing, rf"inputs\['inputs'\][^\]]*shape: \(-1, -1, {size}\)"
+    )
+    self.assertRegex(listing, r"inputs\['words'\][^\]]*DT_STRING")
+    self.assertIn("outputs['predicted_words']", listing)
+
+  def test_exports_a_train_babi_py_run_with_its_vocabulary(self):
+    self.assertIn('(babi, step 3)', self._result('export/babi'))
+    assets = os.path.join(self.exports['babi'], 'assets')
+    with open(os.path.join(assets, 'vocabulary.txt')) as f:
+      self.assertEqual(f.read().splitlines(), self.vocabulary)
+    with open(os.path.join(assets, 'config.json')) as f:
+      self.assertEqual(json.load(f)['vocabulary'], self.vocabulary)
+
+    logits = self._expected_logits('babi')
+    result = self._reloaded('babi')
+    self.assertAllClose(result['serve/logits'], logits, atol=1e-5)
+    self.assertAllClose(result['words/logits'], logits, atol=1e-5)
+    self.assertAllClose(
+      result['words/probabilities'], oracles.np_softmax(logits), atol=1e-5
+    )
+    self.assertAllEqual(result['words/ids'], self.data['babi']['ids'])
+    predicted = logits.argmax(-1)
+    self.assertAllEqual(result['words/predicted_ids'], predicted)
+    self.assertAllEqual(
+      result['words/predicted_words'], np.array(self.vocabulary)[predicted]
+    )
+    self.assertEqual(list(result['vocabulary']), self.vocabulary)
+    error = str(result['unknown_word_error'])
+    self.assertIn('Words not in the vocabulary:] [zyzzyva]', error)
+
+  def test_refuses_an_output_dir_in_use(self):
+    code, output = self.results['export/in_use']
+    self.assertEqual(code, 1, output[-3000:])
+    self.assertIn(f'--output_dir {self.in_use} is not empty', output)
+    parent = os.path.dirname(self.in_use)
+    self.assertEqual(os.listdir(parent), ['model'])  # No partial export.
+    self.assertEqual(os.listdir(self.in_use), ['keep.txt'])
+    with open(os.path.join(self.in_use, 'keep.txt')) as f:
+      self.assertEqual(f.read(), 'mine')
+
+
+class ExportArgumentsTest(absltest.TestCase):
+  def test_missing_checkpoint_dir_is_named(self):
+    tmp = self.create_tempdir().full_path
+    missing = os.path.join(tmp, 'nowhere')
+    output_dir = os.path.join(tmp, 'out')
+    with self.assertRaisesRegex(
+      training.CheckpointError, f'No checkpoint directory {missing}'
+    ):
+      export.export(missing, output_dir)
+    self.assertFalse(os.path.exists(output_dir))
+    self.assertEqual(os.listdir(tmp), [])
+
+  def test_directory_of_no_run_is_named(self):
+    tmp = self.create_tempdir()
+    run = tmp.mkdir('run')
+    with self.assertRaisesRegex(
+      training.CheckpointError, 'config.json not found'
+    ):
+      export.export(run.full_path, os.path.join(tmp.full_path, 'out'))
+    run.create_file('config.json', json.dumps({'hidden_size': 4}))
+    with self.assertRaisesRegex(training.CheckpointError, 'no known task'):
+      export.export(run.full_path, os.path.join(tmp.full_path, 'out'))
+    self.assertEqual(os.listdir(tmp.full_path), ['run'])
+
+  def test_output_dir_that_is_a_file_is_refused(self):
+    path = self.create_tempfile(content='mine').full_path
+    with self.assertRaisesRegex(export.ExportError, 'is a file'):
+      export.export('/nonexistent', path)
+    with open(path) as f:
+      self.assertEqual(f.read(), 'mine')
 
 
 if __name__ == '__main__':
