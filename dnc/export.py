@@ -183,7 +183,9 @@ def check_output_dir(output_dir: str) -> None:
     )
 
 
-def export(checkpoint_dir: str, output_dir: str) -> restore.Restored:
+def export(
+  checkpoint_dir: str, output_dir: str, best: bool = False
+) -> restore.Restored:
   """Writes the SavedModel of a run's latest checkpoint to `output_dir`.
 
   Args:
@@ -191,6 +193,7 @@ def export(checkpoint_dir: str, output_dir: str) -> restore.Restored:
       run.
     output_dir: a local directory that does not exist or is empty. The
       model is written beside it first and moved there once complete.
+    best: export the checkpoint of the best validation score instead.
 
   Returns:
     The restored run.
@@ -200,7 +203,7 @@ def export(checkpoint_dir: str, output_dir: str) -> restore.Restored:
     training.CheckpointError: see `dnc.restore.load`.
   """
   check_output_dir(output_dir)
-  restored = restore.load(checkpoint_dir)
+  restored = restore.load(checkpoint_dir, best=best)
   output_dir = os.path.abspath(output_dir)
   parent = os.path.dirname(output_dir)
   os.makedirs(parent, exist_ok=True)
@@ -239,6 +242,12 @@ def _define_flags() -> None:
     'Where to write the SavedModel: a new or empty directory.',
     required=True,
   )
+  flags.DEFINE_enum(
+    'checkpoint',
+    'latest',
+    ['latest', 'best'],
+    'The newest checkpoint, or the one of the best validation score.',
+  )
 
 
 def main(argv: Sequence[str]) -> int:
@@ -246,7 +255,9 @@ def main(argv: Sequence[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   try:
-    restored = export(FLAGS.checkpoint_dir, FLAGS.output_dir)
+    restored = export(
+      FLAGS.checkpoint_dir, FLAGS.output_dir, best=FLAGS.checkpoint == 'best'
+    )
   except (ExportError, training.CheckpointError) as e:
     logging.error('%s', e)
     return 1

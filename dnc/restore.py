@@ -104,12 +104,14 @@ def task_of_config(config: dict[str, Any], kind: str) -> task_lib.Task:
   )
 
 
-def load(checkpoint_dir: str) -> Restored:
+def load(checkpoint_dir: str, best: bool = False) -> Restored:
   """Rebuilds a run's model and task and restores its latest weights.
 
   Args:
     checkpoint_dir: the `--checkpoint_dir` of a train.py or train_babi.py
       run, of this version or an older one.
+    best: restore the checkpoint of the best validation score (kept in
+      `best/` by runs that validate) instead of the latest.
 
   Returns:
     The `Restored` run.
@@ -119,9 +121,12 @@ def load(checkpoint_dir: str) -> Restored:
       or it does not hold this model.
   """
   config, kind = read_config(checkpoint_dir)
-  path = tf.train.latest_checkpoint(checkpoint_dir)
+  searched = (
+    os.path.join(checkpoint_dir, training.BEST_DIR) if best else checkpoint_dir
+  )
+  path = tf.train.latest_checkpoint(searched)
   if path is None:
-    raise training.CheckpointError(f'No checkpoint in {checkpoint_dir}.')
+    raise training.CheckpointError(f'No checkpoint in {searched}.')
   task = task_of_config(config, kind)
   model = {key: config[key] for key in run_flags.MODEL_KEYS if key in config}
   core = trainer.make_core(model, task.output_size)  # Fills MODEL_DEFAULTS.

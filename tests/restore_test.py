@@ -63,6 +63,30 @@ class LoadTest(absltest.TestCase):
     inputs = restored.task.core_inputs(tf.constant([[2], [1]]))
     np.testing.assert_array_equal(inputs.numpy()[:, 0].argmax(-1), [2, 1])
 
+  def test_best_restores_the_checkpoint_kept_in_best(self):
+    directory = os.path.join(self.create_tempdir().full_path, 'run')
+    shared_data.copy_old_layout('repeat_copy', directory)
+    with self.assertRaisesRegex(training.CheckpointError, 'No checkpoint in'):
+      restore.load(directory, best=True)
+    # A best checkpoint of other weights, at step 2, as a validating run
+    # keeps it.
+    latest = restore.load(directory)
+    for variable in latest.core.variables:
+      variable.assign(variable + 1.0)
+    step = tf.Variable(2, dtype=tf.int64)
+    tf.train.CheckpointManager(
+      tf.train.Checkpoint(core=latest.core, step=step),
+      os.path.join(directory, training.BEST_DIR),
+      max_to_keep=1,
+    ).save(checkpoint_number=2)
+    best = restore.load(directory, best=True)
+    self.assertEqual(best.step, 2)
+    self.assertEqual(best.path, os.path.join(directory, 'best', 'ckpt-2'))
+    saved = _checkpoint_weights(directory)  # The latest, without the + 1.
+    values = sorted(v.numpy().sum() for v in best.core.variables)
+    expected = sorted(t.sum() + t.size for t in saved)
+    np.testing.assert_allclose(values, expected, rtol=1e-5)
+
   def test_config_of_no_known_task(self):
     directory = self.create_tempdir()
     directory.create_file('config.json', json.dumps({'hidden_size': 4}))
