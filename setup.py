@@ -37,7 +37,7 @@ setuptools.setup(
   extras_require={
     # dnc.keras; TensorFlow 2.16+ installs Keras 3 already.
     'keras': ['keras>=3'],
-    'test': ['pytest', 'ruff'],
+    'test': ['pytest', 'pytest-xdist', 'ruff'],
     'viz': ['matplotlib', 'tensorboard'],
   },
   classifiers=[
