@@ -66,7 +66,9 @@ class DynamicUnrollTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(
     *[('eager', k) for k in (1, 3, 4, 11, 20, None)],
     *[('function', k) for k in (1, 3, 11)],
-    *[('xla', k) for k in (1, 3, None)],
+    # One XLA case (each compiles a float64 DNC for about a minute): chunks
+    # of 3 over 11 steps take both the chunk loop and the 2-step tail.
+    ('xla', 3),
   )
   def test_equals_full_backpropagation(self, mode, chunk_length):
     # 11 steps: chunks of 3 and 4 leave a tail of 2 and 3 steps; 11 is one
