@@ -14,8 +14,9 @@ switch, so they live here, around the core, instead of in it:
 - bypass dropout (Franke et al. 2018): dropout on the controller output on
   its way to the output layer, in training only (`controllers.training`).
 
-bAbI allows the backward pass because every answer word is replaced by a
-marker in the input: nothing after step t tells the answer at t.
+bAbI allows the backward pass, as the BiADNC does, because every answer
+word is replaced by a marker in the input: the model reads the rest of the
+story, never the answers.
 
 `Model(inputs, recompute_chunk_length)` unrolls it all. The dropout masks of
 a sequence are drawn before its unroll, from a generator the model owns

@@ -205,6 +205,16 @@ class Trainer:
         '`recompute_chunk_length` must be -1, 0 or a positive int, got '
         f'{recompute_chunk_length!r}.'
       )
+    submodules = getattr(core, 'submodules', ())
+    if recompute_chunk_length and any(
+      isinstance(m, controllers.Dropout) for m in submodules
+    ):
+      raise ValueError(
+        '`recompute_chunk_length` must be 0 for a core with dropout in its '
+        'step (`controllers.Dropout`): a recomputed chunk would draw other '
+        'masks. (The bypass dropout of `dnc.model.Model` draws its masks '
+        'before the unroll and recomputes.)'
+      )
     self._recompute_chunk_length = recompute_chunk_length
     self._max_grad_norm = max_grad_norm
     self.compile_mode = compile_mode

@@ -198,20 +198,21 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
 
 
 class BypassMaskTest(tf.test.TestCase, parameterized.TestCase):
-  @parameterized.product(mode=oracles.MODES, fast_kernels=(None, False))
+  @parameterized.parameters(*oracles.MODES)
   def test_masks_the_controller_output_on_its_way_to_the_output_only(
-    self, mode, fast_kernels
+    self, mode
   ):
+    # Under XLA with the speed kernels (the default there).
     tf.random.set_seed(0)
-    core = _make_core(fast_kernels=fast_kernels)
+    core = _make_core()
     rng = np.random.RandomState(0)
-    inputs = tf.constant(rng.randn(3, 2, 4), tf.float32)
-    masks = tf.constant((rng.rand(3, 2, 10) > 0.3) / 0.7, tf.float32)
+    inputs = tf.constant(rng.randn(2, 2, 4), tf.float32)
+    masks = tf.constant((rng.rand(2, 2, 10) > 0.3) / 0.7, tf.float32)
     core(inputs[0], core.initial_state(2))  # Builds it.
 
     def run(inputs, masks):
       state, steps = core.initial_state(2), []
-      for t in range(3):
+      for t in range(2):
         masked, masked_state = core(inputs[t], state, bypass_mask=masks[t])
         ones, _ = core(inputs[t], state, bypass_mask=tf.ones([2, 10]))
         plain, state = core(inputs[t], state)

@@ -28,14 +28,44 @@ def _inputs(seed=0):
   return tf.constant(rng.randn(_TIME, _BATCH, _FEATURES), tf.float32)
 
 
-def _with_gradients(run_model, inputs, variables):
-  """The outputs and the gradients of a loss of them."""
-  with tf.GradientTape() as tape:
-    tape.watch(inputs)
-    outputs = run_model(inputs)
-    loss = tf.reduce_sum(tf.sin(outputs))
-  grads = tape.gradient(loss, [inputs, *variables])
-  return outputs, [tf.convert_to_tensor(g) for g in grads]
+def _check_recompute(test, mode):
+  """All options, recomputed in chunks of 3 and in full, agree.
+
+  The backward LSTM and the DNC are both recomputed, with the dropout masks
+  of the forward pass.
+  """
+  tf.random.set_seed(5)
+  lstm = controllers.lstm(6, layer_norm=True)
+  core = _dnc(controller=controllers.PassThrough(lstm, pass_size=3))
+  wrapped = model.Model(
+    core,
+    vocabulary_size=9,
+    embedding_size=_FEATURES,
+    backward=controllers.lstm(3, layer_norm=True, name='backward_lstm'),
+    bypass_dropout=0.3,
+    bypass_size=9,
+    seed=5,
+  )
+  ids = tf.constant(np.random.RandomState(5).randint(0, 9, (7, _BATCH)))
+  wrapped.build()
+
+  def run(ids, chunk_length):
+    wrapped._generator.reset_from_seed(5)
+    with controllers.training(wrapped), tf.GradientTape() as tape:
+      outputs = wrapped(ids, chunk_length)
+      loss = tf.reduce_sum(tf.sin(outputs))
+    grads = tape.gradient(loss, wrapped.trainable_variables)
+    return outputs, [tf.convert_to_tensor(g) for g in grads]
+
+  run = oracles.in_mode(run, mode)
+  expected_outputs, expected_grads = run(ids, 0)
+  outputs, grads = run(ids, 3)
+  test.assertAllClose(outputs, expected_outputs, atol=1e-6)
+  for variable, grad, expected in zip(
+    wrapped.trainable_variables, grads, expected_grads, strict=True
+  ):
+    test.assertAllClose(grad, expected, atol=1e-5, rtol=1e-4)
+    test.assertGreater(np.abs(expected).max(), 0, variable.name)
 
 
 class ModelTest(tf.test.TestCase, parameterized.TestCase):
@@ -150,48 +180,7 @@ class ModelTest(tf.test.TestCase, parameterized.TestCase):
     self.assertGreater(np.mean(dropped != (again == 0)), 0.1)  # New masks.
 
   def test_all_options_recompute_the_gradients_of_full_backpropagation(self):
-    self._check_recompute('eager')
-
-  @pytest.mark.slow
-  @parameterized.parameters('function', 'xla')
-  def test_compiled_recompute_of_all_options(self, mode):
-    self._check_recompute(mode)
-
-  def _check_recompute(self, mode):
-    # The backward LSTM and the DNC are both recomputed, with the dropout
-    # masks of the forward pass.
-    tf.random.set_seed(5)
-    lstm = controllers.lstm(6, layer_norm=True)
-    core = _dnc(controller=controllers.PassThrough(lstm, pass_size=3))
-    wrapped = model.Model(
-      core,
-      vocabulary_size=9,
-      embedding_size=_FEATURES,
-      backward=controllers.lstm(3, layer_norm=True, name='backward_lstm'),
-      bypass_dropout=0.3,
-      bypass_size=9,
-      seed=5,
-    )
-    ids = tf.constant(np.random.RandomState(5).randint(0, 9, (7, _BATCH)))
-    wrapped.build()
-
-    def run(ids, chunk_length):
-      wrapped._generator.reset_from_seed(5)
-      with controllers.training(wrapped), tf.GradientTape() as tape:
-        outputs = wrapped(ids, chunk_length)
-        loss = tf.reduce_sum(tf.sin(outputs))
-      grads = tape.gradient(loss, wrapped.trainable_variables)
-      return outputs, [tf.convert_to_tensor(g) for g in grads]
-
-    run = oracles.in_mode(run, mode)
-    expected_outputs, expected_grads = run(ids, 0)
-    outputs, grads = run(ids, 3)
-    self.assertAllClose(outputs, expected_outputs, atol=1e-6)
-    for variable, grad, expected in zip(
-      wrapped.trainable_variables, grads, expected_grads, strict=True
-    ):
-      self.assertAllClose(grad, expected, atol=1e-5, rtol=1e-4)
-      self.assertGreater(np.abs(expected).max(), 0, variable.name)
+    _check_recompute(self, 'eager')
 
   def test_bad_arguments_raise(self):
     core = _dnc()
@@ -212,6 +201,16 @@ class ModelTest(tf.test.TestCase, parameterized.TestCase):
       embedding(_inputs())
     with self.assertRaisesRegex(ValueError, 'must be floats'):
       model.Model(core)(tf.zeros([_TIME, _BATCH], tf.int32))
+
+
+# Compiling the two unrolls and their gradients takes minutes here.
+@pytest.mark.slow
+class CompiledRecomputeTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.parameters('function', 'xla')
+  def test_all_options_recompute_the_gradients_of_full_backpropagation(
+    self, mode
+  ):
+    _check_recompute(self, mode)
 
 
 if __name__ == '__main__':
