@@ -9,9 +9,11 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 from absl.testing import absltest
 import pytest
+import tensorflow as tf
 
 from tests import shared_data
 
@@ -170,11 +172,14 @@ class TrainBabiTest(absltest.TestCase):
     for name in os.listdir(straight):
       if name.startswith(('ckpt-4.', 'config.json')):
         shutil.copy(os.path.join(straight, name), resumed)
-    with open(os.path.join(resumed, 'checkpoint'), 'w') as f:
-      f.write(
-        'model_checkpoint_path: "ckpt-4"\n'
-        'all_model_checkpoint_paths: "ckpt-4"\n'
-      )
+    now = time.time()
+    tf.compat.v1.train.update_checkpoint_state(
+      resumed,
+      'ckpt-4',
+      all_model_checkpoint_paths=['ckpt-4'],
+      all_model_checkpoint_timestamps=[now],
+      last_preserved_timestamp=now - 1,
+    )
     code, output = _run(*flags(resumed))
     self.assertEqual(code, 0, output)
     self.assertIn('at step 4', output)
