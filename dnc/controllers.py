@@ -214,7 +214,7 @@ class LayerNormLSTM(snt.RNNCore):
 
   Franke et al. 2018 ("Robust and Scalable Differentiable Neural Computer
   for Question Answering") normalise, as Ba et al. 2016 ("Layer
-  Normalization", section 3.1 and eq. 20-22) do, the gate pre-activations
+  Normalization", its supplementary material) do, the gate pre-activations
   and the cell before its output non-linearity, each with a learned gain
   gamma and bias beta. With a_t the pre-activations of all four gates:
 
