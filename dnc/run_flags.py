@@ -110,7 +110,7 @@ def _define_literature_flags() -> None:
     0,
     'A backward LSTM of this size over the whole input, whose outputs go '
     "to the memory and output layer beside the controller's (the BiADNC "
-    'of Franke et al. 2018, with --hidden_size); 0: off.',
+    'of Franke et al. 2018, which used --hidden_size); 0: off.',
     lower_bound=0,
   )
 
