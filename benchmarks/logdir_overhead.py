@@ -34,7 +34,7 @@ def main(argv: Sequence[str]) -> None:
   interval = flags.FLAGS.report_interval
   config = flags.FLAGS.flag_values_dict()
   trainer = repeat_copy_task.make_trainer(config, 0, 'xla')
-  inspect = loop.make_inspect(trainer.core)
+  inspect = loop.make_inspect(trainer.core, trainer.task)
   with tempfile.TemporaryDirectory() as logdir:
     writer = tf.summary.create_file_writer(logdir)
 
@@ -48,9 +48,7 @@ def main(argv: Sequence[str]) -> None:
           'loss': float(trainer.loss_sum.numpy()),
           'gradient_norm': float(grad_norm),
         }
-        loop.write_summaries(
-          writer, inspect, trainer.task, step, scalars, data, sample
-        )
+        loop.write_summaries(writer, inspect, step, scalars, data, sample)
       return 1000 * (time.perf_counter() - start) / interval
 
     block(False, 0)  # Compiles the training step.

@@ -5,6 +5,7 @@ from dnc import addressing
 from dnc import controllers
 from dnc import dnc
 from dnc import internals
+from dnc import model
 from dnc import recompute
 from dnc import repeat_copy
 from dnc import util
@@ -25,6 +26,7 @@ __all__ = [
   'controllers',
   'dnc',
   'internals',
+  'model',
   'recompute',
   'repeat_copy',
   'util',

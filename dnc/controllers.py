@@ -1,23 +1,31 @@
 """Controllers for `dnc.DNC` other than its default LSTM.
 
-`DNC(controller=...)` takes any Sonnet RNN core; these are the two that
+`DNC(controller=...)` takes any Sonnet RNN core; these are the ones that
 Sonnet does not offer ready-made:
 
   dnc.DNC(access_config, output_size=5,
           controller=controllers.FeedForward(snt.nets.MLP([64, 64])))
   dnc.DNC(access_config, output_size=5,
           controller=controllers.DeepLSTM([64, 64], dropout_rate=0.2))
+  dnc.DNC(access_config, output_size=5,
+          controller=controllers.LayerNormLSTM(64))
+  dnc.DNC(access_config, output_size=5,
+          controller=controllers.PassThrough(snt.LSTM(64), pass_size=32))
 
 `snt.GRU`, `snt.LSTM` (also with `projection_size`) and `snt.DeepRNN` work
-as they are.
+as they are. Dropout is on only inside `with controllers.training(module):`
+(or while a module's `is_training` is set).
 """
 
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Sequence
+import contextlib
 
 import sonnet as snt
 import tensorflow as tf
 
+from dnc import _fast
 from dnc import util
 
 
@@ -153,3 +161,268 @@ class DeepLSTM(snt.DeepRNN):
   def is_training(self, value: bool) -> None:
     for dropout in self._dropouts:
       dropout.is_training = bool(value)
+
+
+@contextlib.contextmanager
+def training(module: snt.Module, is_training: bool = True) -> Iterator[None]:
+  """Sets `is_training` on `module` and its submodules that have it, then
+  puts the old values back.
+
+  Wrap the building of a training step in it (`dnc.trainer.Trainer` does):
+  a `tf.function` keeps what it saw when it was traced, so its evaluation
+  step, traced outside, has no dropout.
+
+  Args:
+    module: e.g. a `dnc.DNC` with a `DeepLSTM` controller, or a
+      `dnc.model.Model` with bypass dropout.
+    is_training: the value to set.
+  """
+  submodules = getattr(module, 'submodules', ())
+  modules = [m for m in (module, *submodules) if hasattr(m, 'is_training')]
+  previous = [m.is_training for m in modules]
+  try:
+    for m in modules:
+      m.is_training = is_training
+    yield
+  finally:
+    for m, value in zip(modules, previous, strict=True):
+      m.is_training = value
+
+
+# As in the ADNC's layer normalisation.
+_LAYER_NORM_EPSILON = 1e-6
+
+
+def _layer_norm(x: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor) -> tf.Tensor:
+  """gamma (x - mean(x)) / sqrt(var(x) + eps) + beta over the last axis.
+
+  Args:
+    x: `[batch_size, size]`.
+    scale: `[size]`, gamma.
+    offset: `[size]`, beta.
+
+  Returns:
+    `[batch_size, size]`.
+  """
+  mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+  normalised = (x - mean) * tf.math.rsqrt(variance + _LAYER_NORM_EPSILON)
+  return normalised * scale + offset
+
+
+class LayerNormLSTM(snt.RNNCore):
+  """An LSTM with layer normalisation, as the ADNC uses it.
+
+  Franke et al. 2018 ("Robust and Scalable Differentiable Neural Computer
+  for Question Answering") normalise, as Ba et al. 2016 ("Layer
+  Normalization", its supplementary material) do, the gate pre-activations
+  and the cell before its output non-linearity, each with a learned gain
+  gamma and bias beta. With a_t the pre-activations of all four gates:
+
+    a_t = W_i x_t + W_h h_{t-1}                              # [B, 4H]
+    (i, f, g, o) = LN(a_t; gamma_a, beta_a) + b
+    c_t = sigmoid(f) c_{t-1} + sigmoid(i) tanh(g)
+    h_t = sigmoid(o) tanh(LN(c_t; gamma_c, beta_c))
+    LN(a; gamma, beta) = gamma (a - mean(a)) / sqrt(var(a) + eps) + beta
+
+  where mean and var are taken over the features of each example (all 4H
+  pre-activations at once), eps = 1e-6, gamma starts at 1 and beta at 0.
+  As in the ADNC's code (its `CustomLSTMCell`), one normalisation covers
+  the input and recurrent terms together; Ba et al. normalise W_i x_t and
+  W_h h_{t-1} separately. The state `c_t` is kept unnormalised. The
+  weights are initialised as `snt.LSTM`'s, with the same `forget_bias`
+  (added to b_f; the ADNC starts it at 0). The state is an
+  `snt.LSTMState(hidden, cell)`.
+  """
+
+  def __init__(
+    self,
+    hidden_size: int,
+    forget_bias: float = 1.0,
+    dtype: tf.DType = tf.float32,
+    name: str = 'lstm',
+    *,
+    fast_kernels: bool | None = None,
+  ):
+    """Constructs the LSTM; its variables are created on the first call.
+
+    Args:
+      hidden_size: H, the size of the hidden state and of the output.
+      forget_bias: added to the forget gate's bias at initialisation.
+      dtype: the dtype of the variables and the state.
+      name: module name.
+      fast_kernels: as `dnc.DNC`'s: `True` multiplies by the weights
+        through `_fast.matmul_by_variables` (same values; a differentiated
+        loop keeps no copy of them per step), `False` through `tf.matmul`,
+        `None` the first in a step traced for XLA.
+    """
+    super().__init__(name=name)
+    util.check_positive_int(hidden_size, 'hidden_size')
+    _fast.check_switch(fast_kernels)
+    self._hidden_size = hidden_size
+    self._forget_bias = forget_bias
+    self._dtype = tf.as_dtype(dtype)
+    self._fast_kernels = fast_kernels
+    self._built = False
+
+  def _build(self, input_size: int) -> None:
+    hidden, dtype = self._hidden_size, self._dtype
+
+    def normal(fan_in, shape):
+      init = snt.initializers.TruncatedNormal(stddev=1 / fan_in**0.5)
+      return init(shape, dtype)
+
+    self.w_i = tf.Variable(
+      normal(input_size, [input_size, 4 * hidden]), name='w_i'
+    )
+    self.w_h = tf.Variable(normal(hidden, [hidden, 4 * hidden]), name='w_h')
+    forget = tf.one_hot(1, 4, on_value=self._forget_bias, dtype=dtype)
+    self.b = tf.Variable(tf.repeat(forget, hidden), name='b')
+    self.gates_scale = tf.Variable(
+      tf.ones([4 * hidden], dtype), name='gates_scale'
+    )
+    self.gates_offset = tf.Variable(
+      tf.zeros([4 * hidden], dtype), name='gates_offset'
+    )
+    self.cell_scale = tf.Variable(tf.ones([hidden], dtype), name='cell_scale')
+    self.cell_offset = tf.Variable(
+      tf.zeros([hidden], dtype), name='cell_offset'
+    )
+    self._built = True
+
+  def __call__(
+    self, inputs: tf.Tensor, prev_state: snt.LSTMState
+  ) -> tuple[tf.Tensor, snt.LSTMState]:
+    """One step.
+
+    Args:
+      inputs: `[batch_size, input_size]`, x_t.
+      prev_state: `snt.LSTMState` of `[batch_size, H]` tensors.
+
+    Returns:
+      output: `[batch_size, H]`, h_t.
+      next_state: `snt.LSTMState(hidden=h_t, cell=c_t)`.
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    if inputs.shape.rank != 2 or inputs.shape[1] is None:
+      raise ValueError(
+        '`inputs` must be [batch_size, input_size] with a known input size, '
+        f'got shape {inputs.shape}.'
+      )
+    if inputs.dtype != self._dtype:
+      raise TypeError(
+        f'`inputs` must have the dtype {self._dtype.name}, got '
+        f'{inputs.dtype.name}.'
+      )
+    if not self._built:
+      self._build(inputs.shape[1])
+    util.check_shape(inputs, [None, self.w_i.shape[0]], 'inputs')
+    if _fast.enabled(self._fast_kernels):
+      pre_activations = _fast.matmul_by_variables(
+        inputs, [self.w_i]
+      ) + _fast.matmul_by_variables(prev_state.hidden, [self.w_h])
+    else:
+      pre_activations = tf.matmul(inputs, self.w_i) + tf.matmul(
+        prev_state.hidden, self.w_h
+      )
+    gates = (
+      _layer_norm(pre_activations, self.gates_scale, self.gates_offset) + self.b
+    )
+    input_gate, forget_gate, cell_update, output_gate = tf.split(gates, 4, 1)
+    next_cell = tf.sigmoid(forget_gate) * prev_state.cell
+    next_cell += tf.sigmoid(input_gate) * tf.tanh(cell_update)
+    normalised_cell = _layer_norm(next_cell, self.cell_scale, self.cell_offset)
+    next_hidden = tf.sigmoid(output_gate) * tf.tanh(normalised_cell)
+    return next_hidden, snt.LSTMState(hidden=next_hidden, cell=next_cell)
+
+  def initial_state(self, batch_size: int | tf.Tensor) -> snt.LSTMState:
+    """Zeros: `snt.LSTMState` of `[batch_size, H]` tensors."""
+    zeros = tf.zeros([batch_size, self._hidden_size], self._dtype)
+    return snt.LSTMState(hidden=zeros, cell=zeros)
+
+
+class PassThrough(snt.RNNCore):
+  """A controller whose output carries its first input features unchanged.
+
+  With inputs `[p_t; z_t]` it outputs `[controller(z_t); p_t]`. In a DNC
+  the controller's output drives the memory and (beside the read words)
+  the output layer, so `p_t` reaches both without passing through the
+  controller: the BiADNC's route for its backward LSTM's outputs (Franke
+  et al. 2018; `dnc.model.Model`, whose DNC inputs are `[b_t; x_t]`).
+  """
+
+  def __init__(
+    self, controller: snt.RNNCore, pass_size: int, name: str = 'pass_through'
+  ):
+    """Wraps `controller`.
+
+    Args:
+      controller: the RNN core that reads the rest of the inputs.
+      pass_size: how many leading input features to pass through.
+      name: module name.
+    """
+    super().__init__(name=name)
+    if not callable(controller) or not hasattr(controller, 'initial_state'):
+      raise TypeError(
+        '`controller` must be a Sonnet RNN core, got '
+        f'{type(controller).__name__}.'
+      )
+    util.check_positive_int(pass_size, 'pass_size')
+    self._controller = controller
+    self._pass_size = pass_size
+    self.dtype = getattr(controller, 'dtype', tf.float32)
+
+  @property
+  def controller(self) -> snt.RNNCore:
+    """The wrapped core."""
+    return self._controller
+
+  def __call__(self, inputs: tf.Tensor, prev_state) -> tuple:
+    """One step.
+
+    Args:
+      inputs: `[batch_size, pass_size + input_size]`, `[p_t; z_t]`.
+      prev_state: the wrapped controller's state.
+
+    Returns:
+      output: `[batch_size, H + pass_size]`, `[controller(z_t); p_t]`.
+      next_state: the wrapped controller's.
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    if inputs.shape.rank != 2 or not inputs.shape[1] > self._pass_size:
+      raise ValueError(
+        f'`inputs` must be [batch_size, more than pass_size='
+        f'{self._pass_size}], got shape {inputs.shape}.'
+      )
+    passed, rest = inputs[:, : self._pass_size], inputs[:, self._pass_size :]
+    output, next_state = self._controller(rest, prev_state)
+    return tf.concat([output, passed], 1), next_state
+
+  def initial_state(self, batch_size: int | tf.Tensor):
+    """The wrapped controller's."""
+    return self._controller.initial_state(batch_size)
+
+
+def lstm(
+  hidden_size: int,
+  *,
+  layer_norm: bool = False,
+  fast_kernels: bool | None = None,
+  name: str = 'lstm',
+) -> snt.RNNCore:
+  """The LSTM `dnc.DNC` builds by default, or its layer-normalised form.
+
+  Args:
+    hidden_size: H.
+    layer_norm: `LayerNormLSTM` if set, else `snt.LSTM` (its speed kernel,
+      `_fast.LSTM`, unless `fast_kernels` is `False`, as in `dnc.DNC`).
+    fast_kernels: the DNC's switch (see `dnc.DNC`).
+    name: module name.
+
+  Returns:
+    An RNN core with `snt.LSTMState` states and `[batch_size, H]` outputs.
+  """
+  if layer_norm:
+    return LayerNormLSTM(hidden_size, name=name, fast_kernels=fast_kernels)
+  if fast_kernels is False:
+    return snt.LSTM(hidden_size, name=name)
+  return _fast.LSTM(hidden_size, name=name, fast_kernels=fast_kernels)

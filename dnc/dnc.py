@@ -184,24 +184,39 @@ class DNC(snt.RNNCore):
   # nothing to convert; skipping it makes tracing several times faster.
   @tf.autograph.experimental.do_not_convert
   def __call__(
-    self, inputs: tf.Tensor, prev_state: DNCState
+    self,
+    inputs: tf.Tensor,
+    prev_state: DNCState,
+    bypass_mask: tf.Tensor | None = None,
   ) -> tuple[tf.Tensor, DNCState]:
     """Runs one step.
 
     Args:
       inputs: `[batch_size, ...]`, flattened to `[batch_size, input_size]`.
       prev_state: `DNCState` of the previous step (see `state_size`).
+      bypass_mask: if given, `[batch_size, H]` (H the controller output's
+        width), multiplying the controller output on its way to the output
+        layer only: y_t = W_y [m_t h_t; r_t], while the memory reads h_t.
+        With a dropout mask (zeros and 1 / (1 - rate)) this is the ADNC's
+        bypass dropout (Franke et al. 2018); `dnc.model.Model` draws it.
+        An argument rather than a draw inside the step, so that the step
+        stays a function of its inputs (as `dnc.recompute` needs).
 
     Returns:
       output: `[batch_size, output_size]`, y_t.
       next_state: `DNCState`.
     """
-    output, next_state, _ = self.call_with_interface(inputs, prev_state)
+    output, next_state, _ = self.call_with_interface(
+      inputs, prev_state, bypass_mask
+    )
     return output, next_state
 
   @tf.autograph.experimental.do_not_convert
   def call_with_interface(
-    self, inputs: tf.Tensor, prev_state: DNCState
+    self,
+    inputs: tf.Tensor,
+    prev_state: DNCState,
+    bypass_mask: tf.Tensor | None = None,
   ) -> tuple[tf.Tensor, DNCState, dict[str, tf.Tensor]]:
     """`__call__`, also returning the memory interface of this step.
 
@@ -211,6 +226,7 @@ class DNC(snt.RNNCore):
     Args:
       inputs: `[batch_size, ...]`, flattened to `[batch_size, input_size]`.
       prev_state: `DNCState` of the previous step.
+      bypass_mask: see `__call__`.
 
     Returns:
       output: `[batch_size, output_size]`, y_t.
@@ -236,7 +252,12 @@ class DNC(snt.RNNCore):
     access_output, access_state, interface = self._access.call_with_interface(
       controller_output, prev_state.access_state
     )  # r_t
-    output = tf.concat([controller_output, batch_flatten(access_output)], 1)
+    bypass = controller_output
+    if bypass_mask is not None:
+      bypass_mask = tf.convert_to_tensor(bypass_mask, controller_output.dtype)
+      util.check_shape(bypass_mask, controller_output.shape, 'bypass_mask')
+      bypass *= bypass_mask
+    output = tf.concat([bypass, batch_flatten(access_output)], 1)
     if _fast.enabled(self._fast_kernels):
       output = _fast.linear(self._output_linear, output)
     else:

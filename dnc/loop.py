@@ -42,6 +42,7 @@ import sonnet as snt
 import tensorflow as tf
 
 from dnc import internals
+from dnc import model as model_lib
 from dnc import run_flags
 from dnc import summaries
 from dnc import task as task_lib
@@ -66,7 +67,9 @@ USER_ERRORS = (
 VALIDATION_FILE = 'validation.jsonl'
 
 
-def make_logits_of(core: snt.RNNCore, task: task_lib.Task, jit_compile: bool):
+def make_logits_of(
+  core: snt.RNNCore | model_lib.Model, task: task_lib.Task, jit_compile: bool
+):
   """The compiled forward pass that `Task.evaluate` and `validate` call.
 
   Returns:
@@ -76,7 +79,10 @@ def make_logits_of(core: snt.RNNCore, task: task_lib.Task, jit_compile: bool):
 
   @tf.function(jit_compile=jit_compile)
   def logits_of(observations):
-    return trainer_lib.unroll(core, task.core_inputs(observations))
+    # Outside `controllers.training`: no dropout.
+    return trainer_lib.unroll(
+      core, trainer_lib.model_inputs(core, task, observations)
+    )
 
   return logits_of
 
@@ -105,28 +111,42 @@ def _append_validation(directory: str, record: Mapping[str, Any]) -> None:
     f.write(json.dumps(record, sort_keys=True) + '\n')
 
 
-def make_inspect(core: snt.RNNCore, jit_compile: bool = True):
+def make_inspect(
+  core: snt.RNNCore | model_lib.Model,
+  task: task_lib.Task,
+  jit_compile: bool = True,
+):
   """A compiled forward pass returning one sequence's internals per step.
 
+  Args:
+    core: the DNC, or a `dnc.model.Model` around one (then the internals
+      are its DNC's).
+    task: the task whose observations it reads.
+    jit_compile: whether to compile it with XLA.
+
   Returns:
-    A function of core inputs `[T, 1, input_size]` to the dict of
+    A function of one sequence's observations `[T, 1, ...]` to the dict of
     `dnc.internals.WithInternals`, each `[T, 1, ...]`.
   """
-  inspected = internals.WithInternals(core)
+  model = core if isinstance(core, model_lib.Model) else None
+  inspected = internals.WithInternals(model.core if model else core)
 
   @tf.function(jit_compile=jit_compile)
   def inspect(inputs):
-    initial_state = core.initial_state(1)
+    if model:
+      inputs = model.dnc_inputs(inputs)
+    initial_state = inspected.initial_state(1)
     (_, steps), _ = snt.dynamic_unroll(inspected, inputs, initial_state)
     return steps
 
-  return inspect
+  return lambda observations: inspect(
+    trainer_lib.model_inputs(core, task, observations)
+  )
 
 
 def write_summaries(
   writer: tf.summary.SummaryWriter,
-  inspect: Callable[[tf.Tensor], Mapping[str, tf.Tensor]],
-  task: task_lib.Task,
+  inspect: Callable[[Any], Mapping[str, tf.Tensor]],
   step: int,
   scalars: Mapping[str, float],
   batch: task_lib.DatasetTensors,
@@ -139,8 +159,7 @@ def write_summaries(
   readable `sample`.
   """
   length = task_lib.first_sequence_length(batch.mask)
-  inputs = task.core_inputs(np.asarray(batch.observations)[:, :1])
-  steps = inspect(inputs)
+  steps = inspect(np.asarray(batch.observations)[:, :1])
   first = {key: value.numpy()[:length, 0] for key, value in steps.items()}
   summaries.write_report(writer, step, scalars, first, sample)
 
@@ -232,7 +251,7 @@ def train(
   writer = inspect = None
   if run.logdir:
     writer = tf.summary.create_file_writer(run.logdir)
-    inspect = make_inspect(trainer.core, run.jit_compile)
+    inspect = make_inspect(trainer.core, task, run.jit_compile)
   report_start, report_step = time.perf_counter(), iteration
   with training.StopSignal() as stop:
     while iteration < run.num_training_iterations and not stop.received:
@@ -258,9 +277,7 @@ def train(
             **report.sums,
           }
           sample = task.readable(batch, logits)
-          write_summaries(
-            writer, inspect, task, iteration, scalars, batch, sample
-          )
+          write_summaries(writer, inspect, iteration, scalars, batch, sample)
         trainer.reset_sums()
         report_start, report_step = time.perf_counter(), iteration
       if checkpointing and iteration % run.checkpoint_interval == 0:
@@ -305,7 +322,9 @@ def evaluate(
   )
   task = make_task(saved)
   core = trainer_lib.make_core(
-    run_flags.model_config(flag_values), task.output_size
+    run_flags.model_config(flag_values),
+    task.output_size,
+    vocabulary_size=task.vocabulary_size,
   )
   step = tf.Variable(0, dtype=tf.int64, name='step')
   checkpointer = training.Checkpointer(
@@ -357,7 +376,9 @@ def run(
       return evaluate(make_task, task_flags, flag_values)
     task = make_task(None)
     core = trainer_lib.make_core(
-      run_flags.model_config(flag_values), task.output_size
+      run_flags.model_config(flag_values),
+      task.output_size,
+      vocabulary_size=task.vocabulary_size,
     )
     trainer = trainer_lib.Trainer(
       task,

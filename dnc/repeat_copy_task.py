@@ -166,8 +166,9 @@ def make_trainer(
     tf.random.set_seed(seed)
   task = RepeatCopyTask(config, seed)
   if core is None:
-    model = {key: config[key] for key in run_flags.MODEL_KEYS}
-    core = trainer_lib.make_core(model, task.output_size)
+    core = trainer_lib.make_core(
+      run_flags.model_config_of(config), task.output_size
+    )
   return trainer_lib.Trainer(
     task,
     core,

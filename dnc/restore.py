@@ -4,8 +4,10 @@ For notebooks and tools (`dnc.visualize`): from a checkpoint directory alone,
 
   restored = restore.load('runs/babi')
   restored.core   # the trained dnc.DNC, e.g. for dnc.internals.WithInternals
+                  # (a dnc.model.Model around it for runs with its options)
   restored.task   # its task, without data: restored.task.vocab for bAbI
-  restored.task.core_inputs(observations)  # what the core reads
+  trainer.model_inputs(restored.core, restored.task, observations)
+      # what the core reads: the task's core_inputs, or word ids
 
 The run's `config.json` says which task it was: a vocabulary means bAbI
 (train_babi.py), `num_bits` repeat-copy (train.py).
@@ -18,6 +20,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from dnc import dnc
+from dnc import model
 from dnc import repeat_copy_task
 from dnc import run_flags
 from dnc import task as task_lib
@@ -38,7 +41,9 @@ class Restored(NamedTuple):
   """A run rebuilt from its directory.
 
   Attributes:
-    core: the DNC with the checkpoint's weights.
+    core: the DNC with the checkpoint's weights (a `dnc.model.Model`
+      around it if the run used embeddings, a backward LSTM or bypass
+      dropout; its DNC is `core.core`).
     task: the run's task, rebuilt from its config (without data).
     kind: 'repeat_copy' or 'babi'.
     config: the run's `config.json`.
@@ -46,7 +51,7 @@ class Restored(NamedTuple):
     step: its training step.
   """
 
-  core: dnc.DNC
+  core: dnc.DNC | model.Model
   task: task_lib.Task
   kind: str
   config: dict[str, Any]
@@ -128,8 +133,11 @@ def load(checkpoint_dir: str, best: bool = False) -> Restored:
   if path is None:
     raise training.CheckpointError(f'No checkpoint in {searched}.')
   task = task_of_config(config, kind)
-  model = {key: config[key] for key in run_flags.MODEL_KEYS if key in config}
-  core = trainer.make_core(model, task.output_size)  # Fills MODEL_DEFAULTS.
+  core = trainer.make_core(
+    run_flags.model_config_of(config),
+    task.output_size,
+    vocabulary_size=task.vocabulary_size,
+  )
   # The variables exist before the restore, so that it fills them now and
   # can check that the checkpoint had every one of them.
   trainer.build_variables(core, task.input_size)

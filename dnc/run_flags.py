@@ -24,6 +24,12 @@ MODEL_DEFAULTS = {
   'content_masking': False,
   'deallocate_content': False,
   'link_sharpness': False,
+  # The controller and input options of Franke et al. (2018) and Csordás
+  # and Schmidhuber (2019).
+  'layer_norm': False,
+  'bypass_dropout': 0.0,
+  'embedding_size': 0,
+  'backward_size': 0,
 }
 
 # Flags that shape the model's variables: a checkpoint resumes (or is
@@ -100,6 +106,43 @@ def define_model_flags(
     link_sharpness,
     'Csordas and Schmidhuber (2019): each read head sharpens its forward '
     'and backward link weightings with a learned exponent >= 1.',
+  )
+  _define_literature_flags()
+
+
+def _define_literature_flags() -> None:
+  """The options from the bAbI literature (README), all off by default."""
+  flags.DEFINE_boolean(
+    'layer_norm',
+    False,
+    'Layer-normalised LSTMs (the ADNC of Franke et al. 2018): gate '
+    'pre-activations and the cell before its tanh.',
+  )
+  flags.DEFINE_float(
+    'bypass_dropout',
+    0.0,
+    'Dropout rate on the controller output on its way to the output layer, '
+    'in training only (the ADNC: 0.1).',
+  )
+  flags.register_validator(
+    'bypass_dropout',
+    lambda value: 0 <= value < 1,
+    '--bypass_dropout must be in [0, 1).',
+  )
+  flags.DEFINE_integer(
+    'embedding_size',
+    0,
+    'Learned word embeddings of this size instead of one-hot inputs (tasks '
+    'of word ids: bAbI; Csordas and Schmidhuber 2019); 0: off.',
+    lower_bound=0,
+  )
+  flags.DEFINE_integer(
+    'backward_size',
+    0,
+    'A backward LSTM of this size over the whole input, whose outputs go '
+    "to the memory and output layer beside the controller's (the BiADNC "
+    'of Franke et al. 2018, which used --hidden_size); 0: off.',
+    lower_bound=0,
   )
 
 
@@ -209,3 +252,13 @@ def define_run_flags(
 def model_config(flag_values: flags.FlagValues) -> dict[str, Any]:
   """The values of `MODEL_KEYS` among the parsed flags."""
   return {name: flag_values[name].value for name in MODEL_KEYS}
+
+
+def model_config_of(config: dict[str, Any]) -> dict[str, Any]:
+  """The `MODEL_KEYS` entries of a (saved) config, with `MODEL_DEFAULTS`
+  for those it was written without.
+
+  Raises:
+    KeyError: naming a model flag that has no default and is missing.
+  """
+  return {name: {**MODEL_DEFAULTS, **config}[name] for name in MODEL_KEYS}

@@ -62,6 +62,10 @@ class Task(abc.ABC):
   config_defaults: Mapping[str, Any] = {}
   # The names of `step_metrics`, which the loop sums (and checkpoints).
   metric_names: tuple[str, ...] = ()
+  # For a task whose observations are word ids `[T, B]` (and `core_inputs`
+  # their one-hot), the number of words; a model may then embed the ids
+  # instead (`--embedding_size`, `dnc.trainer.model_inputs`). None if not.
+  vocabulary_size: int | None = None
 
   @property
   @abc.abstractmethod

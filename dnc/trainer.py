@@ -12,8 +12,9 @@ from typing import Any
 import sonnet as snt
 import tensorflow as tf
 
+from dnc import controllers
 from dnc import dnc
-from dnc import recompute
+from dnc import model as model_lib
 from dnc import run_flags
 from dnc import task as task_lib
 
@@ -24,65 +25,128 @@ def make_core(
   config: Mapping[str, Any],
   output_size: int,
   fast_kernels: bool | None = None,
-) -> dnc.DNC:
-  """The DNC of a config's model flags (`run_flags.MODEL_KEYS`).
+  vocabulary_size: int | None = None,
+) -> dnc.DNC | model_lib.Model:
+  """The model of a config's model flags (`run_flags.MODEL_KEYS`).
 
   Args:
     config: `hidden_size`, `memory_size`, `word_size`, `num_read_heads`,
-      `num_write_heads`, `clip_value`; and those of `run_flags.MODEL_DEFAULTS`
-      (the memory options `content_masking`, `deallocate_content`,
-      `link_sharpness`),
-      which take their default where absent (a config of an older version).
+      `num_write_heads`, `clip_value`; and optionally the options from the
+      literature (`run_flags.MODEL_DEFAULTS`, off when absent): the memory
+      options `content_masking`, `deallocate_content`, `link_sharpness`
+      and the controller and input options `layer_norm`, `bypass_dropout`,
+      `embedding_size`, `backward_size`.
     output_size: outputs per step (the task's `output_size`).
     fast_kernels: `dnc.DNC`'s switch (None: its default).
+    vocabulary_size: the task's `vocabulary_size` (needed to embed words).
+
+  Returns:
+    The `dnc.DNC`, as the reference builds it unless `layer_norm` is set;
+    with `embedding_size`, `backward_size` or `bypass_dropout`, a
+    `dnc.model.Model` around it.
+
+  Raises:
+    task_lib.TaskError: `embedding_size` without a vocabulary.
   """
-  config = {**run_flags.MODEL_DEFAULTS, **config}
-  return dnc.DNC(
+  options = {
+    key: config.get(key, default)
+    for key, default in run_flags.MODEL_DEFAULTS.items()
+  }
+  hidden_size = config['hidden_size']
+  backward_size = options['backward_size']
+  controller = None  # The DNC's default LSTM.
+  if options['layer_norm'] or backward_size:
+    controller = controllers.lstm(
+      hidden_size, layer_norm=options['layer_norm'], fast_kernels=fast_kernels
+    )
+    if backward_size:
+      controller = controllers.PassThrough(controller, backward_size)
+  core = dnc.DNC(
     access_config=dict(
       memory_size=config['memory_size'],
       word_size=config['word_size'],
       num_reads=config['num_read_heads'],
       num_writes=config['num_write_heads'],
-      content_masking=config['content_masking'],
-      deallocate_content=config['deallocate_content'],
-      link_sharpness=config['link_sharpness'],
+      content_masking=options['content_masking'],
+      deallocate_content=options['deallocate_content'],
+      link_sharpness=options['link_sharpness'],
     ),
-    controller_config=dict(hidden_size=config['hidden_size']),
+    controller_config=None if controller else dict(hidden_size=hidden_size),
     output_size=output_size,
     clip_value=config['clip_value'],
     fast_kernels=fast_kernels,
+    controller=controller,
+  )
+  embedding_size = options['embedding_size']
+  if not (embedding_size or backward_size or options['bypass_dropout']):
+    return core
+  if embedding_size and vocabulary_size is None:
+    raise task_lib.TaskError(
+      '--embedding_size needs a task whose inputs are word ids (bAbI).'
+    )
+  backward = None
+  if backward_size:
+    backward = controllers.lstm(
+      backward_size,
+      layer_norm=options['layer_norm'],
+      fast_kernels=fast_kernels,
+      name='backward_lstm',
+    )
+  return model_lib.Model(
+    core,
+    vocabulary_size=vocabulary_size,
+    embedding_size=embedding_size,
+    backward=backward,
+    bypass_dropout=options['bypass_dropout'],
+    bypass_size=hidden_size + backward_size,
   )
 
 
 def unroll(
-  core: snt.RNNCore, inputs: tf.Tensor, recompute_chunk_length: int = 0
+  core: snt.RNNCore | model_lib.Model,
+  inputs: tf.Tensor,
+  recompute_chunk_length: int = 0,
 ) -> tf.Tensor:
-  """Logits `[T, B, output_size]` of float inputs `[T, B, input_size]`.
+  """Logits `[T, B, output_size]` of a model's inputs.
 
   Args:
-    core: the RNN core.
-    inputs: `[T, B, input_size]`.
+    core: an RNN core, or a `dnc.model.Model`.
+    inputs: `[T, B, input_size]` (word ids `[T, B]` for a model that embeds
+      them: see `model_inputs`).
     recompute_chunk_length: 0 to backpropagate through the unroll as
       `snt.dynamic_unroll` does, keeping every step; K > 0 to keep only the
       state every K steps and recompute the chunks in the backward pass
       (`dnc.recompute`); -1 for K = ceil(sqrt(T)).
   """
-  initial_state = core.initial_state(tf.shape(inputs)[1])
-  if recompute_chunk_length == 0:
-    logits, _ = snt.dynamic_unroll(core, inputs, initial_state)
-  else:
-    chunk_length = (
-      recompute_chunk_length if recompute_chunk_length > 0 else None
-    )
-    logits, _ = recompute.dynamic_unroll(
-      core, inputs, initial_state, chunk_length
-    )
-  return logits
+  if isinstance(core, model_lib.Model):
+    return core(inputs, recompute_chunk_length)
+  return model_lib.unroll(core, inputs, recompute_chunk_length)
 
 
-def build_variables(core: snt.RNNCore, input_size: int) -> None:
+def model_inputs(
+  core: snt.RNNCore | model_lib.Model,
+  task: task_lib.Task,
+  observations: Any,
+) -> tf.Tensor:
+  """What `unroll(core, ...)` reads of a batch's observations `[T, B, ...]`.
+
+  Returns:
+    The word ids `[T, B]` for a model that embeds them, else the task's
+    `core_inputs` `[T, B, input_size]`.
+  """
+  if isinstance(core, model_lib.Model) and core.embeds_words:
+    return tf.convert_to_tensor(observations, tf.int32)
+  return task.core_inputs(observations)
+
+
+def build_variables(
+  core: snt.RNNCore | model_lib.Model, input_size: int
+) -> None:
   """Creates the core's variables with one step on zeros (e.g. to restore)."""
-  core(tf.zeros([1, input_size]), core.initial_state(1))
+  if isinstance(core, model_lib.Model):
+    core.build(input_size)
+  else:
+    core(tf.zeros([1, input_size]), core.initial_state(1))
 
 
 class Trainer:
@@ -147,6 +211,16 @@ class Trainer:
         '`recompute_chunk_length` must be -1, 0 or a positive int, got '
         f'{recompute_chunk_length!r}.'
       )
+    submodules = getattr(core, 'submodules', ())
+    if recompute_chunk_length and any(
+      isinstance(m, controllers.Dropout) for m in submodules
+    ):
+      raise ValueError(
+        '`recompute_chunk_length` must be 0 for a core with dropout in its '
+        'step (`controllers.Dropout`): a recomputed chunk would draw other '
+        'masks. (The bypass dropout of `dnc.model.Model` draws its masks '
+        'before the unroll and recomputes.)'
+      )
     self._recompute_chunk_length = recompute_chunk_length
     self._max_grad_norm = max_grad_norm
     self.compile_mode = compile_mode
@@ -166,15 +240,20 @@ class Trainer:
 
   def _train_step(self, *batch):
     data = self._data(batch)
-    with tf.GradientTape() as tape:
+    with controllers.training(self.core), tf.GradientTape() as tape:
       logits = unroll(
         self.core,
-        self.task.core_inputs(data.observations),
+        model_inputs(self.core, self.task, data.observations),
         self._recompute_chunk_length,
       )
       loss = self.task.cost(logits, data.target, data.mask)
     variables = self.core.trainable_variables
-    grads = tape.gradient(loss, variables)
+    # Dense, so that RMSProp decays every row of an embedding at each step
+    # (its sparse update would skip the words not in the batch).
+    grads = [
+      tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+      for g in tape.gradient(loss, variables)
+    ]
     grads, grad_norm = tf.clip_by_global_norm(grads, self._max_grad_norm)
     self.optimizer.apply(grads, variables)
     self.step.assign_add(1)
@@ -186,7 +265,9 @@ class Trainer:
 
   def _forward_step(self, *batch):
     data = self._data(batch)
-    logits = unroll(self.core, self.task.core_inputs(data.observations))
+    logits = unroll(
+      self.core, model_inputs(self.core, self.task, data.observations)
+    )
     return self.task.cost(logits, data.target, data.mask)
 
   def _host_batch(self, data) -> tuple[tf.Tensor, ...]:

@@ -32,6 +32,7 @@ import tensorflow as tf
 import dnc
 from dnc import babi
 from dnc import internals
+from dnc import model
 from dnc import repeat_copy
 from dnc import restore
 from dnc import training
@@ -76,8 +77,15 @@ def load_core(checkpoint_dir: str) -> tuple[dnc.DNC, dict[str, Any], str]:
   return restored.core, restored.config, restored.path
 
 
-def _unroll_with_internals(core: dnc.DNC, inputs: tf.Tensor):
-  """Logits and internals `[T, B, ...]` of core inputs `[T, B, ...]`."""
+def _unroll_with_internals(core: dnc.DNC | model.Model, inputs: tf.Tensor):
+  """Logits and internals `[T, B, ...]` of the model's inputs `[T, B, ...]`.
+
+  Of a `dnc.model.Model` (word ids `[T, B]` if it embeds them), the
+  internals are those of its DNC, without bypass dropout.
+  """
+  if isinstance(core, model.Model):
+    inputs = core.dnc_inputs(inputs)
+    core = core.core
   wrapper = internals.WithInternals(core, include_memory=False)
   (logits, steps), _ = snt.dynamic_unroll(
     wrapper, inputs, wrapper.initial_state(tf.shape(inputs)[1])
@@ -86,7 +94,7 @@ def _unroll_with_internals(core: dnc.DNC, inputs: tf.Tensor):
 
 
 def run_story(
-  core: dnc.DNC, vocab: babi.Vocabulary, story: babi.Story
+  core: dnc.DNC | model.Model, vocab: babi.Vocabulary, story: babi.Story
 ) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
   """Runs `core` on one encoded bAbI story and keeps every step's internals.
 
@@ -97,7 +105,9 @@ def run_story(
     internals of `dnc.internals.WithInternals` without the batch axis (e.g.
     `write_weights` `[T, Wr, N]`).
   """
-  inputs = tf.one_hot(np.asarray(story.tokens)[:, None], vocab.size)
+  inputs = np.asarray(story.tokens)[:, None]
+  if not (isinstance(core, model.Model) and core.embeds_words):
+    inputs = tf.one_hot(inputs, vocab.size)
   logits, steps = tf.function(_unroll_with_internals)(core, inputs)
   probabilities = tf.nn.softmax(logits[:, 0]).numpy()
   words = vocab.decode(story.tokens)
@@ -139,7 +149,7 @@ def plot_story(
 
 
 def run_repeat_copy(
-  core: dnc.DNC,
+  core: dnc.DNC | model.Model,
   num_bits: int,
   length: int,
   repeats: int,

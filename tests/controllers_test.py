@@ -29,11 +29,17 @@ _CONTROLLERS = {
     4,
   ),
 }
+# Checked in a DNC step by hand only (their maths has tests of its own).
+_CONTROLLERS_BY_HAND = {
+  'layer_norm_lstm': (lambda: controllers.LayerNormLSTM(6), 6),
+  # Passes the first 2 input features through: h_t has 6 + 2.
+  'pass_through': (lambda: controllers.PassThrough(snt.LSTM(6), 2), 8),
+}
 
 
 def _core(name, **kwargs):
   tf.random.set_seed(0)
-  make, _ = _CONTROLLERS[name]
+  make, _ = {**_CONTROLLERS, **_CONTROLLERS_BY_HAND}[name]
   return dnc.DNC(_ACCESS_CONFIG, output_size=3, controller=make(), **kwargs)
 
 
@@ -68,15 +74,14 @@ def _by_hand(core, h_size, inputs, state):
 
 
 class ControllerTest(tf.test.TestCase, parameterized.TestCase):
-  @parameterized.parameters(*_CONTROLLERS)
+  @parameterized.parameters(*_CONTROLLERS, *_CONTROLLERS_BY_HAND)
   def test_step_is_controller_then_memory_then_output(self, name):
     core = _core(name)
     inputs = _inputs()
     state = core.initial_state(2)
     outputs, final_state = snt.dynamic_unroll(core, inputs, state)
-    expected, expected_state = _by_hand(
-      core, _CONTROLLERS[name][1], inputs, state
-    )
+    (_, h_size) = {**_CONTROLLERS, **_CONTROLLERS_BY_HAND}[name]
+    expected, expected_state = _by_hand(core, h_size, inputs, state)
     self.assertAllClose(outputs, expected, atol=1e-6, rtol=1e-6)
     tf.nest.map_structure(
       lambda a, b: self.assertAllClose(a, b, atol=1e-6, rtol=1e-6),
@@ -271,6 +276,161 @@ class DropoutTest(tf.test.TestCase):
     core.controller.is_training = False
     again, _ = snt.dynamic_unroll(core, inputs, state)
     self.assertAllClose(again, evaluation, atol=1e-7)
+
+
+def _layer_norm_lstm(rng, input_size, hidden_size, dtype, **kwargs):
+  """A built LayerNormLSTM with random weights, gains and biases."""
+  lstm = controllers.LayerNormLSTM(hidden_size, dtype=dtype, **kwargs)
+  lstm(tf.zeros([1, input_size], dtype), lstm.initial_state(1))
+  for v in lstm.trainable_variables:
+    v.assign(rng.randn(*v.shape) * 0.5 + ('scale' in v.name))
+  return lstm
+
+
+def _np_layer_norm_lstm_unroll(lstm, inputs, state):
+  """The oracle over time, with the module's weights."""
+  w = {v.name.split('/')[-1].split(':')[0]: v.numpy() for v in lstm.variables}
+  h, c = (np.asarray(x) for x in state)
+  outputs = []
+  for x in np.asarray(inputs):
+    h, c = oracles.np_layer_norm_lstm_step(
+      x, h, c, w['w_i'], w['w_h'], w['b'],
+      (w['gates_scale'], w['cell_scale']),
+      (w['gates_offset'], w['cell_offset']),
+    )  # fmt: skip
+    outputs.append(h)
+  return np.stack(outputs), (h, c)
+
+
+class LayerNormLSTMTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.parameters(*oracles.MODES)
+  def test_matches_the_numpy_oracle(self, mode):
+    rng = np.random.RandomState(0)
+    lstm = _layer_norm_lstm(rng, 4, 5, tf.float64)
+    inputs = tf.constant(rng.randn(6, 3, 4))
+    state = snt.LSTMState(
+      hidden=tf.constant(rng.randn(3, 5)), cell=tf.constant(rng.randn(3, 5))
+    )
+    run = oracles.in_mode(lambda x, s: snt.dynamic_unroll(lstm, x, s), mode)
+    outputs, final_state = run(inputs, state)
+    expected, (h, c) = _np_layer_norm_lstm_unroll(lstm, inputs, state)
+    self.assertAllClose(outputs, expected, atol=1e-10, rtol=1e-10)
+    self.assertAllClose(final_state.hidden, h, atol=1e-10, rtol=1e-10)
+    self.assertAllClose(final_state.cell, c, atol=1e-10, rtol=1e-10)
+
+  def test_at_initialisation_is_an_lstm_of_standardised_pre_activations(self):
+    # With gains 1 and biases 0 (their initial values), pre-activations
+    # that already have zero mean and unit variance pass unchanged, so the
+    # cell is snt.LSTM's with the same weights; the output gate is too, and
+    # the output reads the standardised cell.
+    rng = np.random.RandomState(1)
+    lstm = controllers.LayerNormLSTM(4, dtype=tf.float64)
+    plain = snt.LSTM(4, dtype=tf.float64)
+    x = tf.one_hot([0, 2, 1], 3, dtype=tf.float64)  # Picks a row of w_i.
+    for module in (lstm, plain):
+      module(x, module.initial_state(3))
+    w_i = rng.randn(3, 16)
+    w_i = (w_i - w_i.mean(1, keepdims=True)) / w_i.std(1, keepdims=True)
+    lstm.w_i.assign(w_i)
+    plain.input_to_hidden.assign(w_i)
+    self.assertAllEqual(lstm.b, plain.b)  # Both with forget bias 1.
+    h, state = lstm(x, lstm.initial_state(3))
+    plain_h, plain_state = plain(x, plain.initial_state(3))
+    self.assertAllClose(state.cell, plain_state.cell, atol=1e-6)
+    c = plain_state.cell.numpy()
+    centred = c - c.mean(1, keepdims=True)
+    standardised = centred / np.sqrt(c.var(1, keepdims=True) + 1e-6)
+    output_gate = plain_h.numpy() / np.tanh(c)
+    self.assertAllClose(h, output_gate * np.tanh(standardised), atol=1e-6)
+    self.assertGreater(np.abs(h - plain_h).max(), 1e-2)
+
+  def test_invariant_to_a_rescaling_of_the_weights(self):
+    # Ba et al. 2016, section 5.1: the normalised pre-activations do not
+    # change when the weight matrices are scaled.
+    rng = np.random.RandomState(2)
+    lstm = _layer_norm_lstm(rng, 4, 5, tf.float64)
+    inputs = tf.constant(rng.randn(5, 2, 4))
+    expected, _ = snt.dynamic_unroll(lstm, inputs, lstm.initial_state(2))
+    lstm.w_i.assign(lstm.w_i * 10)
+    lstm.w_h.assign(lstm.w_h * 10)
+    outputs, _ = snt.dynamic_unroll(lstm, inputs, lstm.initial_state(2))
+    self.assertAllClose(outputs, expected, atol=1e-6)
+
+  def test_fast_kernels_give_the_plain_values_and_gradients_under_xla(self):
+    rng = np.random.RandomState(3)
+    fast = _layer_norm_lstm(rng, 4, 5, tf.float32, fast_kernels=True)
+    plain = _layer_norm_lstm(rng, 4, 5, tf.float32, fast_kernels=False)
+    for mine, theirs in zip(plain.variables, fast.variables, strict=True):
+      mine.assign(theirs)
+    inputs = tf.constant(rng.randn(4, 3, 4), tf.float32)
+
+    def run(lstm, inputs):
+      with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs, _ = snt.dynamic_unroll(lstm, inputs, lstm.initial_state(3))
+        loss = tf.reduce_sum(tf.sin(outputs))
+      return outputs, tape.gradient(loss, [inputs, *lstm.trainable_variables])
+
+    @tf.function(jit_compile=True)
+    def both(inputs):  # One compilation.
+      return run(fast, inputs), run(plain, inputs)
+
+    (outputs, grads), (expected_outputs, expected_grads) = both(inputs)
+    self.assertAllClose(outputs, expected_outputs, atol=1e-5)
+    for grad, expected in zip(grads, expected_grads, strict=True):
+      self.assertAllClose(grad, expected, atol=1e-5, rtol=1e-4)
+      self.assertGreater(np.abs(expected).max(), 1e-4)
+
+  def test_bad_arguments_raise(self):
+    lstm = controllers.LayerNormLSTM(3)
+    state = lstm.initial_state(2)
+    with self.assertRaisesRegex(ValueError, '`inputs` must be'):
+      lstm(tf.zeros([2, 3, 1]), state)
+    with self.assertRaisesRegex(TypeError, 'dtype float32, got float64'):
+      lstm(tf.zeros([2, 4], tf.float64), state)
+    lstm(tf.zeros([2, 4]), state)
+    with self.assertRaisesRegex(ValueError, '`inputs` must have shape'):
+      lstm(tf.zeros([2, 5]), state)
+    with self.assertRaisesRegex(ValueError, '`hidden_size`'):
+      controllers.LayerNormLSTM(0)
+
+
+class PassThroughTest(tf.test.TestCase):
+  def test_output_is_the_controller_output_then_the_passed_features(self):
+    inner = snt.LSTM(4)
+    core = controllers.PassThrough(inner, pass_size=2)
+    inputs = tf.constant(np.random.RandomState(0).randn(3, 5), tf.float32)
+    state = core.initial_state(3)
+    output, next_state = core(inputs, state)
+    expected, expected_state = inner(inputs[:, 2:], state)
+    self.assertAllClose(output[:, :4], expected)
+    self.assertAllEqual(output[:, 4:], inputs[:, :2])
+    tf.nest.map_structure(self.assertAllClose, next_state, expected_state)
+
+  def test_bad_arguments_raise(self):
+    with self.assertRaisesRegex(TypeError, '`controller`'):
+      controllers.PassThrough(lambda x: x, 2)
+    with self.assertRaisesRegex(ValueError, '`pass_size`'):
+      controllers.PassThrough(snt.LSTM(3), 0)
+    core = controllers.PassThrough(snt.LSTM(3), 2)
+    with self.assertRaisesRegex(ValueError, 'more than pass_size=2'):
+      core(tf.zeros([1, 2]), core.initial_state(1))
+
+
+class TrainingTest(tf.test.TestCase):
+  def test_sets_is_training_inside_and_restores_it(self):
+    core = _core('deep_lstm_dropout')
+    (dropout,) = core.controller._dropouts
+    with controllers.training(core):
+      self.assertTrue(core.controller.is_training)
+      self.assertTrue(dropout.is_training)
+    self.assertFalse(dropout.is_training)
+    dropout.is_training = True
+    with self.assertRaises(KeyError):
+      with controllers.training(core, False):
+        self.assertFalse(dropout.is_training)
+        raise KeyError
+    self.assertTrue(dropout.is_training)
 
 
 if __name__ == '__main__':

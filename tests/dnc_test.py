@@ -197,6 +197,48 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
         self.assertGreater(np.max(np.abs(grad)), 0)
 
 
+class BypassMaskTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.parameters(*oracles.MODES)
+  def test_masks_the_controller_output_on_its_way_to_the_output_only(
+    self, mode
+  ):
+    # Under XLA with the speed kernels (the default there).
+    tf.random.set_seed(0)
+    core = _make_core()
+    rng = np.random.RandomState(0)
+    inputs = tf.constant(rng.randn(2, 2, 4), tf.float32)
+    masks = tf.constant((rng.rand(2, 2, 10) > 0.3) / 0.7, tf.float32)
+    core(inputs[0], core.initial_state(2))  # Builds it.
+
+    def run(inputs, masks):
+      state, steps = core.initial_state(2), []
+      for t in range(2):
+        masked, masked_state = core(inputs[t], state, bypass_mask=masks[t])
+        ones, _ = core(inputs[t], state, bypass_mask=tf.ones([2, 10]))
+        plain, state = core(inputs[t], state)
+        steps.append((masked, masked_state, ones, plain, state))
+      return steps
+
+    w = core._output_linear.w.numpy()
+    b = core._output_linear.b.numpy()
+    for t, (masked, masked_state, ones, plain, state) in enumerate(
+      oracles.in_mode(run, mode)(inputs, masks)
+    ):
+      # The memory and the next step see h_t unmasked.
+      tf.nest.map_structure(self.assertAllEqual, masked_state, state)
+      h = state.controller_state.hidden.numpy()
+      reads = state.access_output.numpy().reshape(2, -1)
+      expected = np.concatenate([h * masks[t].numpy(), reads], 1) @ w + b
+      self.assertAllClose(masked, expected, atol=1e-5)
+      self.assertAllClose(ones, plain, atol=1e-6)
+      self.assertGreater(np.abs(masked - plain).max(), 1e-3)
+
+  def test_bad_mask_shape_raises(self):
+    core = _make_core()
+    with self.assertRaisesRegex(ValueError, '`bypass_mask` must have shape'):
+      core(tf.zeros([2, 4]), core.initial_state(2), bypass_mask=tf.ones([2, 9]))
+
+
 class CoreTest(tf.test.TestCase, parameterized.TestCase):
   def test_variable_names(self):
     core = _make_core()

@@ -280,6 +280,45 @@ def to_access_state(state, dtype):
   )
 
 
+def np_lstm_step(x, h, c, w_i, w_h, b):
+  """One step of an LSTM with gates laid out (i, f, g, o), as snt.LSTM's.
+
+  Returns:
+    (h_t, c_t).
+  """
+  i, f, g, o = np.split(x @ w_i + h @ w_h + b, 4, axis=-1)
+  c = np_sigmoid(f) * c + np_sigmoid(i) * np.tanh(g)
+  return np_sigmoid(o) * np.tanh(c), c
+
+
+def np_layer_norm(a, gain, bias, eps=1e-6):
+  """gain (a - mean) / sqrt(var + eps) + bias over each row, by loops."""
+  out = np.zeros_like(a)
+  for row in range(a.shape[0]):
+    mean = sum(a[row]) / a.shape[1]
+    var = sum((v - mean) ** 2 for v in a[row]) / a.shape[1]
+    out[row] = (a[row] - mean) / np.sqrt(var + eps)
+  return gain * out + bias
+
+
+def np_layer_norm_lstm_step(x, h, c, w_i, w_h, b, gains, biases):
+  """One step of the ADNC's layer-normalised LSTM (Franke et al. 2018).
+
+  Args:
+    x, h, c: `[B, I]`, `[B, H]`, `[B, H]`.
+    w_i, w_h, b: `[I, 4H]`, `[H, 4H]`, `[4H]`, gates laid out (i, f, g, o).
+    gains, biases: `(gamma_a [4H], gamma_c [H])`, `(beta_a, beta_c)`.
+
+  Returns:
+    (h_t, c_t): h_t = o tanh(LN(c_t)), with the gates LN(W [x; h]) + b.
+  """
+  pre = np_layer_norm(x @ w_i + h @ w_h, gains[0], biases[0]) + b
+  i, f, g, o = np.split(pre, 4, axis=-1)
+  c = np_sigmoid(f) * c + np_sigmoid(i) * np.tanh(g)
+  normalised = np_layer_norm(c, gains[1], biases[1])
+  return np_sigmoid(o) * np.tanh(normalised), c
+
+
 def random_write_weights(rng, shape):
   """Nonnegative weights whose rows sum to a random total in [0, 1]."""
   weights = rng.exponential(size=shape)

@@ -7,7 +7,9 @@ from absl.testing import absltest
 import numpy as np
 import tensorflow as tf
 
+from dnc import model
 from dnc import restore
+from dnc import trainer
 from dnc import training
 from tests import shared_data
 
@@ -22,10 +24,10 @@ def _checkpoint_weights(directory):
   ]
 
 
-class LoadTest(absltest.TestCase):
-  def _assert_weights_restored(self, core, directory):
+class LoadTest(tf.test.TestCase):
+  def _assert_weights_restored(self, core, directory, extra=()):
     saved = _checkpoint_weights(directory)
-    values = [v.numpy() for v in core.variables]
+    values = [v.numpy() for v in (*core.variables, *extra)]
     self.assertLen(saved, len(values))
     for tensor in saved:
       self.assertTrue(
@@ -86,6 +88,31 @@ class LoadTest(absltest.TestCase):
     values = sorted(v.numpy().sum() for v in best.core.variables)
     expected = sorted(t.sum() + t.size for t in saved)
     np.testing.assert_allclose(values, expected, rtol=1e-5)
+
+  def test_babi_run_with_the_options_from_the_literature(self):
+    directory = self.create_tempdir().full_path
+    words = ['<pad>', '-', 'mary', 'went', '.', '?']
+    config = dict(
+      hidden_size=6, memory_size=4, word_size=3, num_read_heads=1,
+      num_write_heads=1, clip_value=20, layer_norm=True, bypass_dropout=0.2,
+      embedding_size=3, backward_size=2, vocabulary=words, tasks=[1],
+      batch_size=2,
+    )  # fmt: skip
+    tf.random.set_seed(0)
+    saved = trainer.make_core(config, len(words), vocabulary_size=len(words))
+    saved.build()
+    step = tf.Variable(7, dtype=tf.int64)
+    training.Checkpointer(directory, config, core=saved, step=step).save(7)
+    restored = restore.load(directory)
+    self.assertEqual(restored.step, 7)
+    self.assertIsInstance(restored.core, model.Model)
+    # And the state of the generator of the dropout masks.
+    generator = restored.core._generator.state
+    self._assert_weights_restored(restored.core, directory, [generator])
+    ids = tf.constant([[2], [3], [4], [1]])
+    self.assertAllClose(restored.core(ids), saved(ids))
+    inputs = trainer.model_inputs(restored.core, restored.task, ids.numpy())
+    self.assertEqual(inputs.dtype, tf.int32)
 
   def test_config_of_no_known_task(self):
     directory = self.create_tempdir()

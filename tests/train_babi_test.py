@@ -6,11 +6,14 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
+import time
 
 from absl.testing import absltest
 import pytest
+import tensorflow as tf
 
 from tests import shared_data
 
@@ -157,6 +160,73 @@ class TrainBabiTest(absltest.TestCase):
       saved = json.load(f)
     self.assertEqual(saved['steps'], 50)
     self.assertCountEqual(saved['error_percent'], ['1', '4', '16'])
+
+  @pytest.mark.slow
+  def test_options_from_the_literature_train_resume_and_evaluate(self):
+    # Layer norm, bypass dropout, embeddings and the backward LSTM, with
+    # train_babi.py's recomputation: a run resumed from the middle repeats
+    # the losses of the uninterrupted one (the dropout masks come from a
+    # generator in the checkpoint). Task 4's stories have one length, so
+    # each process compiles few shapes of its step.
+    def flags(directory):
+      return [
+        f'--data_dir={_DATA}', '--tasks=4', '--hidden_size=16',
+        '--memory_size=8', '--word_size=4', '--num_read_heads=1',
+        '--batch_size=4', '--learning_rate=1e-3', '--report_interval=4',
+        '--checkpoint_interval=4', f'--checkpoint_dir={directory}',
+        '--nojit_compile', '--layer_norm', '--bypass_dropout=0.2',
+        '--embedding_size=8', '--backward_size=6',
+        '--num_training_iterations=8',
+      ]  # fmt: skip
+
+    def losses(output):
+      return re.findall(r'(\d+): Avg training loss ([\d.]+)', output)
+
+    straight = self.create_tempdir().full_path
+    code, output = _run(*flags(straight))
+    self.assertEqual(code, 0, output)
+    expected = losses(output)
+    self.assertEqual([step for step, _ in expected], ['4', '8'], output)
+    with open(os.path.join(straight, 'config.json')) as f:
+      config = json.load(f)
+    options = (
+      'layer_norm',
+      'bypass_dropout',
+      'embedding_size',
+      'backward_size',
+    )
+    self.assertEqual([config[key] for key in options], [True, 0.2, 8, 6])
+
+    # The same run stopped at step 4: its first checkpoint alone.
+    resumed = self.create_tempdir().full_path
+    for name in os.listdir(straight):
+      if name.startswith(('ckpt-4.', 'config.json')):
+        shutil.copy(os.path.join(straight, name), resumed)
+    now = time.time()
+    tf.compat.v1.train.update_checkpoint_state(
+      resumed,
+      'ckpt-4',
+      all_model_checkpoint_paths=['ckpt-4'],
+      all_model_checkpoint_timestamps=[now],
+      last_preserved_timestamp=now - 1,
+    )
+    code, output = _run(*flags(resumed))
+    self.assertEqual(code, 0, output)
+    self.assertIn('at step 4', output)
+    self.assertEqual(losses(output), expected[1:])
+
+    code, output = _run(*flags(resumed)[:-1], '--nolayer_norm')
+    self.assertEqual(code, 1)
+    self.assertIn('--layer_norm: saved True, now False', output)
+
+    # The model's flags come from the checkpoint; no dropout in evaluation.
+    code, output = _run(
+      f'--data_dir={_DATA}', f'--checkpoint_dir={resumed}', '--mode=eval',
+      '--nojit_compile',
+    )  # fmt: skip
+    self.assertEqual(code, 0, output)
+    self.assertIn("'layer_norm': True", output)
+    self.assertRegex(output, r'\| 4: two arg relations \| [\d.]+ \| 0\.4')
 
   def test_unknown_permute_words_are_named(self):
     directory = self.create_tempdir().full_path

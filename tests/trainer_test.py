@@ -1,10 +1,18 @@
 """Tests for dnc.trainer: the training step with and without recomputation."""
 
 from absl.testing import parameterized
+import numpy as np
 import tensorflow as tf
 
+from dnc import _fast
+from dnc import controllers
+from dnc import dnc
+from dnc import model
 from dnc import repeat_copy_task
+from dnc import task as task_lib
 from dnc import trainer
+from dnc.babi import task as babi_task
+from tests import shared_data
 
 # Repeat-copy sequences of 3 * (2 + 1) + 3 = 12 steps.
 _CONFIG = dict(
@@ -47,6 +55,89 @@ class RecomputeTest(tf.test.TestCase, parameterized.TestCase):
         max_grad_norm=50,
         recompute_chunk_length=chunk_length,
       )
+
+  def test_refuses_a_core_with_dropout_in_its_step(self):
+    task = repeat_copy_task.RepeatCopyTask(repeat_copy_task.DEFAULTS)
+    core = dnc.DNC(
+      dict(memory_size=4, word_size=3, num_reads=1, num_writes=1),
+      output_size=task.output_size,
+      controller=controllers.DeepLSTM([4, 4], dropout_rate=0.1),
+    )
+    with self.assertRaisesRegex(ValueError, 'would draw other masks'):
+      trainer.Trainer(task, core, 1e-4, 1e-10, 50, recompute_chunk_length=-1)
+    trainer.Trainer(task, core, 1e-4, 1e-10, 50)  # Without recomputation.
+
+
+_MODEL = dict(
+  hidden_size=8,
+  memory_size=4,
+  word_size=3,
+  num_read_heads=1,
+  num_write_heads=1,
+  clip_value=20,
+)
+
+
+class MakeCoreTest(tf.test.TestCase, parameterized.TestCase):
+  def test_a_config_without_the_options_is_the_reference_dnc(self):
+    core = trainer.make_core(_MODEL, 5)
+    self.assertIsInstance(core, dnc.DNC)
+    self.assertIsInstance(core.controller, _fast.LSTM)
+    plain = trainer.make_core(_MODEL, 5, fast_kernels=False)
+    self.assertNotIsInstance(plain.controller, _fast.LSTM)
+
+  @parameterized.parameters(None, False)
+  def test_layer_norm_is_the_controller_of_the_dnc(self, fast_kernels):
+    core = trainer.make_core(
+      dict(_MODEL, layer_norm=True), 5, fast_kernels=fast_kernels
+    )
+    self.assertIsInstance(core, dnc.DNC)
+    self.assertIsInstance(core.controller, controllers.LayerNormLSTM)
+    self.assertEqual(core.controller._fast_kernels, fast_kernels)
+
+  def test_input_side_options_make_a_model(self):
+    for options in (
+      dict(embedding_size=4),
+      dict(backward_size=3),
+      dict(bypass_dropout=0.1),
+    ):
+      core = trainer.make_core(dict(_MODEL, **options), 5, vocabulary_size=6)
+      self.assertIsInstance(core, model.Model)
+      self.assertEqual(core.embeds_words, 'embedding_size' in options)
+    core = trainer.make_core(dict(_MODEL, backward_size=3, layer_norm=True), 5)
+    self.assertIsInstance(core.core.controller, controllers.PassThrough)
+    self.assertIsInstance(core._backward, controllers.LayerNormLSTM)
+    inputs = tf.zeros([4, 2, 6])
+    self.assertEqual(core(inputs).shape, (4, 2, 5))
+
+  def test_embedding_needs_word_ids(self):
+    with self.assertRaisesRegex(task_lib.TaskError, 'word ids'):
+      trainer.make_core(dict(_MODEL, embedding_size=4), 5)
+
+
+class BypassDropoutTrainingTest(tf.test.TestCase):
+  def test_dropout_in_the_training_step_and_not_in_evaluation(self):
+    vocab, stories = babi_task.load(
+      str(shared_data.BABI_STORIES / 'en'), [1], ['train']
+    )
+    task = babi_task.BabiTask(vocab, [1], 2, train_stories=stories['train'])
+    tf.random.set_seed(0)
+    core = trainer.make_core(
+      dict(_MODEL, bypass_dropout=0.5, embedding_size=4),
+      task.output_size,
+      vocabulary_size=task.vocabulary_size,
+    )
+    train = trainer.Trainer(task, core, 1e-3, 1e-10, 50, compile_mode='eager')
+    batch = train._host_batch(task.example_batch())
+    state = lambda: core._generator.state.numpy().copy()
+    before = state()
+    evaluation = [float(train.forward_step(*batch)) for _ in range(2)]
+    self.assertEqual(evaluation[0], evaluation[1])
+    np.testing.assert_array_equal(state(), before)  # No masks drawn.
+    loss = float(train.train_step(*batch)[0])
+    self.assertFalse(core.is_training)
+    self.assertGreater(np.abs(state() - before).max(), 0)
+    self.assertNotAlmostEqual(loss, evaluation[0], places=4)
 
 
 if __name__ == '__main__':

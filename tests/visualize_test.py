@@ -9,7 +9,10 @@ from absl.testing import absltest
 from absl.testing import parameterized
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from dnc import babi
+from dnc import trainer
 from dnc import visualize
 from tests import shared_data
 
@@ -251,6 +254,31 @@ class EndToEndTest(absltest.TestCase):
     self.assertEqual(code, 0, output)
     self.assertIn(path, output)
     _assert_png(self, path)
+
+
+class RunStoryTest(absltest.TestCase):
+  def test_a_model_with_embeddings_and_a_backward_lstm(self):
+    words = ['<pad>', '-', 'mary', 'went', 'home', '.', 'where', '?']
+    vocab = babi.Vocabulary(words)
+    story = babi.Story(
+      task=1, tokens=(2, 3, 4, 5, 6, 2, 7, 1), answer_positions=(7,),
+      answers=(4,), question_index=(0,),
+    )  # fmt: skip
+    tf.random.set_seed(0)
+    core = trainer.make_core(
+      dict(
+        hidden_size=6, memory_size=4, word_size=3, num_read_heads=1,
+        num_write_heads=1, clip_value=20, embedding_size=4, backward_size=2,
+      ),
+      vocab.size,
+      vocabulary_size=vocab.size,
+    )  # fmt: skip
+    shown, answer, steps = visualize.run_story(core, vocab, story)
+    logits = core(tf.constant(story.tokens)[:, None])[:, 0]
+    expected = tf.nn.softmax(logits).numpy()[7, 4]
+    np.testing.assert_allclose(answer[7, 0], expected, rtol=1e-5)
+    self.assertEqual(shown[:5], ['mary', 'went', 'home', '.', 'where'])
+    self.assertEqual(steps['write_weights'].shape[0], 8)
 
 
 @_needs_matplotlib

@@ -189,6 +189,10 @@ class BabiTask(task_lib.Task):
     return self.vocab.size
 
   @property
+  def vocabulary_size(self) -> int:
+    return self.vocab.size
+
+  @property
   def epoch(self) -> int:
     """Training epochs begun, minus one."""
     return self._batches.epoch if self._batches else -1

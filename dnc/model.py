@@ -1,0 +1,262 @@
+"""The sequence model the training scripts build around a DNC.
+
+`dnc.DNC` is a causal step core: y_t depends on x_1..x_t only. Three
+options from the bAbI literature need the whole sequence or a training
+switch, so they live here, around the core, instead of in it:
+
+- learned word embeddings (Csordás and Schmidhuber 2019; the ADNC's
+  optional GloVe embedding): word ids `[T, B]` are looked up in a trained
+  `[vocabulary_size, embedding_size]` matrix instead of being one-hot;
+- a backward LSTM over the whole input (the BiADNC of Franke et al.
+  2018): its output b_t, which has read x_t..x_T, goes beside x_t into the
+  DNC, whose controller (`controllers.PassThrough`) hands it on to the
+  memory interface and the output layer, as the BiADNC does;
+- bypass dropout (Franke et al. 2018): dropout on the controller output on
+  its way to the output layer, in training only (`controllers.training`).
+
+bAbI allows the backward pass, as the BiADNC does, because every answer
+word is replaced by a marker in the input: the model reads the rest of the
+story, never the answers.
+
+`Model(inputs, recompute_chunk_length)` unrolls it all. The dropout masks of
+a sequence are drawn before its unroll, from a generator the model owns
+(and checkpoints), and enter each step as an input of the core, so that
+`dnc.recompute` runs a chunk again with the masks it ran with first; the
+backward LSTM is unrolled (and recomputed) like the DNC.
+"""
+
+import sonnet as snt
+import tensorflow as tf
+
+from dnc import dnc
+from dnc import recompute
+from dnc import util
+
+
+def unroll(
+  core: snt.RNNCore, inputs: tf.Tensor, recompute_chunk_length: int = 0
+) -> tf.Tensor:
+  """Outputs `[T, B, ...]` of an RNN core over inputs `[T, B, ...]`.
+
+  Args:
+    core: the RNN core, from its zero `initial_state`.
+    inputs: `[T, B, input_size]`.
+    recompute_chunk_length: 0 to backpropagate through the unroll as
+      `snt.dynamic_unroll` does, keeping every step; K > 0 to keep only the
+      state every K steps and recompute the chunks in the backward pass
+      (`dnc.recompute`); -1 for K = ceil(sqrt(T)).
+
+  Returns:
+    The outputs, `[T, B, output_size]`.
+  """
+  initial_state = core.initial_state(tf.shape(inputs)[1])
+  if recompute_chunk_length == 0:
+    outputs, _ = snt.dynamic_unroll(core, inputs, initial_state)
+  else:
+    chunk_length = (
+      recompute_chunk_length if recompute_chunk_length > 0 else None
+    )
+    outputs, _ = recompute.dynamic_unroll(
+      core, inputs, initial_state, chunk_length
+    )
+  return outputs
+
+
+class _WithBypassMask(snt.RNNCore):
+  """The DNC step on `[x_t; m_t]`: x_t its input, m_t its bypass mask.
+
+  One input tensor, because `dnc.recompute` unrolls tensors.
+  """
+
+  def __init__(self, core: dnc.DNC, input_size: int):
+    super().__init__(name='with_bypass_mask')
+    self._core = core
+    self._input_size = input_size
+
+  def __call__(self, inputs, prev_state):
+    x, mask = inputs[:, : self._input_size], inputs[:, self._input_size :]
+    return self._core(x, prev_state, bypass_mask=mask)
+
+  def initial_state(self, batch_size):
+    return self._core.initial_state(batch_size)
+
+
+class Model(snt.Module):
+  """Embedding, backward LSTM and bypass dropout around a `dnc.DNC`.
+
+  Each option is off unless asked for; with all off, the model computes
+  what `unroll(core, inputs)` does. Shapes: T time, B batch, V vocabulary,
+  E embedding size.
+
+  Attributes:
+    is_training: whether bypass dropout is on (set it with
+      `controllers.training`); `False` at first.
+  """
+
+  def __init__(
+    self,
+    core: dnc.DNC,
+    *,
+    vocabulary_size: int | None = None,
+    embedding_size: int = 0,
+    backward: snt.RNNCore | None = None,
+    bypass_dropout: float = 0.0,
+    bypass_size: int | None = None,
+    seed: int | None = None,
+    name: str = 'model',
+  ):
+    """Builds the model; variables are created on the first call.
+
+    Args:
+      core: the DNC, a causal step core. With `backward`, its inputs are
+        `[b_t; x_t]`: give it a `controllers.PassThrough` controller of
+        `pass_size` the backward core's output width to route b_t as the
+        BiADNC does, or any controller to read it with x_t.
+      vocabulary_size: V: with `embedding_size`, the inputs are word ids.
+      embedding_size: E > 0 to embed word ids (`[T, B]` int) in a learned
+        `[V, E]` matrix; 0 to take float inputs `[T, B, input_size]`.
+      backward: an RNN core run from the last step to the first over the
+        (embedded) inputs, e.g. an `snt.LSTM`; None for none.
+      bypass_dropout: the probability of dropping each unit of the
+        controller output on its way to the output layer, in training.
+      bypass_size: H, the width of the DNC's controller output (its LSTM's
+        hidden size, plus the pass size of a `PassThrough`); needed with
+        `bypass_dropout`.
+      seed: seeds the generator of the dropout masks; None draws its seed
+        from TensorFlow's global seed (`tf.random.set_seed`).
+      name: module name.
+    """
+    super().__init__(name=name)
+    if not isinstance(core, dnc.DNC):
+      raise TypeError(f'`core` must be a dnc.DNC, got {type(core).__name__}.')
+    if isinstance(embedding_size, bool) or not isinstance(embedding_size, int):
+      raise TypeError(
+        f'`embedding_size` must be an int (0: off), got {embedding_size!r}.'
+      )
+    if embedding_size < 0:
+      raise ValueError(
+        f'`embedding_size` must be >= 0 (0: off), got {embedding_size}.'
+      )
+    if embedding_size:
+      if vocabulary_size is None:
+        raise ValueError(
+          '`embedding_size` needs `vocabulary_size`: inputs of word ids.'
+        )
+      util.check_positive_int(vocabulary_size, 'vocabulary_size')
+    if backward is not None and (
+      not callable(backward) or not hasattr(backward, 'initial_state')
+    ):
+      raise TypeError(
+        '`backward` must be None or a Sonnet RNN core, got '
+        f'{type(backward).__name__}.'
+      )
+    if not 0 <= bypass_dropout < 1:
+      raise ValueError(
+        f'`bypass_dropout` must be in [0, 1), got {bypass_dropout!r}.'
+      )
+    if bypass_dropout:
+      if bypass_size is None:
+        raise ValueError('`bypass_dropout` needs `bypass_size`.')
+      util.check_positive_int(bypass_size, 'bypass_size')
+    self._core = core
+    self._embedding_size = embedding_size
+    self._vocabulary_size = vocabulary_size
+    self._backward = backward
+    self._bypass_dropout = bypass_dropout
+    self._bypass_size = bypass_size
+    self.is_training = False
+    if embedding_size:
+      self._embed = snt.Embed(vocabulary_size, embedding_size, name='embed')
+    if bypass_dropout:
+      if seed is None:
+        seed = int(tf.random.uniform([], 0, 2**62, tf.int64))
+      self._generator = tf.random.Generator.from_seed(seed)
+
+  @property
+  def core(self) -> dnc.DNC:
+    """The DNC."""
+    return self._core
+
+  @property
+  def embeds_words(self) -> bool:
+    """Whether the inputs are word ids `[T, B]` (else floats)."""
+    return bool(self._embedding_size)
+
+  def _check_inputs(self, inputs: tf.Tensor) -> tf.Tensor:
+    inputs = tf.convert_to_tensor(inputs)
+    if self.embeds_words:
+      if not inputs.dtype.is_integer or inputs.shape.rank != 2:
+        raise ValueError(
+          '`inputs` must be word ids [time, batch_size] (integers) for a '
+          f'model that embeds them, got {inputs.dtype.name} of shape '
+          f'{inputs.shape}.'
+        )
+    elif not inputs.dtype.is_floating or inputs.shape.rank != 3:
+      raise ValueError(
+        '`inputs` must be floats [time, batch_size, input_size], got '
+        f'{inputs.dtype.name} of shape {inputs.shape}.'
+      )
+    return inputs
+
+  def dnc_inputs(
+    self, inputs: tf.Tensor, recompute_chunk_length: int = 0
+  ) -> tf.Tensor:
+    """What the DNC reads at each step (without the bypass masks).
+
+    Args:
+      inputs: word ids `[T, B]` if `embeds_words`, else `[T, B, input_size]`.
+      recompute_chunk_length: how to backpropagate through the backward
+        core (see `unroll`).
+
+    Returns:
+      `[T, B, F]`: x_t (embedded), and with a backward core `[b_t; x_t]`.
+    """
+    inputs = self._check_inputs(inputs)
+    if self.embeds_words:
+      inputs = self._embed(inputs)  # [T, B, E]
+    if self._backward is None:
+      return inputs
+    # b_t has read x_T, ..., x_t.
+    backward = tf.reverse(
+      unroll(self._backward, tf.reverse(inputs, [0]), recompute_chunk_length),
+      [0],
+    )
+    return tf.concat([backward, inputs], -1)
+
+  def __call__(
+    self, inputs: tf.Tensor, recompute_chunk_length: int = 0
+  ) -> tf.Tensor:
+    """The outputs of the whole sequence.
+
+    Args:
+      inputs: word ids `[T, B]` if `embeds_words`, else `[T, B, input_size]`.
+      recompute_chunk_length: see `unroll`; applies to the backward core and
+        the DNC.
+
+    Returns:
+      `[T, B, output_size]`, y_1..y_T.
+    """
+    features = self.dnc_inputs(inputs, recompute_chunk_length)
+    if not (self.is_training and self._bypass_dropout):
+      return unroll(self._core, features, recompute_chunk_length)
+    shape = tf.concat([tf.shape(features)[:2], [self._bypass_size]], 0)
+    keep = self._generator.uniform(shape, dtype=features.dtype) >= tf.cast(
+      self._bypass_dropout, features.dtype
+    )
+    masks = tf.cast(keep, features.dtype) / (1 - self._bypass_dropout)
+    step = _WithBypassMask(self._core, features.shape[-1])
+    return unroll(
+      step, tf.concat([features, masks], -1), recompute_chunk_length
+    )
+
+  def build(self, input_size: int | None = None) -> None:
+    """Creates every variable with a one-step sequence of zeros.
+
+    Args:
+      input_size: the width of float inputs (unused when `embeds_words`).
+    """
+    if self.embeds_words:
+      self(tf.zeros([1, 1], tf.int32))
+    else:
+      util.check_positive_int(input_size, 'input_size')
+      self(tf.zeros([1, 1, input_size]))
