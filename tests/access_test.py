@@ -14,18 +14,7 @@ _in_mode = oracles.in_mode
 _np_sigmoid = oracles.np_sigmoid
 _np_softmax = oracles.np_softmax
 _np_cosine_weights = oracles.np_cosine_weights
-_PIECES = (
-  'write_vectors',
-  'erase_vectors',
-  'free_gate',
-  'allocation_gate',
-  'write_gate',
-  'read_mode',
-  'write_keys',
-  'write_strengths',
-  'read_keys',
-  'read_strengths',
-)
+_PIECES = oracles.INTERFACE_LAYERS
 
 
 _np_write_weights = oracles.np_write_weights

@@ -243,18 +243,7 @@ class CoreTest(tf.test.TestCase, parameterized.TestCase):
   def test_variable_names(self):
     core = _make_core()
     core(tf.zeros([2, 4]), core.initial_state(2))
-    pieces = [
-      'write_vectors',
-      'erase_vectors',
-      'free_gate',
-      'allocation_gate',
-      'write_gate',
-      'read_mode',
-      'write_keys',
-      'write_strengths',
-      'read_keys',
-      'read_strengths',
-    ]
+    pieces = oracles.INTERFACE_LAYERS
     expected = ['dnc/lstm/w_i', 'dnc/lstm/w_h', 'dnc/lstm/b']
     expected += ['dnc/output_linear/w', 'dnc/output_linear/b']
     expected += [f'dnc/memory_access/{p}/{v}' for p in pieces for v in 'wb']

@@ -42,18 +42,7 @@ _DEFAULT_NAMES = sorted(
   [f'dnc/lstm/{v}:0' for v in ('w_i', 'w_h', 'b')]
   + [
     f'dnc/memory_access/{piece}/{v}:0'
-    for piece in (
-      'write_vectors',
-      'erase_vectors',
-      'free_gate',
-      'allocation_gate',
-      'write_gate',
-      'read_mode',
-      'write_keys',
-      'write_strengths',
-      'read_keys',
-      'read_strengths',
-    )
+    for piece in oracles.INTERFACE_LAYERS
     for v in 'wb'
   ]
   + [f'dnc/output_linear/{v}:0' for v in 'wb']

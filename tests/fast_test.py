@@ -340,18 +340,7 @@ class DNCEquivalenceTest(tf.test.TestCase, parameterized.TestCase):
             )
 
 
-_PIECES = (
-  'allocation_gate',
-  'erase_vectors',
-  'free_gate',
-  'read_keys',
-  'read_mode',
-  'read_strengths',
-  'write_gate',
-  'write_keys',
-  'write_strengths',
-  'write_vectors',
-)
+_PIECES = sorted(oracles.INTERFACE_LAYERS)
 # The checkpoint keys of a DNC before the switch existed (commit a39fb05).
 _CHECKPOINT_KEYS = sorted(
   [

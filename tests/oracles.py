@@ -11,6 +11,19 @@ import numpy as np
 import tensorflow as tf
 
 MODES = ('eager', 'function', 'xla')
+# The reference's ten interface layers of `MemoryAccess`, in its order.
+INTERFACE_LAYERS = (
+  'write_vectors',
+  'erase_vectors',
+  'free_gate',
+  'allocation_gate',
+  'write_gate',
+  'read_mode',
+  'write_keys',
+  'write_strengths',
+  'read_keys',
+  'read_strengths',
+)
 EPS = 1e-6
 
 
