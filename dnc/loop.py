@@ -8,7 +8,7 @@ A script defines its flags (`dnc.run_flags` and its task's own), then
 where `make_task(saved_config)` builds its `dnc.task.Task` from the flags.
 `run` then trains (`--mode=train`) or evaluates (`--mode=eval`):
 
-- train: trace the step (creating every variable), restore the latest
+- train: create every variable, restore the latest
   readable checkpoint (refusing one made with other flags), stop at once if
   already trained, then report every `--report_interval` steps, checkpoint
   every `--checkpoint_interval` steps and at the end, and on SIGINT/SIGTERM
@@ -22,6 +22,12 @@ where `make_task(saved_config)` builds its `dnc.task.Task` from the flags.
   restore the model (the newest, or with `--eval_checkpoint=best` the best
   one) and print the task's evaluation.
 
+With `--distribute` (`dnc.distribute`) training is data-parallel: only the
+chief writes checkpoints, summaries and validation records (the other
+workers wait for it in their next step), every worker resumes from the same
+checkpoint directory, and a worker that is lost ends the others' runs with
+an error naming the last checkpoint, which is left intact.
+
 Errors a user can fix (a checkpoint that cannot be resumed, missing data,
 bad task flags) end in one logged line and exit code 1, with nothing on disk
 changed.
@@ -30,6 +36,7 @@ changed.
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import contextlib
 import json
 import os
 import time
@@ -41,6 +48,7 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
+from dnc import distribute
 from dnc import internals
 from dnc import model as model_lib
 from dnc import run_flags
@@ -59,6 +67,7 @@ TaskFactory = Callable[[Mapping[str, Any] | None], task_lib.Task]
 USER_ERRORS = (
   training.CheckpointError,
   task_lib.TaskError,
+  distribute.DistributeError,
   FileNotFoundError,
 )
 
@@ -180,6 +189,7 @@ def train(
   """
   run = flag_values
   checkpointing = run.checkpoint_interval > 0
+  chief = distribute.is_chief(trainer.strategy)
   # Wall clock spent in this loop over every resumed part of the run.
   train_seconds = tf.Variable(0.0, dtype=tf.float64, name='train_seconds')
   checkpointer = training.Checkpointer(
@@ -191,9 +201,17 @@ def train(
     **trainer.trackables(),
   )
   checkpointer.check_config()  # Fails fast, before the slow tracing.
-  trainer.trace()
+  trainer.build()
   restored = checkpointer.restore_latest()
   iteration = int(trainer.step.numpy())
+  distribute.check_same_on_workers(
+    trainer.strategy,
+    {
+      'the step resumed from': iteration,
+      '--seed': -1 if run.seed is None else run.seed,
+      '--batch_size': run.batch_size,
+    },
+  )
   # Records of checkpoints after the one resumed from are of a run that
   # went on past it; they no longer describe this run's best.
   scores = [
@@ -222,6 +240,8 @@ def train(
     train_seconds.assign_add(now - clock)
     clock = now
     task.before_save()
+    if not chief:
+      return  # The chief saves and validates; this worker waits for it.
     path = checkpointer.save(iteration)
     logging.info('Saved %s.', path)
     record = task.validate(logits_of, iteration) if validate else None
@@ -249,11 +269,11 @@ def train(
         tf.summary.scalar('validation/score', record['score'])
 
   writer = inspect = None
-  if run.logdir:
+  if run.logdir and chief:
     writer = tf.summary.create_file_writer(run.logdir)
     inspect = make_inspect(trainer.core, task, run.jit_compile)
   report_start, report_step = time.perf_counter(), iteration
-  with training.StopSignal() as stop:
+  with training.StopSignal() as stop, _lost_worker(checkpointer, trainer):
     while iteration < run.num_training_iterations and not stop.received:
       _, grad_norm, batch, logits = trainer.run_step()
       iteration += 1
@@ -289,7 +309,36 @@ def train(
     iteration,
     trainer.train_step.experimental_get_tracing_count(),
   )
+  if trainer.distributed:
+    logging.info(
+      'Weights at step %d: fingerprint %s.',
+      iteration,
+      distribute.fingerprint(trainer.core.variables),
+    )
   return 128 + stop.received if stop.received else 0
+
+
+@contextlib.contextmanager
+def _lost_worker(
+  checkpointer: training.Checkpointer, trainer: trainer_lib.Trainer
+):
+  """Turns a collective that failed for want of a worker into one error."""
+  try:
+    yield
+  except distribute.LOST_WORKER_ERRORS as e:
+    if distribute.num_workers(trainer.strategy) == 1:
+      raise
+    latest = checkpointer.manager.latest_checkpoint
+    raise distribute.DistributeError(
+      f'Training stopped at step {int(trainer.step.numpy())}: a worker was '
+      f'lost ({str(e).strip().splitlines()[0]}). '
+      + (
+        f'The last checkpoint, {latest}, is intact; start every worker '
+        'again to resume from it.'
+        if latest
+        else 'No checkpoint was written yet.'
+      )
+    ) from e
 
 
 def evaluate(
@@ -352,6 +401,23 @@ def evaluate(
   return 0
 
 
+def _check_distribution(
+  strategy: tf.distribute.Strategy, flag_values: flags.FlagValues
+) -> None:
+  replicas = strategy.num_replicas_in_sync
+  if flag_values.batch_size % replicas:
+    raise distribute.DistributeError(
+      f'--batch_size={flag_values.batch_size} is the global batch, split '
+      f'over the {replicas} replicas of --distribute='
+      f'{flag_values.distribute}: it must be a multiple of {replicas}.'
+    )
+  if distribute.num_workers(strategy) > 1 and flag_values.seed is None:
+    raise distribute.DistributeError(
+      '--distribute=multi_worker needs the same --seed on every worker: '
+      'each draws the global batch and takes its own slice.'
+    )
+
+
 def run(
   make_task: TaskFactory,
   task_flags: Sequence[str],
@@ -370,10 +436,18 @@ def run(
     or 128 + the signal that stopped training.
   """
   try:
+    if flag_values.mode == 'eval':
+      if flag_values.seed is not None:
+        tf.random.set_seed(flag_values.seed)
+      return evaluate(make_task, task_flags, flag_values)
+    # Before anything else runs TensorFlow: devices and the cluster are set
+    # up when its runtime starts.
+    strategy = distribute.make_strategy(
+      flag_values.distribute, flag_values.cpu_devices
+    )
+    _check_distribution(strategy, flag_values)
     if flag_values.seed is not None:
       tf.random.set_seed(flag_values.seed)
-    if flag_values.mode == 'eval':
-      return evaluate(make_task, task_flags, flag_values)
     task = make_task(None)
     core = trainer_lib.make_core(
       run_flags.model_config(flag_values),
@@ -389,6 +463,7 @@ def run(
       momentum=flag_values.momentum,
       compile_mode='xla' if flag_values.jit_compile else 'function',
       recompute_chunk_length=flag_values.recompute_chunk_length,
+      strategy=strategy,
     )
     config = {**run_flags.model_config(flag_values), **task.config()}
     return train(task, trainer, config, flag_values)

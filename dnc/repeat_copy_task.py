@@ -148,6 +148,7 @@ def make_trainer(
   seed: int | None = None,
   compile_mode: str = 'xla',
   core: snt.RNNCore | None = None,
+  strategy: tf.distribute.Strategy | None = None,
 ) -> trainer_lib.Trainer:
   """The task, the DNC, RMSProp and the compiled step of train.py.
 
@@ -157,6 +158,8 @@ def make_trainer(
     compile_mode: 'xla', 'function' or 'eager' (see `dnc.trainer.Trainer`).
     core: the core to train instead of the DNC: an RNN core with
       `initial_state(batch_size)` and `num_bits + 1` outputs per step.
+    strategy: a `tf.distribute` strategy to train under (`dnc.distribute`);
+      then call the trainer's `build` before its first step.
 
   Returns:
     A `dnc.trainer.Trainer`; `trainer.task.data` is the `RepeatCopy`.
@@ -178,4 +181,5 @@ def make_trainer(
     momentum=config.get('momentum', 0.0),
     compile_mode=compile_mode,
     recompute_chunk_length=config.get('recompute_chunk_length', 0),
+    strategy=strategy,
   )

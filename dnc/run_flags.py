@@ -235,6 +235,21 @@ def define_run_flags(
     'With --mode=eval: the newest checkpoint, or the one of the best '
     'validation score (for tasks that hold out validation data).',
   )
+  flags.DEFINE_enum(
+    'distribute',
+    'none',
+    ['none', 'mirrored', 'multi_worker'],
+    'Data-parallel training (dnc.distribute): one device; every local GPU '
+    '(or --cpu_devices logical CPUs); or one process per host, the cluster '
+    'in TF_CONFIG. --batch_size stays the global batch.',
+  )
+  flags.DEFINE_integer(
+    'cpu_devices',
+    0,
+    'With --distribute=mirrored on a host without GPUs: split the CPU into '
+    'this many logical devices, one replica each (tests, benchmarks).',
+    lower_bound=0,
+  )
   flags.DEFINE_string(
     'logdir',
     '',

@@ -11,7 +11,7 @@ Batches come one of two ways (`in_graph`):
 - built from TensorFlow ops by `batch()` inside the compiled training step
   (repeat-copy: no host work, one static shape under XLA);
 - built on the host (numpy) by `batch()` and fed to the step (bAbI: stories
-  read from files), with `example_batch()` to trace it before the first.
+  read from files).
 
 `core_inputs(observations)` then turns them into the core's float inputs
 `[T, B, input_size]` inside the step (bAbI: one-hot word ids).
@@ -91,6 +91,24 @@ class Task(abc.ABC):
   ) -> tf.Tensor:
     """The scalar training loss of logits `[T, B, output_size]`."""
 
+  def cost_weight(self, target: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """The denominator of `cost` on a batch: by default its sequences.
+
+    Data-parallel training (`dnc.distribute`) splits a batch over replicas;
+    a part's cost times its weight over the whole's weight is its share, so
+    that the shares sum to the cost of the whole batch. A task whose cost is
+    not a mean over sequences (e.g. over answer words) overrides it.
+
+    Args:
+      target: `[T, B, ...]`.
+      mask: `[T, B]`.
+
+    Returns:
+      A positive float32 scalar.
+    """
+    del target
+    return tf.cast(tf.shape(mask)[1], tf.float32)
+
   @abc.abstractmethod
   def report(self, report: Report) -> str:
     """The text logged at each report (tests and users read it)."""
@@ -126,10 +144,6 @@ class Task(abc.ABC):
       dict with a float `score` (lower is better) and a one-line `summary`.
     """
     del logits_of, step
-    return None
-
-  def example_batch(self) -> DatasetTensors | None:
-    """A batch to trace the step with (host batches only; not consumed)."""
     return None
 
   def core_inputs(self, observations: tf.Tensor) -> tf.Tensor:

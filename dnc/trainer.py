@@ -4,6 +4,12 @@
 tasks that build it in the graph; unroll; loss; gradients; global-norm
 clipping; update) compiled with XLA, with `tf.function` or not at all. The
 loop (`dnc.loop`) calls it; benchmarks time it.
+
+Under a `tf.distribute` strategy (`dnc.distribute`) the step is the same,
+data-parallel: each replica takes its slice of the global batch, computes
+its share of the loss and its gradients (under XLA, which TensorFlow does
+not allow around the cross-device parts), then the gradients are summed
+over the replicas, clipped and applied on every replica alike.
 """
 
 from collections.abc import Mapping
@@ -15,6 +21,7 @@ import tensorflow as tf
 from dnc import controllers
 from dnc import dnc
 from dnc import model as model_lib
+from dnc import rmsprop
 from dnc import run_flags
 from dnc import task as task_lib
 
@@ -153,8 +160,11 @@ class Trainer:
   """RMSProp and the compiled training step of `task` on `core`.
 
   Attributes:
-    task, core, optimizer: the task, the core and `snt.optimizers.RMSProp`
-      (decay 0.9, as the reference).
+    task, core, optimizer: the task, the core and RMSProp (decay 0.9, as
+      the reference; `dnc.rmsprop.RMSProp`, `snt.optimizers.RMSProp`'s maths
+      and checkpoint layout under any strategy).
+    strategy: the `tf.distribute` strategy the step runs under, and
+      `distributed`, whether it is another than the default (one device).
     step: int64 variable, training steps taken.
     loss_sum: the sum of losses since the caller last reset it; and
       `metric_sums`, a dict of the same for each of the task's
@@ -176,8 +186,9 @@ class Trainer:
     momentum: float = 0.0,
     compile_mode: str = 'xla',
     recompute_chunk_length: int = 0,
+    strategy: tf.distribute.Strategy | None = None,
   ):
-    """Builds everything; variables are created when a step first runs.
+    """Builds everything; variables are made by `build` or the first step.
 
     Args:
       task: a `dnc.task.Task`.
@@ -189,6 +200,9 @@ class Trainer:
         (`tf.function`) or 'eager'.
       recompute_chunk_length: how the training step backpropagates through
         the unroll: 0 in full, else by recomputing chunks (see `unroll`).
+      strategy: a `tf.distribute` strategy (`dnc.distribute.make_strategy`)
+        to train data-parallel under, whose scope the variables are made
+        in (by `build`); None: the default strategy, one device.
     """
     if compile_mode not in COMPILE_MODES:
       raise ValueError(
@@ -196,7 +210,11 @@ class Trainer:
       )
     self.task = task
     self.core = core
-    self.optimizer = snt.optimizers.RMSProp(
+    self.strategy = strategy or tf.distribute.get_strategy()
+    with self.strategy.scope():
+      # Any strategy but TensorFlow's default one, a single device.
+      self.distributed = tf.distribute.has_strategy()
+    self.optimizer = rmsprop.RMSProp(
       learning_rate, decay=0.9, momentum=momentum, epsilon=optimizer_epsilon
     )
     self.step = tf.Variable(0, dtype=tf.int64, name='step')
@@ -224,10 +242,19 @@ class Trainer:
     self._recompute_chunk_length = recompute_chunk_length
     self._max_grad_norm = max_grad_norm
     self.compile_mode = compile_mode
+    self._gradients = self._loss_and_gradients
     if compile_mode == 'eager':
       self.train_step, self.forward_step = self._train_step, self._forward_step
     else:
       jit_compile = compile_mode == 'xla'
+      if self.distributed:
+        # XLA cannot compile the all-reduce and the update of mirrored
+        # variables ("Trying to access resource .../replica_1 ... from
+        # device CPU:0"), so only each replica's forward and backward pass.
+        self._gradients = tf.function(
+          self._loss_and_gradients, jit_compile=jit_compile
+        )
+        jit_compile = False
       self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
       self.forward_step = tf.function(
         self._forward_step, jit_compile=jit_compile
@@ -238,8 +265,8 @@ class Trainer:
       return self.task.batch()
     return task_lib.DatasetTensors(*batch)
 
-  def _train_step(self, *batch):
-    data = self._data(batch)
+  def _loss_and_gradients(self, data, weight):
+    """One replica's loss (times `weight`), gradients, logits and metrics."""
     with controllers.training(self.core), tf.GradientTape() as tape:
       logits = unroll(
         self.core,
@@ -247,20 +274,70 @@ class Trainer:
         self._recompute_chunk_length,
       )
       loss = self.task.cost(logits, data.target, data.mask)
-    variables = self.core.trainable_variables
+      if weight is not None:
+        loss *= weight
     # Dense, so that RMSProp decays every row of an embedding at each step
     # (its sparse update would skip the words not in the batch).
     grads = [
       tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
-      for g in tape.gradient(loss, variables)
+      for g in tape.gradient(loss, self.core.trainable_variables)
     ]
+    metrics = self.task.step_metrics(logits, data.target, data.mask)
+    return loss, grads, logits, metrics
+
+  def _replica_step(self, data):
+    """One replica's part of the step; `data` is the global batch."""
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync
+    weight = None
+    if replicas > 1:
+      batch_size = data.mask.shape[1]
+      if batch_size % replicas:
+        raise ValueError(
+          f'The batch of {batch_size} sequences cannot be split over '
+          f'{replicas} replicas: --batch_size must be a multiple of '
+          f'{replicas}.'
+        )
+      local_size = batch_size // replicas
+      indices = context.replica_id_in_sync_group * local_size + tf.range(
+        local_size
+      )
+      whole = data
+      data = tf.nest.map_structure(
+        lambda x: tf.gather(x, indices, axis=1), data
+      )
+      # The replicas' losses sum to the loss of the whole batch.
+      weight = self.task.cost_weight(
+        data.target, data.mask
+      ) / self.task.cost_weight(whole.target, whole.mask)
+    loss, grads, logits, metrics = self._gradients(data, weight)
+    if replicas > 1:
+      grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
     grads, grad_norm = tf.clip_by_global_norm(grads, self._max_grad_norm)
-    self.optimizer.apply(grads, variables)
+    self.optimizer.apply(grads, self.core.trainable_variables)
+    return loss, grad_norm, data, logits, metrics
+
+  def _train_step(self, *batch):
+    data = self._data(batch)
+    loss, grad_norm, data, logits, metrics = self.strategy.run(
+      self._replica_step, args=(data,)
+    )
+
+    def total(value):
+      return self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, None)
+
+    def first_replica(value):
+      return self.strategy.experimental_local_results(value)[0]
+
+    loss = total(loss)
     self.step.assign_add(1)
     self.loss_sum.assign_add(loss)
-    metrics = self.task.step_metrics(logits, data.target, data.mask)
     for name, value in metrics.items():
-      self.metric_sums[name].assign_add(value)
+      self.metric_sums[name].assign_add(total(value))
+    # What the report shows: this process's first replica's slice.
+    data, logits, grad_norm = tf.nest.map_structure(
+      first_replica, (data, logits, grad_norm)
+    )
     return loss, grad_norm, data, logits
 
   def _forward_step(self, *batch):
@@ -273,19 +350,17 @@ class Trainer:
   def _host_batch(self, data) -> tuple[tf.Tensor, ...]:
     return tuple(tf.constant(x) for x in data)
 
-  def trace(self) -> None:
+  def build(self) -> None:
     """Creates every variable (optimiser slots included) without a step.
 
-    Then a checkpoint restores into all of them at once. In 'eager' mode
-    only the core's variables are built (there is nothing to trace).
+    Then a checkpoint restores into all of them at once. They are made
+    eagerly, in the strategy's scope: mirrored under a strategy (under
+    `multi_worker`, with the chief's initial values) and, for a given seed,
+    the same initial values under every strategy.
     """
-    if self.compile_mode == 'eager':
+    with self.strategy.scope():
       build_variables(self.core, self.task.input_size)
-    elif self.task.in_graph:
-      self.train_step.get_concrete_function()
-    else:
-      example = self.task.example_batch()
-      self.train_step.get_concrete_function(*self._host_batch(example))
+      self.optimizer.build(self.core.trainable_variables)
 
   def run_step(self):
     """One training step on the task's next batch; see `train_step`."""

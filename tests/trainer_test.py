@@ -128,7 +128,7 @@ class BypassDropoutTrainingTest(tf.test.TestCase):
       vocabulary_size=task.vocabulary_size,
     )
     train = trainer.Trainer(task, core, 1e-3, 1e-10, 50, compile_mode='eager')
-    batch = train._host_batch(task.example_batch())
+    batch = train._host_batch(task.batch())
     state = lambda: core._generator.state.numpy().copy()
     before = state()
     evaluation = [float(train.forward_step(*batch)) for _ in range(2)]

@@ -97,7 +97,12 @@ def answer_loss(
   xent = tf.nn.sparse_softmax_cross_entropy_with_logits(
     labels=targets, logits=logits
   )
-  return tf.reduce_sum(xent * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+  return tf.reduce_sum(xent * mask) / answer_count(mask)
+
+
+def answer_count(mask: tf.Tensor) -> tf.Tensor:
+  """The denominator of `answer_loss`: the answer words, at least 1."""
+  return tf.maximum(tf.reduce_sum(mask), 1.0)
 
 
 class BabiTask(task_lib.Task):
@@ -219,16 +224,15 @@ class BabiTask(task_lib.Task):
     self._next_step += 1
     return self._tensors(batch)
 
-  def example_batch(self) -> task_lib.DatasetTensors:
-    return self._tensors(
-      batching.make_batch(self._train[:1], buckets=self._buckets)
-    )
-
   def core_inputs(self, observations) -> tf.Tensor:
     return tf.one_hot(observations, self.vocab.size)
 
   def cost(self, logits, target, mask) -> tf.Tensor:
     return answer_loss(logits, target, mask)
+
+  def cost_weight(self, target, mask) -> tf.Tensor:
+    del target
+    return answer_count(tf.cast(mask, tf.float32))
 
   def step_metrics(self, logits, target, mask) -> dict[str, tf.Tensor]:
     predicted = tf.argmax(logits, -1, output_type=target.dtype)
