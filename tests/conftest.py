@@ -3,6 +3,7 @@
 import os
 
 from absl import flags
+import pytest
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -20,8 +21,63 @@ tf.config.set_logical_device_configuration(
 # absltest.main() would parse; under pytest their defaults are used.
 flags.FLAGS.mark_as_parsed()
 
+# The longest tests (or classes sharing one expensive setUpClass), longest
+# first, as measured under `pytest -n 2` on 2 cores. They start first, one
+# at a time per worker, so that the two workers finish together: started
+# last, one of them alone would keep one core busy for minutes after the
+# other has run out of tests. Node ids are matched as prefixes.
+_LONGEST_FIRST = (
+  'tests/train_babi_test.py::TrainBabiTest::test_trains_resumes_and_evaluates',
+  'tests/train_test.py::TrainedRunTest',
+  'tests/train_babi_test.py::TrainBabiTest::test_options_from_the_literature',
+  'tests/train_test.py::ResumeTest',
+  'tests/export_test.py::ExportCommandTest',
+  'tests/train_babi_test.py::TrainBabiTest::test_resumes_a_checkpoint',
+  'tests/benchmarks_recompute_test.py',
+  'tests/train_test.py::SafetyTest',
+  'tests/train_test.py::TrainingTest',
+  'tests/train_test.py::MemoryOptionsTest',
+  'tests/trainer_test.py::RecomputeTest::test_same_steps_as_full',
+  'tests/fast_test.py::DNCEquivalenceTest',
+  'tests/keras_test.py::TrainingTest',
+  'tests/packaging_test.py',
+  'tests/visualize_test.py::EndToEndTest',
+  'tests/model_test.py::CompiledRecomputeTest',
+  'tests/train_babi_test.py',
+  'tests/train_test.py',
+  'tests/babi_curve_test.py',
+)
+
+
+def _rank(nodeid):
+  for rank, prefix in enumerate(_LONGEST_FIRST):
+    if nodeid.startswith(prefix):
+      return rank
+  return len(_LONGEST_FIRST)
+
 
 def pytest_collection_modifyitems(config, items):
   # tf.test.TestCase inherits a deprecated `test_session` context manager
   # that pytest collects and then reports as skipped; it is not a test.
   items[:] = [item for item in items if item.name != 'test_session']
+  # A stable sort: the others keep pytest's order (file by file).
+  items.sort(key=lambda item: _rank(item.nodeid))
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+  """xdist's 'loadgroup' for its default 'load', in the order above.
+
+  'load' hands each worker a run of consecutive tests at the start (an
+  eighth of the suite), so the longest tests, first in the order, would all
+  go to one worker. 'loadgroup' hands out one test at a time, except that
+  the tests of an `xdist_group` (a class sharing one expensive setUpClass)
+  go together to one worker, which runs setUpClass once. Its reordering of
+  groups by size is turned off: the order is `_LONGEST_FIRST`'s.
+  """
+  if config.getoption('dist') != 'load':
+    return None  # An explicit --dist is obeyed.
+  from xdist.scheduler import LoadGroupScheduling
+
+  config.option.loadscopereorder = False
+  return LoadGroupScheduling(config, log)

@@ -323,6 +323,8 @@ def _babi_words(vocabulary):
 
 
 @pytest.mark.slow
+# One xdist worker for the class, so that setUpClass runs once.
+@pytest.mark.xdist_group('export_command')
 class ExportCommandTest(tf.test.TestCase):
   """Runs everything once (see `setUpClass`); each test checks one part."""
 

@@ -281,6 +281,9 @@ class DNCEquivalenceTest(tf.test.TestCase, parameterized.TestCase):
     core, names, variables = oracles.fixture_core(
       self.fixture, self.config, dtype, fast_kernels=fast_kernels
     )
+    self.assertCountEqual(
+      [v.name[: -len(':0')] for v in core.trainable_variables], names
+    )
     fixture = self.fixture
     inputs = tf.constant(fixture['inputs'], dtype)
     initial_state = core.initial_state(self.config['batch_size'])
@@ -327,11 +330,21 @@ class DNCEquivalenceTest(tf.test.TestCase, parameterized.TestCase):
       with self.subTest(grad=name):
         self.assertGreater(np.max(np.abs(grad)), 0)
         self.assertLess(error(fast_grads[name], grad), between)
-    for outputs, grads in (
-      (plain_outputs, plain_grads),
-      (fast_outputs, fast_grads),
+    # Each path against the fixture: outputs, final state and gradients
+    # (dnc_test's FixtureTest checks the default path, fast_kernels=None).
+    expected_state = {
+      field: self.fixture['final/' + field] for field in plain_state
+    }
+    for outputs, state, grads in (
+      (plain_outputs, plain_state, plain_grads),
+      (fast_outputs, fast_state, fast_grads),
     ):
       self.assertLess(error(outputs, self.fixture['outputs']), to_fixture)
+      if dtype == tf.float32:  # Up to a relabelling, as dnc_test explains.
+        state = oracles.relabel_slots(state, expected_state['memory'])
+      for field, value in expected_state.items():
+        with self.subTest(fixture_state=field):
+          self.assertLess(error(state[field], value), to_fixture)
       for name, grad in grads.items():
         if name != 'inputs':  # The fixture has the variables' gradients.
           with self.subTest(fixture_grad=name):

@@ -5,9 +5,11 @@ import importlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from absl import flags
@@ -165,54 +167,66 @@ class TrainingTest(absltest.TestCase):
     traces = re.search(r'traced (\d+) time', output)
     self.assertLessEqual(int(traces.group(1)), 2)
 
-  def test_checkpoints_resume_and_stop_when_done(self):
-    directory = self.create_tempdir().full_path
-    flags = [
-      *_TINY,
-      f'--checkpoint_dir={directory}',
-      '--checkpoint_interval=20',
-      '--report_interval=10',
-    ]
-    code, output = _train(*flags, '--num_training_iterations=50')
-    self.assertEqual(code, 0, output)
-    self.assertEqual(_checkpoint_steps(directory), [20, 40, 50])
-    self.assertTrue(os.path.exists(os.path.join(directory, 'config.json')))
 
-    code, output = _train(*flags, '--num_training_iterations=70')
+def _class_tempdir(cls):
+  """A temporary directory removed after the class's tests."""
+  directory = tempfile.mkdtemp()
+  cls.addClassCleanup(shutil.rmtree, directory, ignore_errors=True)
+  return directory
+
+
+# One interrupted and one uninterrupted run, inspected by several tests
+# (runs of train.py are most of this file's time); the group keeps the
+# class's tests on one xdist worker, so that setUpClass runs once.
+@pytest.mark.xdist_group('train_test_resume')
+class ResumeTest(absltest.TestCase):
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.whole, cls.split = _class_tempdir(cls), _class_tempdir(cls)
+    common = [*_TINY, '--checkpoint_interval=20', '--report_interval=20']
+    cls.whole_run = _train(
+      *common, f'--checkpoint_dir={cls.whole}', '--num_training_iterations=80'
+    )
+    # Stops at 50, between reports (and checkpoints), so the resumed run
+    # must restore the running loss sum as well as weights, optimiser slots
+    # and the task's generator.
+    split = [*common, f'--checkpoint_dir={cls.split}']
+    cls.first = _train(*split, '--num_training_iterations=50')
+    cls.first_steps = _checkpoint_steps(cls.split)
+    cls.first_config = os.path.exists(os.path.join(cls.split, 'config.json'))
+    cls.second = _train(*split, '--num_training_iterations=80')
+    cls.second_steps = _checkpoint_steps(cls.split)
+    cls.third = _train(*split, '--num_training_iterations=80')
+
+  def test_checkpoints_at_intervals_and_at_the_end(self):
+    code, output = self.first
+    self.assertEqual(code, 0, output)
+    self.assertEqual(self.first_steps, [20, 40, 50])
+    self.assertTrue(self.first_config)
+
+  def test_resumes_and_keeps_the_last_three_checkpoints(self):
+    code, output = self.second
     self.assertEqual(code, 0, output)
     self.assertIn('Resumed from', output)
     self.assertIn('ckpt-50 at step 50', output)
-    self.assertEqual([s for s, _ in _reported_losses(output)], [60, 70])
-    self.assertEqual(_checkpoint_steps(directory), [50, 60, 70])
+    self.assertEqual([s for s, _ in _reported_losses(output)], [60, 80])
+    self.assertEqual(self.second_steps, [50, 60, 80])
 
-    code, output = _train(*flags, '--num_training_iterations=70')
+  def test_stops_when_done(self):
+    code, output = self.third
     self.assertEqual(code, 0, output)
-    self.assertIn('Already trained 70 of 70 iterations', output)
+    self.assertIn('Already trained 80 of 80 iterations', output)
     self.assertEqual(_reported_losses(output), [])
 
   def test_resumed_run_matches_uninterrupted_run(self):
-    whole, split = self.create_tempdir().full_path, self.create_tempdir()
-    split = split.full_path
-    common = [*_TINY, '--checkpoint_interval=30', '--report_interval=20']
-    code, whole_output = _train(
-      *common, f'--checkpoint_dir={whole}', '--num_training_iterations=60'
-    )
-    self.assertEqual(code, 0, whole_output)
-    # Stops between reports, so the resumed run must restore the running
-    # loss sum as well as weights, optimiser slots and the task's generator.
-    code, first = _train(
-      *common, f'--checkpoint_dir={split}', '--num_training_iterations=30'
-    )
-    self.assertEqual(code, 0, first)
-    code, second = _train(
-      *common, f'--checkpoint_dir={split}', '--num_training_iterations=60'
-    )
-    self.assertEqual(code, 0, second)
-    self.assertEqual(
-      _reported_losses(whole_output),
-      _reported_losses(first) + _reported_losses(second),
-    )
-    whole_weights, split_weights = _weights(whole), _weights(split)
+    runs = (self.whole_run, self.first, self.second)
+    for code, output in runs:
+      self.assertEqual(code, 0, output)
+    whole, first, second = (_reported_losses(output) for _, output in runs)
+    self.assertEqual([s for s, _ in whole], [20, 40, 60, 80])
+    self.assertEqual(whole, first + second)
+    whole_weights, split_weights = _weights(self.whole), _weights(self.split)
     self.assertNotEmpty(whole_weights)
     self.assertCountEqual(whole_weights, split_weights)
     for name, value in whole_weights.items():
@@ -277,10 +291,28 @@ class SummariesTest(absltest.TestCase):
     self.assertIn(b'Observations:', values['sample'][-1][1].item())
 
 
-class SafetyTest(absltest.TestCase):
+# One run of 30 steps (checkpoints at 10, 20 and 30), copied afresh for each
+# test that changes or resumes it; the group keeps them on one xdist worker.
+@pytest.mark.xdist_group('train_test_trained')
+class TrainedRunTest(absltest.TestCase):
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.trained = os.path.join(_class_tempdir(cls), 'run')
+    cls.training = _train(
+      *_TINY,
+      f'--checkpoint_dir={cls.trained}',
+      '--checkpoint_interval=10',
+      '--report_interval=10',
+      '--num_training_iterations=30',
+    )
+
   def setUp(self):
     super().setUp()
-    self.directory = self.create_tempdir().full_path
+    code, output = self.training
+    self.assertEqual(code, 0, output)
+    self.directory = os.path.join(self.create_tempdir().full_path, 'run')
+    shutil.copytree(self.trained, self.directory)
     self.flags = [
       *_TINY,
       f'--checkpoint_dir={self.directory}',
@@ -295,8 +327,6 @@ class SafetyTest(absltest.TestCase):
     }
 
   def test_other_flags_stop_before_touching_anything(self):
-    code, output = _train(*self.flags, '--num_training_iterations=20')
-    self.assertEqual(code, 0, output)
     before = self._files()
     code, output = _train(
       *self.flags,
@@ -312,8 +342,6 @@ class SafetyTest(absltest.TestCase):
     self.assertEqual(self._files(), before)
 
   def test_unreadable_checkpoint_falls_back_to_the_previous_one(self):
-    code, output = _train(*self.flags, '--num_training_iterations=30')
-    self.assertEqual(code, 0, output)
     (data,) = glob.glob(os.path.join(self.directory, 'ckpt-30.data-*'))
     with open(data, 'r+b') as f:
       f.truncate(os.path.getsize(data) // 2)
@@ -325,8 +353,6 @@ class SafetyTest(absltest.TestCase):
     self.assertNotIn('Traceback', output)
 
   def test_no_readable_checkpoint_is_a_clear_error(self):
-    code, output = _train(*self.flags, '--num_training_iterations=20')
-    self.assertEqual(code, 0, output)
     for index in glob.glob(os.path.join(self.directory, 'ckpt-*.index')):
       with open(index, 'wb') as f:
         f.write(b'garbage')
@@ -334,10 +360,50 @@ class SafetyTest(absltest.TestCase):
     code, output = _train(*self.flags, '--num_training_iterations=40')
     self.assertEqual(code, 1)
     self.assertIn('No checkpoint in', output)
-    self.assertIn('ckpt-20', output)
-    self.assertIn('ckpt-10', output)
+    for step in (30, 20, 10):
+      self.assertIn(f'ckpt-{step}', output)
     self.assertNotIn('Traceback', output)
     self.assertEqual(self._files(), before)
+
+  def test_evaluates_longer_patterns_than_trained_on(self):
+    flags = [*_TINY, f'--checkpoint_dir={self.directory}']
+    code, output = _train(
+      *flags, '--mode=eval', '--max_length=5', '--eval_batches=3'
+    )
+    self.assertEqual(code, 0, output)
+    match = re.search(
+      r'lengths 1-5, repeats 1-2\): average loss ([\d.]+), bit error rate '
+      r'([\d.]+)%',
+      output,
+    )
+    self.assertIsNotNone(match, output)
+    self.assertGreater(float(match.group(1)), 0)
+    self.assertBetween(float(match.group(2)), 0, 100)
+    # With only the directory, the checkpoint's own flags are used.
+    code, output = _train(
+      '--mode=eval', f'--checkpoint_dir={self.directory}', '--eval_batches=1'
+    )
+    self.assertEqual(code, 0, output)
+    self.assertIn('batches of 4 (lengths 1-2, repeats 1-2)', output)
+    self.assertRegex(
+      output, r"Flags taken from the checkpoint: .*'num_bits': 3"
+    )
+    # A model flag that changes variable shapes is still refused.
+    code, output = _train(*flags, '--mode=eval', '--hidden_size=8')
+    self.assertEqual(code, 1)
+    self.assertIn('--hidden_size: saved 16, now 8', output)
+
+
+class SafetyTest(absltest.TestCase):
+  def setUp(self):
+    super().setUp()
+    self.directory = self.create_tempdir().full_path
+    self.flags = [
+      *_TINY,
+      f'--checkpoint_dir={self.directory}',
+      '--checkpoint_interval=10',
+      '--report_interval=10',
+    ]
 
   def _wait_for(self, process, pattern, timeout=120):
     """Reads the process's output until `pattern` appears; returns it."""
@@ -383,41 +449,6 @@ class SafetyTest(absltest.TestCase):
     code, output = _train(*self.flags, f'--num_training_iterations={step + 5}')
     self.assertEqual(code, 0, output)
     self.assertIn(f'ckpt-{step} at step {step}', output)
-
-
-class EvaluateTest(absltest.TestCase):
-  def test_evaluates_longer_patterns_than_trained_on(self):
-    directory = self.create_tempdir().full_path
-    flags = [*_TINY, f'--checkpoint_dir={directory}']
-    code, output = _train(
-      *flags, '--checkpoint_interval=20', '--num_training_iterations=20'
-    )
-    self.assertEqual(code, 0, output)
-    code, output = _train(
-      *flags, '--mode=eval', '--max_length=5', '--eval_batches=3'
-    )
-    self.assertEqual(code, 0, output)
-    match = re.search(
-      r'lengths 1-5, repeats 1-2\): average loss ([\d.]+), bit error rate '
-      r'([\d.]+)%',
-      output,
-    )
-    self.assertIsNotNone(match, output)
-    self.assertGreater(float(match.group(1)), 0)
-    self.assertBetween(float(match.group(2)), 0, 100)
-    # With only the directory, the checkpoint's own flags are used.
-    code, output = _train(
-      '--mode=eval', f'--checkpoint_dir={directory}', '--eval_batches=1'
-    )
-    self.assertEqual(code, 0, output)
-    self.assertIn('batches of 4 (lengths 1-2, repeats 1-2)', output)
-    self.assertRegex(
-      output, r"Flags taken from the checkpoint: .*'num_bits': 3"
-    )
-    # A model flag that changes variable shapes is still refused.
-    code, output = _train(*flags, '--mode=eval', '--hidden_size=8')
-    self.assertEqual(code, 1)
-    self.assertIn('--hidden_size: saved 16, now 8', output)
 
 
 class MemoryOptionsTest(absltest.TestCase):
