@@ -3,7 +3,6 @@
 import os
 
 from absl import flags
-import pytest
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -23,11 +22,13 @@ flags.FLAGS.mark_as_parsed()
 
 # The longest tests (or classes sharing one expensive setUpClass), longest
 # first, as measured under `pytest -n 2` on 2 cores. They start first, one
-# at a time per worker, so that the two workers finish together: started
+# at a time per worker (xdist's `--dist loadgroup --no-loadscope-reorder`,
+# in pyproject.toml), so that the two workers finish together: started
 # last, one of them alone would keep one core busy for minutes after the
 # other has run out of tests. Node ids are matched as prefixes.
 _LONGEST_FIRST = (
   'tests/train_babi_test.py::TrainBabiTest::test_trains_resumes_and_evaluates',
+  'tests/distribute_test.py::MultiWorkerTest',
   'tests/train_test.py::TrainedRunTest',
   'tests/train_babi_test.py::TrainBabiTest::test_options_from_the_literature',
   'tests/train_test.py::ResumeTest',
@@ -39,6 +40,7 @@ _LONGEST_FIRST = (
   'tests/train_test.py::MemoryOptionsTest',
   'tests/trainer_test.py::RecomputeTest::test_same_steps_as_full',
   'tests/fast_test.py::DNCEquivalenceTest',
+  'tests/distribute_test.py::MirroredStepTest',
   'tests/keras_test.py::TrainingTest',
   'tests/packaging_test.py',
   'tests/visualize_test.py::EndToEndTest',
@@ -62,22 +64,3 @@ def pytest_collection_modifyitems(config, items):
   items[:] = [item for item in items if item.name != 'test_session']
   # A stable sort: the others keep pytest's order (file by file).
   items.sort(key=lambda item: _rank(item.nodeid))
-
-
-@pytest.hookimpl(tryfirst=True, optionalhook=True)
-def pytest_xdist_make_scheduler(config, log):
-  """xdist's 'loadgroup' for its default 'load', in the order above.
-
-  'load' hands each worker a run of consecutive tests at the start (an
-  eighth of the suite), so the longest tests, first in the order, would all
-  go to one worker. 'loadgroup' hands out one test at a time, except that
-  the tests of an `xdist_group` (a class sharing one expensive setUpClass)
-  go together to one worker, which runs setUpClass once. Its reordering of
-  groups by size is turned off: the order is `_LONGEST_FIRST`'s.
-  """
-  if config.getoption('dist') != 'load':
-    return None  # An explicit --dist is obeyed.
-  from xdist.scheduler import LoadGroupScheduling
-
-  config.option.loadscopereorder = False
-  return LoadGroupScheduling(config, log)
