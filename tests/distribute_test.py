@@ -332,8 +332,12 @@ class MultiWorkerTest(tf.test.TestCase):
     weights, want = _weights(path), _weights(want_path)
     self.assertEqual(sorted(weights), sorted(want))
     self.assertGreater(len(want), 25)  # The DNC's and RMSProp's.
+    # Summing two half-batch gradients rounds differently from one
+    # full-batch sum; over 20 to 30 RMSProp steps float32 drifts by about
+    # 1e-5 (one step agrees to 1e-5: MirroredStepTest). The workers agree
+    # with each other exactly (their fingerprints).
     for key, value in want.items():
-      self.assertAllClose(value, weights[key], rtol=1e-5, atol=1e-5, msg=key)
+      self.assertAllClose(value, weights[key], rtol=1e-4, atol=1e-4, msg=key)
 
   def test_two_workers_train_as_one_process_and_resume(self):
     single = self._start('single', 1, 30)
