@@ -119,16 +119,12 @@ def _check_tf_config() -> None:
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
-  """Whether this process writes checkpoints, summaries and records."""
-  resolver = getattr(strategy, 'cluster_resolver', None)
-  if resolver is None or not resolver.cluster_spec().as_dict():
-    return True
-  task_type, task_id = resolver.task_type, resolver.task_id
-  return task_type in ('chief', None) or (
-    task_type == 'worker'
-    and task_id == 0
-    and 'chief' not in resolver.cluster_spec().as_dict()
-  )
+  """Whether this process writes checkpoints, summaries and records.
+
+  TensorFlow's own answer: True but on the workers of `multi_worker` other
+  than the chief (worker 0, or the task named "chief").
+  """
+  return strategy.extended.should_checkpoint
 
 
 def num_workers(strategy: tf.distribute.Strategy) -> int:

@@ -32,18 +32,6 @@ from dnc import trainer as trainer_lib
 from dnc.babi import task as babi_task
 from tests import shared_data
 
-_REPEAT_COPY = dict(
-  hidden_size=8,
-  memory_size=4,
-  word_size=4,
-  num_read_heads=2,
-  batch_size=4,
-  min_length=2,
-  max_length=2,
-  min_repeats=1,
-  max_repeats=1,
-  learning_rate=1e-2,
-)
 _MODEL = dict(
   hidden_size=8,
   memory_size=4,
@@ -51,6 +39,15 @@ _MODEL = dict(
   num_read_heads=2,
   num_write_heads=1,
   clip_value=20,
+)
+_REPEAT_COPY = dict(
+  _MODEL,
+  batch_size=4,
+  min_length=2,
+  max_length=2,
+  min_repeats=1,
+  max_repeats=1,
+  learning_rate=1e-2,
 )
 
 
