@@ -10,7 +10,8 @@ memory 256 x 64, 4 read heads, 1 write head), through `snt.dynamic_unroll`
 ('recompute': chunks of ceil(sqrt(T)) steps, run again in the backward
 pass). Each point runs in a fresh process, so that its peak resident memory
 is its own. Sweeps: the batch size (T = 1378, the longest en-10k story), the
-memory size (batch 8, T = 1378) and the story length (batch 8, N = 256).
+memory size (batch 8, T = 1378) and the story length (batch 8, N = 256);
+and the memory's share (batch 8 and 32, the LSTM at 256 units and at one).
 'full' is skipped where it would need more than `--max_full_batch_tokens`
 batch x length (about 0.8 GiB per 1,378-token story at DNC1 size), so that
 no point can take the machine's memory.
@@ -42,6 +43,13 @@ _SWEEPS = {
   'batch': [dict(_DNC1, batch_size=b) for b in (1, 4, 8, 32)],
   'memory': [dict(_DNC1, memory_size=n) for n in (64, 128, 256)],
   'length': [dict(_DNC1, length=t) for t in (100, 400, 1378)],
+  # The memory's share of the step: the same batch with an LSTM of one unit,
+  # whose step is nearly all memory work (the [B, N, N] link update and
+  # reads, the allocation, the content lookups). Its rate is a ceiling on
+  # any controller's with these memory kernels.
+  'memory_share': [
+    dict(_DNC1, batch_size=b, hidden_size=h) for b in (8, 32) for h in (256, 1)
+  ],
 }
 
 
@@ -119,11 +127,11 @@ def main() -> None:
   gflops = train_step.matmul_gflops()
   print(f'float32 matmul: {gflops:.0f} GFLOP/s (2048 x 2048)\n')
   print(
-    '| sweep | batch | N | length | mode | step (s) | p10-p90 (s) | peak '
-    'memory (GiB) | tokens/s | en-10k epoch (h) | matmul bound (s) | '
+    '| sweep | batch | N | LSTM | length | mode | step (s) | p10-p90 (s) | '
+    'peak memory (GiB) | tokens/s | en-10k epoch (h) | matmul bound (s) | '
     'first call (s) |'
   )
-  print('|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|')
+  print('|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|')
   results = []
   for sweep in args.sweeps.split(','):
     if sweep not in _SWEEPS:
@@ -144,7 +152,8 @@ def main() -> None:
         results.append(dict(sweep=sweep, mode=mode, **config, **point))
         print(
           f'| {sweep} | {config["batch_size"]} | {config["memory_size"]} | '
-          f'{config["length"]} | {mode} | {step_s:.2f} | '
+          f'{config["hidden_size"]} | {config["length"]} | {mode} | '
+          f'{step_s:.2f} | '
           f'{point["p10_ms"] / 1000:.2f}-{point["p90_ms"] / 1000:.2f} | '
           f'{point["peak_rss_mib"] / 1024:.2f} | {rate:,.0f} | '
           f'{_EPOCH_TOKENS / rate / 3600:.2f} | {bound_s:.3f} | '
