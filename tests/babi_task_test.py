@@ -56,6 +56,34 @@ class BabiTaskTest(absltest.TestCase):
       words[position] = f'[{vocab.decode([target[position, 0]])[0]}]'
     self.assertEqual(text, ' '.join(words))
 
+  def test_report_gives_stories_and_tokens_per_second_of_an_epoch(self):
+    vocab, stories = babi_task.load(_EN, [1], ['train'])
+    train = stories['train'][:8]
+    task = babi_task.BabiTask(vocab, [1], 2, train, sort_window=1)
+    # Four batches of two, drawn one at a time (no look-ahead to sort), are
+    # one epoch: every story once, in some order.
+    padded = sum(np.asarray(task.batch().observations).size for _ in range(4))
+    tokens = sum(len(story.tokens) for story in train)
+    report = task_lib.Report(
+      step=4,
+      loss=1.0,
+      sums={'correct': 1.0, 'answers': 2.0},
+      steps_per_second=0.5,
+      batch=None,
+      logits=None,
+    )
+    line = task.report(report)
+    # 0.5 steps/s of 2 stories: 1 story/s, all 8 stories in 8 s.
+    self.assertIn('0.50 steps/s (1.0 stories/s, ', line)
+    self.assertIn(f'{tokens / 8:,.0f} tokens/s, ', line)
+    self.assertIn(f'{100 * (1 - tokens / padded):.0f}% padding', line)
+    self.assertIn(f'an epoch of 8 stories in {8 / 60:.1f} min', line)
+    self.assertIn('answer word error 50.00%', line)
+    # The next report counts only what was drawn after this one.
+    task.batch()
+    report = report._replace(steps_per_second=2.0)
+    self.assertIn('2.00 steps/s (4.0 stories/s, ', task.report(report))
+
   def test_bad_permute_words_are_a_task_error(self):
     with self.assertRaisesRegex(task_lib.TaskError, r"\['zebra'\]"):
       _task(permute_words='mary,zebra')

@@ -184,6 +184,9 @@ class BabiTask(task_lib.Task):
     # The iterator's state, as JSON, checkpointed with the weights.
     self._iterator_state = tf.Variable('', name='iterator_state')
     self._next_step = 0
+    # Batches, stories, story tokens and padded tokens drawn since the last
+    # report, for its stories and tokens per second.
+    self._drawn = np.zeros(4, np.int64)
 
   @property
   def input_size(self) -> int:
@@ -217,6 +220,12 @@ class BabiTask(task_lib.Task):
 
   def batch(self) -> task_lib.DatasetTensors:
     batch = next(self._batches)
+    self._drawn += (
+      1,
+      np.count_nonzero(batch.lengths),
+      batch.lengths.sum(),
+      batch.inputs.size,
+    )
     if self._groups:
       # Seeded by the step, so a resumed run renames as the first did.
       rng = np.random.default_rng([self._seed, self._next_step])
@@ -240,11 +249,30 @@ class BabiTask(task_lib.Task):
     return {'correct': tf.reduce_sum(correct), 'answers': tf.reduce_sum(mask)}
 
   def report(self, report: task_lib.Report) -> str:
+    """The interval's loss, error and speed: steps, stories and tokens/s.
+
+    Stories and tokens are those of the batches drawn since the last report
+    (story tokens, without padding), per step times the loop's steps/s; the
+    padding is the share of padded positions, and the epoch the time one
+    pass over the training stories takes at that speed.
+    """
     error = 1 - report.sums['correct'] / max(report.sums['answers'], 1)
+    speed = f'{report.steps_per_second:.2f} steps/s'
+    steps, stories, tokens, padded = self._drawn
+    if steps:
+      per_step = report.steps_per_second / steps
+      stories_per_second = stories * per_step
+      speed += (
+        f' ({stories_per_second:,.1f} stories/s, '
+        f'{tokens * per_step:,.0f} tokens/s, '
+        f'{100 * (1 - tokens / padded):.0f}% padding; an epoch of '
+        f'{len(self._train):,} stories in '
+        f'{len(self._train) / max(stories_per_second, 1e-9) / 60:,.1f} min)'
+      )
+    self._drawn[:] = 0
     return (
       f'{report.step}: Avg training loss {report.loss:f}, answer word error '
-      f'{100 * error:.2f}%, epoch {self.epoch}, '
-      f'{report.steps_per_second:.2f} steps/s, peak memory '
+      f'{100 * error:.2f}%, epoch {self.epoch}, {speed}, peak memory '
       f'{training.peak_memory_gib():.1f} GiB.'
     )
 
