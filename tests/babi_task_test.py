@@ -4,6 +4,7 @@ from absl.testing import absltest
 import numpy as np
 import tensorflow as tf
 
+from dnc import babi
 from dnc import task as task_lib
 from dnc.babi import task as babi_task
 from tests import shared_data
@@ -58,14 +59,14 @@ class BabiTaskTest(absltest.TestCase):
 
   def test_report_gives_stories_and_tokens_per_second_of_an_epoch(self):
     vocab, stories = babi_task.load(_EN, [1], ['train'])
-    train = stories['train'][:8]
+    train = stories['train'][:12]
     task = babi_task.BabiTask(vocab, [1], 2, train, sort_window=1)
-    # Four batches of two, drawn one at a time (no look-ahead to sort), are
+    # Six batches of two, drawn one at a time (no look-ahead to sort), are
     # one epoch: every story once, in some order.
-    padded = sum(np.asarray(task.batch().observations).size for _ in range(4))
+    padded = sum(np.asarray(task.batch().observations).size for _ in range(6))
     tokens = sum(len(story.tokens) for story in train)
     report = task_lib.Report(
-      step=4,
+      step=6,
       loss=1.0,
       sums={'correct': 1.0, 'answers': 2.0},
       steps_per_second=0.5,
@@ -73,16 +74,22 @@ class BabiTaskTest(absltest.TestCase):
       logits=None,
     )
     line = task.report(report)
-    # 0.5 steps/s of 2 stories: 1 story/s, all 8 stories in 8 s.
+    # 0.5 steps/s of 2 stories: 1 story/s, the 12 stories in 12 s.
     self.assertIn('0.50 steps/s (1.0 stories/s, ', line)
-    self.assertIn(f'{tokens / 8:,.0f} tokens/s, ', line)
+    self.assertIn(f'{tokens / 12:,.0f} tokens/s, ', line)
     self.assertIn(f'{100 * (1 - tokens / padded):.0f}% padding', line)
-    self.assertIn(f'an epoch of 8 stories in {8 / 60:.1f} min', line)
+    self.assertIn('an epoch of 12 stories in 0.2 min', line)
     self.assertIn('answer word error 50.00%', line)
-    # The next report counts only what was drawn after this one.
+    # The next report counts only the batch drawn after this one.
+    inputs = np.asarray(task.batch().observations)
+    line = task.report(report._replace(steps_per_second=100.0))
+    own_tokens = np.count_nonzero(inputs != babi.PAD_ID)
+    self.assertIn(f'(200.0 stories/s, {100 * own_tokens:,.0f} tokens/s, ', line)
+    # At 0.01 steps/s, 0.02 stories/s, the 12 stories take 600 s.
     task.batch()
-    report = report._replace(steps_per_second=2.0)
-    self.assertIn('2.00 steps/s (4.0 stories/s, ', task.report(report))
+    line = task.report(report._replace(steps_per_second=0.01))
+    self.assertIn('0.01 steps/s (0.0 stories/s, ', line)
+    self.assertIn('an epoch of 12 stories in 10.0 min', line)
 
   def test_bad_permute_words_are_a_task_error(self):
     with self.assertRaisesRegex(task_lib.TaskError, r"\['zebra'\]"):
