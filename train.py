@@ -12,15 +12,15 @@ the same `--checkpoint_dir` to resume exactly where it stopped.
 
 evaluates the latest checkpoint on fresh batches (task flags may ask for
 longer patterns or more repeats than training used). The loop lives in
-`dnc.loop`, the task in `dnc.repeat_copy_task`.
+`dnc.train.loop`, the task in `dnc.tasks.repeat_copy.task`.
 """
 
 from absl import app
 from absl import flags
 
-from dnc import loop
-from dnc import repeat_copy_task
-from dnc import run_flags
+from dnc.tasks.repeat_copy import task as repeat_copy_task
+from dnc.train import flags as run_flags
+from dnc.train import loop
 
 FLAGS = flags.FLAGS
 

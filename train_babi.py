@@ -8,18 +8,18 @@ The defaults are the paper's DNC1 (Graves et al. 2016, Extended Data Table
 RMSProp with learning rate 1e-4 and momentum 0.9, all 20 tasks jointly.
 The task (one-hot stories, the loss at the answer markers, batching, the
 table) is `dnc.babi.task`; the loop, checkpoints and `--mode=eval` are those
-of every script (`dnc.loop`), as in train.py.
+of every script (`dnc.train.loop`), as in train.py.
 """
 
 from absl import app
 from absl import flags
 from absl import logging
 
-from dnc import babi
-from dnc import loop
-from dnc import run_flags
-from dnc import task as task_lib
-from dnc.babi import task as babi_task
+from dnc.tasks import babi
+from dnc.tasks import base as task_lib
+from dnc.tasks.babi import task as babi_task
+from dnc.train import flags as run_flags
+from dnc.train import loop
 
 FLAGS = flags.FLAGS
 

@@ -7,7 +7,7 @@ For each configuration (`common.CONFIGS`, at their global batch), runs
 
 - `none`: one process, one replica, free to use both cores;
 - `mirrored`: one process, `--cpu_devices=2`, two replicas;
-- `multi_worker`: two processes (`dnc.local_cluster`), each pinned to one
+- `multi_worker`: two processes (`tests/local_cluster.py`), each pinned to one
   core, one replica each;
 
 and prints steps and sequences per second (median and range over the
@@ -31,7 +31,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import common
-from dnc import local_cluster
+from tests import local_cluster
 
 _CONFIGS = flags.DEFINE_list('configs', ['C1', 'C3'], 'common.CONFIGS keys.')
 _STEPS = flags.DEFINE_integer('steps', 200, 'Training steps of each run.')

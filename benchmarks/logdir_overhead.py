@@ -22,8 +22,8 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
-from dnc import loop
-from dnc import repeat_copy_task
+from dnc.tasks.repeat_copy import task as repeat_copy_task
+from dnc.train import loop
 import train  # noqa: F401 (defines train.py's flags, --report_interval)
 
 _BLOCKS = flags.DEFINE_integer('blocks', 20, 'Blocks of each kind.', 1)

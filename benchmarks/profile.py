@@ -78,7 +78,7 @@ def main() -> None:
   )
   import tensorflow as tf
 
-  from dnc import repeat_copy_task
+  from dnc.tasks.repeat_copy import task as repeat_copy_task
 
   trainer = repeat_copy_task.make_trainer(
     common.CONFIGS[args.config], seed=0, compile_mode='xla'

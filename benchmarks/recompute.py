@@ -59,7 +59,7 @@ def worker(config: dict, mode: str, steps: int) -> dict:
   import tensorflow as tf
 
   from dnc import recompute
-  from dnc import trainer
+  from dnc.train import trainer
 
   tf.random.set_seed(0)
   core = trainer.make_core(dict(config, clip_value=20), _VOCABULARY)

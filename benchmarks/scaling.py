@@ -32,7 +32,7 @@ _LENGTHS = (2, 6, 14, 30, 62)  # Sequences of 9, 21, 45, 93 and 189 steps.
 
 def worker(config: dict, steps: int) -> dict:
   """Compile time, median step time and peak memory of one configuration."""
-  from dnc import repeat_copy_task
+  from dnc.tasks.repeat_copy import task as repeat_copy_task
 
   trainer = repeat_copy_task.make_trainer(config, seed=0, compile_mode='xla')
   train = lambda: trainer.train_step()[0].numpy()

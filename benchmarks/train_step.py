@@ -36,8 +36,8 @@ def tf_worker(config_name: str, mode: str, steps: int) -> dict:
   DNC: the same step without the memory, a floor for the DNC's.
   """
   from benchmarks import controller
-  from dnc import repeat_copy_task
-  from dnc import trainer as trainer_lib
+  from dnc.tasks.repeat_copy import task as repeat_copy_task
+  from dnc.train import trainer as trainer_lib
 
   config = common.CONFIGS[config_name]
   if mode == 'controller':

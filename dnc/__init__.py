@@ -7,7 +7,6 @@ from dnc import dnc
 from dnc import internals
 from dnc import model
 from dnc import recompute
-from dnc import repeat_copy
 from dnc import util
 from dnc.access import AccessState
 from dnc.access import MemoryAccess
@@ -28,6 +27,5 @@ __all__ = [
   'internals',
   'model',
   'recompute',
-  'repeat_copy',
   'util',
 ]

@@ -592,7 +592,8 @@ class DNC(keras.layers.RNN):
 
     Args:
       core: a built `dnc.DNC` of this configuration (e.g. a restored
-        checkpoint's, `dnc.restore.load(...).core`), with the default names.
+        checkpoint's, `dnc.tools.restore.load(...).core`), with the default
+        names.
 
     Raises:
       ValueError: the layer is not built, or the variables' names or shapes

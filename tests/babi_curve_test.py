@@ -1,4 +1,4 @@
-"""Tests for dnc.babi.curve and the validation records it draws."""
+"""Tests for dnc.tasks.babi.curve and the validation records it draws."""
 
 import json
 import os
@@ -8,8 +8,8 @@ import sys
 from absl.testing import absltest
 import numpy as np
 
-from dnc import loop
-from dnc.babi import curve
+from dnc.tasks.babi import curve
+from dnc.train import loop
 from tests import shared_data
 
 

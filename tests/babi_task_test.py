@@ -1,12 +1,12 @@
-"""Tests for dnc.babi.task: bAbI as a task of the training loop."""
+"""Tests for dnc.tasks.babi.task: bAbI as a task of the training loop."""
 
 from absl.testing import absltest
 import numpy as np
 import tensorflow as tf
 
-from dnc import babi
-from dnc import task as task_lib
-from dnc.babi import task as babi_task
+from dnc.tasks import babi
+from dnc.tasks import base as task_lib
+from dnc.tasks.babi import task as babi_task
 from tests import shared_data
 
 _EN = shared_data.BABI_STORIES / 'en'

@@ -1,4 +1,4 @@
-"""Tests for dnc.babi: parsing, encoding, vocabulary, batching, iteration.
+"""Tests for dnc.tasks.babi: parsing, encoding, vocabulary, batching, iteration.
 
 Tests on the bAbI-format stories of tests/testdata/babi always run. The
 tests that count the real files run when `DNC_BABI_DIR` names them (see
@@ -17,8 +17,8 @@ from absl.testing import absltest
 from absl.testing import parameterized
 import numpy as np
 
-from dnc import babi
-from dnc.babi import results as babi_results
+from dnc.tasks import babi
+from dnc.tasks.babi import results as babi_results
 from tests import shared_data
 
 # The bAbI-format stories written for the tests (see tests/testdata/README.md):
@@ -232,7 +232,7 @@ class StoriesTest(parameterized.TestCase):
       babi.find_task_files(self.root, 'train', tasks=[1])
 
   def test_fallback_to_1k_logs(self):
-    with self.assertLogs('dnc.babi', level='WARNING') as logs:
+    with self.assertLogs('dnc.tasks.babi', level='WARNING') as logs:
       files = babi.find_task_files(
         self.data_dir, 'train', tasks=[1, 3], allow_1k_fallback=True
       )
@@ -250,7 +250,7 @@ class StoriesTest(parameterized.TestCase):
       )
 
   def test_no_log_without_fallback(self):
-    with self.assertNoLogs('dnc.babi', level='WARNING'):
+    with self.assertNoLogs('dnc.tasks.babi', level='WARNING'):
       babi.find_task_files(self.data_dir, 'train', tasks=[1, 8])
 
   @parameterized.parameters(0, 21, 1.5, True)
@@ -337,14 +337,14 @@ class StoriesTest(parameterized.TestCase):
 
   def test_package_does_not_import_tensorflow(self):
     # `dnc/__init__.py` imports the model (and TensorFlow), so a bare parent
-    # package stands in for it: then only dnc.babi's own imports run.
+    # package stands in for it: then only dnc.tasks.babi's own imports run.
     code = (
       'import sys, types\n'
       'package = types.ModuleType("dnc")\n'
       f'package.__path__ = [{str(shared_data.REPO / "dnc")!r}]\n'
       'sys.modules["dnc"] = package\n'
-      'import dnc.babi\n'
-      'assert dnc.babi.load_dataset and dnc.babi.BatchIterator\n'
+      'import dnc.tasks.babi\n'
+      'assert dnc.tasks.babi.load_dataset and dnc.tasks.babi.BatchIterator\n'
       'print(sorted(m for m in sys.modules if m.split(".")[0] in '
       '("tensorflow", "sonnet")))\n'
     )
@@ -695,7 +695,7 @@ class RealDataTest(parameterized.TestCase):
   def test_known_gap_fallback_logs(self):
     if (_EN10K / _QA3_TRAIN).exists():
       self.skipTest(f'{_EN10K / _QA3_TRAIN} exists: no fallback to test')
-    with self.assertLogs('dnc.babi', level='WARNING') as logs:
+    with self.assertLogs('dnc.tasks.babi', level='WARNING') as logs:
       raw = babi.read_split(_EN10K, 'train', tasks=[3], allow_1k_fallback=True)
     self.assertIn(_QA3_TRAIN, '\n'.join(logs.output))
     self.assertEqual(sum(s.num_questions for s in raw[3]), 1_000)

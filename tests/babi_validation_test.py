@@ -1,10 +1,10 @@
-"""Tests for dnc.babi.validation: the seeded split of the training stories."""
+"""Tests for dnc.tasks.babi.validation: the seeded split of training stories."""
 
 from absl.testing import absltest
 from absl.testing import parameterized
 
-from dnc import babi
-from dnc.babi import task as babi_task
+from dnc.tasks import babi
+from dnc.tasks.babi import task as babi_task
 from tests import shared_data
 
 

@@ -6,7 +6,7 @@ import tensorflow as tf
 from benchmarks import common
 from benchmarks import controller
 from benchmarks import train_step
-from dnc import repeat_copy_task
+from dnc.tasks.repeat_copy import task as repeat_copy_task
 
 _CONFIG = {
   **repeat_copy_task.DEFAULTS,

@@ -1,9 +1,9 @@
-"""Tests for dnc.distribute: data-parallel training under tf.distribute.
+"""Tests for dnc.train.distribute: data-parallel training under tf.distribute.
 
 In-process tests use the two logical CPUs of tests/conftest.py. The
-multi-worker tests start `train.py` processes (`dnc.local_cluster`) that talk
-over 127.0.0.1 in a network namespace of their own (TensorFlow's gRPC server
-listens on every interface, and there the only one is loopback), each
+multi-worker tests start `train.py` processes (`tests/local_cluster.py`) that
+talk over 127.0.0.1 in a network namespace of their own (TensorFlow's gRPC
+server listens on every interface, and there the only one is loopback), each
 bounded in time and stopped by its PID.
 """
 
@@ -23,13 +23,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dnc import distribute
-from dnc import local_cluster
-from dnc import loop
-from dnc import repeat_copy_task
-from dnc import task as task_lib
-from dnc import trainer as trainer_lib
-from dnc.babi import task as babi_task
+from dnc.tasks import base as task_lib
+from dnc.tasks.babi import task as babi_task
+from dnc.tasks.repeat_copy import task as repeat_copy_task
+from dnc.train import distribute
+from dnc.train import loop
+from dnc.train import trainer as trainer_lib
+from tests import local_cluster
 from tests import shared_data
 
 _MODEL = dict(

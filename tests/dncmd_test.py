@@ -18,8 +18,8 @@ import tensorflow as tf
 from dnc import access
 from dnc import dnc
 from dnc import internals
-from dnc import run_flags
-from dnc import trainer
+from dnc.train import flags as run_flags
+from dnc.train import trainer
 from tests import oracles
 
 _ACCESS = dict(memory_size=5, word_size=4, num_reads=2, num_writes=2)

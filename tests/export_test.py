@@ -27,9 +27,9 @@ import tensorflow as tf
 
 import dnc
 from dnc import controllers
-from dnc import export
-from dnc import restore
-from dnc import training
+from dnc.tools import export
+from dnc.tools import restore
+from dnc.train import checkpoints
 from tests import oracles
 from tests import shared_data
 
@@ -530,7 +530,7 @@ class ExportArgumentsTest(absltest.TestCase):
     missing = os.path.join(tmp, 'nowhere')
     output_dir = os.path.join(tmp, 'out')
     with self.assertRaisesRegex(
-      training.CheckpointError, f'No checkpoint directory {missing}'
+      checkpoints.CheckpointError, f'No checkpoint directory {missing}'
     ):
       export.export(missing, output_dir)
     self.assertFalse(os.path.exists(output_dir))
@@ -540,11 +540,11 @@ class ExportArgumentsTest(absltest.TestCase):
     tmp = self.create_tempdir()
     run = tmp.mkdir('run')
     with self.assertRaisesRegex(
-      training.CheckpointError, 'config.json not found'
+      checkpoints.CheckpointError, 'config.json not found'
     ):
       export.export(run.full_path, os.path.join(tmp.full_path, 'out'))
     run.create_file('config.json', json.dumps({'hidden_size': 4}))
-    with self.assertRaisesRegex(training.CheckpointError, 'no known task'):
+    with self.assertRaisesRegex(checkpoints.CheckpointError, 'no known task'):
       export.export(run.full_path, os.path.join(tmp.full_path, 'out'))
     self.assertEqual(os.listdir(tmp.full_path), ['run'])
 

@@ -1,15 +1,15 @@
-"""Tests for dnc.loop's pieces that run without a script (train_test.py and
-train_babi_test.py run the loop end to end)."""
+"""Tests of dnc.train.loop's pieces that run without a script (train_test.py
+and train_babi_test.py run the loop end to end)."""
 
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
 from dnc import internals
-from dnc import loop
-from dnc import trainer
-from dnc.babi import task as babi_task
-from dnc.babi import vocabulary
+from dnc.tasks.babi import task as babi_task
+from dnc.tasks.babi import vocabulary
+from dnc.train import loop
+from dnc.train import trainer
 
 _MODEL = dict(
   hidden_size=6, memory_size=4, word_size=3, num_read_heads=1,

@@ -42,8 +42,19 @@ class PackagingTest(absltest.TestCase):
         metadata = archive.read(metadata).decode()
       for module in ('__init__', 'util', 'addressing', 'access', 'dnc'):
         self.assertIn(f'dnc/{module}.py', names)
-      self.assertIn('dnc/repeat_copy.py', names)
-      self.assertIn('dnc/babi/__init__.py', names)
+      # Every subpackage ships, and the commands' public names with them.
+      for module in (
+        'train/__init__',
+        'train/loop',
+        'tasks/__init__',
+        'tasks/repeat_copy/data',
+        'tasks/babi/__init__',
+        'tools/__init__',
+        'tools/export',
+        'export',
+        'babi/__main__',
+      ):
+        self.assertIn(f'dnc/{module}.py', names)
       self.assertFalse([n for n in names if n.startswith('tests/')])
       self.assertIn('Requires-Python: >=3.10', metadata)
       self.assertIn('License-Expression: Apache-2.0', metadata)
@@ -73,9 +84,10 @@ class PackagingTest(absltest.TestCase):
       )
       code = (
         'import dnc, os; '
+        'from dnc.tasks.repeat_copy import data; '
         'assert os.path.dirname(dnc.__file__).startswith(os.getcwd()); '
         'print(dnc.DNC.__name__, dnc.access.MemoryAccess.__name__, '
-        'dnc.repeat_copy.RepeatCopy.__name__, dnc.util.reduce_prod.__name__)'
+        'data.RepeatCopy.__name__, dnc.util.reduce_prod.__name__)'
       )
       result = subprocess.run(
         [sys.executable, '-c', code],

@@ -1,10 +1,10 @@
-"""Tests for dnc.repeat_copy: the reference layout, cost, readable text."""
+"""Tests for dnc.tasks.repeat_copy.data: reference layout, cost, readable."""
 
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from dnc import repeat_copy
+from dnc.tasks.repeat_copy import data as repeat_copy
 
 
 def _decode(observations, target, mask, num_bits, norm_max):

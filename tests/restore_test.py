@@ -1,4 +1,4 @@
-"""Tests for dnc.restore: any run's model and task, from its directory."""
+"""Tests for dnc.tools.restore: any run's model and task, from its directory."""
 
 import json
 import os
@@ -8,9 +8,9 @@ import numpy as np
 import tensorflow as tf
 
 from dnc import model
-from dnc import restore
-from dnc import trainer
-from dnc import training
+from dnc.tools import restore
+from dnc.train import checkpoints
+from dnc.train import trainer
 from tests import shared_data
 
 
@@ -68,7 +68,9 @@ class LoadTest(tf.test.TestCase):
   def test_best_restores_the_checkpoint_kept_in_best(self):
     directory = os.path.join(self.create_tempdir().full_path, 'run')
     shared_data.copy_old_layout('repeat_copy', directory)
-    with self.assertRaisesRegex(training.CheckpointError, 'No checkpoint in'):
+    with self.assertRaisesRegex(
+      checkpoints.CheckpointError, 'No checkpoint in'
+    ):
       restore.load(directory, best=True)
     # A best checkpoint of other weights, at step 2, as a validating run
     # keeps it.
@@ -78,7 +80,7 @@ class LoadTest(tf.test.TestCase):
     step = tf.Variable(2, dtype=tf.int64)
     tf.train.CheckpointManager(
       tf.train.Checkpoint(core=latest.core, step=step),
-      os.path.join(directory, training.BEST_DIR),
+      os.path.join(directory, checkpoints.BEST_DIR),
       max_to_keep=1,
     ).save(checkpoint_number=2)
     best = restore.load(directory, best=True)
@@ -102,7 +104,7 @@ class LoadTest(tf.test.TestCase):
     saved = trainer.make_core(config, len(words), vocabulary_size=len(words))
     saved.build()
     step = tf.Variable(7, dtype=tf.int64)
-    training.Checkpointer(directory, config, core=saved, step=step).save(7)
+    checkpoints.Checkpointer(directory, config, core=saved, step=step).save(7)
     restored = restore.load(directory)
     self.assertEqual(restored.step, 7)
     self.assertIsInstance(restored.core, model.Model)
@@ -117,11 +119,11 @@ class LoadTest(tf.test.TestCase):
   def test_config_of_no_known_task(self):
     directory = self.create_tempdir()
     directory.create_file('config.json', json.dumps({'hidden_size': 4}))
-    with self.assertRaisesRegex(training.CheckpointError, 'no known task'):
+    with self.assertRaisesRegex(checkpoints.CheckpointError, 'no known task'):
       restore.load(directory.full_path)
 
   def test_missing_directory(self):
-    with self.assertRaisesRegex(training.CheckpointError, 'nowhere'):
+    with self.assertRaisesRegex(checkpoints.CheckpointError, 'nowhere'):
       restore.load(os.path.join(self.create_tempdir().full_path, 'nowhere'))
 
 

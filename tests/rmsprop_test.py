@@ -1,11 +1,11 @@
-"""Tests for dnc.rmsprop: Sonnet's RMSProp, also under a strategy."""
+"""Tests for dnc.train.rmsprop: Sonnet's RMSProp, also under a strategy."""
 
 from absl.testing import parameterized
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-from dnc import rmsprop
+from dnc.train import rmsprop
 from tests import oracles
 
 _SHAPES = ([3, 4], [5])

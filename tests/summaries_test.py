@@ -1,4 +1,4 @@
-"""Tests for dnc.summaries: images of the addressing, read back from disk."""
+"""Tests for dnc.train.summaries: images of the addressing, read back."""
 
 import glob
 import os
@@ -6,7 +6,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from dnc import summaries
+from dnc.train import summaries
 
 _CELL = summaries._CELL_PIXELS
 

@@ -1,4 +1,4 @@
-"""Tests for dnc.trainer: the training step with and without recomputation."""
+"""Tests for dnc.train.trainer: the step with and without recomputation."""
 
 from absl.testing import parameterized
 import numpy as np
@@ -8,10 +8,10 @@ from dnc import _fast
 from dnc import controllers
 from dnc import dnc
 from dnc import model
-from dnc import repeat_copy_task
-from dnc import task as task_lib
-from dnc import trainer
-from dnc.babi import task as babi_task
+from dnc.tasks import base as task_lib
+from dnc.tasks.babi import task as babi_task
+from dnc.tasks.repeat_copy import task as repeat_copy_task
+from dnc.train import trainer
 from tests import shared_data
 
 # Repeat-copy sequences of 3 * (2 + 1) + 3 = 12 steps.

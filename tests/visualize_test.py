@@ -1,4 +1,4 @@
-"""Tests for dnc.visualize: the figure, and the command line on checkpoints."""
+"""Tests for dnc.tools.visualize: the figure, and the command on checkpoints."""
 
 import json
 import os
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dnc import babi
-from dnc import trainer
-from dnc import visualize
+from dnc.tasks import babi
+from dnc.tools import visualize
+from dnc.train import trainer
 from tests import shared_data
 
 try:
@@ -132,8 +132,8 @@ class ImportTest(absltest.TestCase):
     code, output = _run(
       '-c',
       'import sys; sys.modules["matplotlib"] = None; import dnc; '
-      'assert "dnc.visualize" not in sys.modules; '
-      'from dnc import visualize; '
+      'assert "dnc.tools.visualize" not in sys.modules; '
+      'from dnc.tools import visualize; '
       'visualize.plot_internals(None, None, None, {}, "unused.png")',
     )
     self.assertNotEqual(code, 0)
@@ -144,7 +144,7 @@ class ImportTest(absltest.TestCase):
   def test_imports_beside_train_py(self):
     # Both would define --checkpoint_dir and --seed if this module defined
     # its flags on import.
-    code, output = _run('-c', 'import dnc.visualize, train; print("ok")')
+    code, output = _run('-c', 'import dnc.tools.visualize, train; print("ok")')
     self.assertEqual(code, 0, output)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dnc.babi.encoding import Story
+from dnc.tasks.babi.encoding import Story
 
 
 def split_validation(

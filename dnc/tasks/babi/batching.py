@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dnc.babi.encoding import Story
-from dnc.babi.vocabulary import PAD_ID
+from dnc.tasks.babi.encoding import Story
+from dnc.tasks.babi.vocabulary import PAD_ID
 
 
 class Batch(NamedTuple):

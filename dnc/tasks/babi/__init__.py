@@ -30,43 +30,43 @@ the input is `mary moved to the bathroom . where is mary ? -` and the only
 target is `bathroom`, at the '-'.
 
 These modules use only numpy and the standard library (no TensorFlow).
-`dnc.babi.task`, the task the training loop runs, is the one that needs
+`dnc.tasks.babi.task`, the task the training loop runs, is the one that needs
 TensorFlow; it is not imported here. `python -m dnc.babi` prints statistics.
 """
 
-from dnc.babi.batching import Batch
-from dnc.babi.batching import BatchIterator
-from dnc.babi.batching import evaluation_batches
-from dnc.babi.batching import geometric_buckets
-from dnc.babi.batching import make_batch
-from dnc.babi.batching import padded_length
-from dnc.babi.batching import permute_words
-from dnc.babi.encoding import Story
-from dnc.babi.encoding import decode_story
-from dnc.babi.encoding import encode_stories
-from dnc.babi.encoding import encode_story
-from dnc.babi.encoding import load_dataset
-from dnc.babi.files import ALL_TASKS
-from dnc.babi.files import NUM_TASKS
-from dnc.babi.files import SPLITS
-from dnc.babi.files import TASK_NAMES
-from dnc.babi.files import MissingTaskFilesError
-from dnc.babi.files import RawStory
-from dnc.babi.files import Sentence
-from dnc.babi.files import expected_file_name
-from dnc.babi.files import find_task_files
-from dnc.babi.files import parse_file
-from dnc.babi.files import parse_lines
-from dnc.babi.files import read_split
-from dnc.babi.files import tokenize
-from dnc.babi.statistics import format_statistics
-from dnc.babi.statistics import statistics
-from dnc.babi.validation import split_validation
-from dnc.babi.vocabulary import MARKER
-from dnc.babi.vocabulary import MARKER_ID
-from dnc.babi.vocabulary import PAD
-from dnc.babi.vocabulary import PAD_ID
-from dnc.babi.vocabulary import Vocabulary
+from dnc.tasks.babi.batching import Batch
+from dnc.tasks.babi.batching import BatchIterator
+from dnc.tasks.babi.batching import evaluation_batches
+from dnc.tasks.babi.batching import geometric_buckets
+from dnc.tasks.babi.batching import make_batch
+from dnc.tasks.babi.batching import padded_length
+from dnc.tasks.babi.batching import permute_words
+from dnc.tasks.babi.encoding import Story
+from dnc.tasks.babi.encoding import decode_story
+from dnc.tasks.babi.encoding import encode_stories
+from dnc.tasks.babi.encoding import encode_story
+from dnc.tasks.babi.encoding import load_dataset
+from dnc.tasks.babi.files import ALL_TASKS
+from dnc.tasks.babi.files import NUM_TASKS
+from dnc.tasks.babi.files import SPLITS
+from dnc.tasks.babi.files import TASK_NAMES
+from dnc.tasks.babi.files import MissingTaskFilesError
+from dnc.tasks.babi.files import RawStory
+from dnc.tasks.babi.files import Sentence
+from dnc.tasks.babi.files import expected_file_name
+from dnc.tasks.babi.files import find_task_files
+from dnc.tasks.babi.files import parse_file
+from dnc.tasks.babi.files import parse_lines
+from dnc.tasks.babi.files import read_split
+from dnc.tasks.babi.files import tokenize
+from dnc.tasks.babi.statistics import format_statistics
+from dnc.tasks.babi.statistics import statistics
+from dnc.tasks.babi.validation import split_validation
+from dnc.tasks.babi.vocabulary import MARKER
+from dnc.tasks.babi.vocabulary import MARKER_ID
+from dnc.tasks.babi.vocabulary import PAD
+from dnc.tasks.babi.vocabulary import PAD_ID
+from dnc.tasks.babi.vocabulary import Vocabulary
 
 __all__ = [
   'ALL_TASKS',

@@ -17,8 +17,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from dnc import loop
-from dnc.babi import results
+from dnc.tasks.babi import results
+from dnc.train import loop
 
 
 def plot_curves(runs: Sequence[tuple[str, Sequence[dict]]], path: str) -> str:

@@ -14,17 +14,12 @@ to its longest sequence, or to the longest possible one with
 `pad_to_max_length=True`, which keeps shapes static for XLA.
 """
 
-import collections
-
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
 from dnc import util
-
-DatasetTensors = collections.namedtuple(
-  'DatasetTensors', ('observations', 'target', 'mask')
-)
+from dnc.tasks.base import DatasetTensors
 
 
 def masked_sigmoid_cross_entropy(

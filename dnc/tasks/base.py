@@ -1,7 +1,7 @@
 """What the training loop asks of a task (repeat-copy, bAbI, ...).
 
 A task gives batches, a loss, a report and an evaluation; the loop
-(`dnc.loop`) owns the model, the optimiser step, checkpoints, signals and
+(`dnc.train.loop`) owns the model, the optimiser step, checkpoints, signals and
 `--mode=eval`. A batch is time-major `DatasetTensors(observations, target,
 mask)`: `observations` `[T, B, ...]` as the task stores them (bits, word ids),
 `target` `[T, B, ...]` and `mask` `[T, B]` (1 where the loss counts).
@@ -18,6 +18,7 @@ Batches come one of two ways (`in_graph`):
 """
 
 import abc
+import collections
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +27,10 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from dnc.repeat_copy import DatasetTensors
+# A batch, time-major; the name and fields of DeepMind's `repeat_copy`.
+DatasetTensors = collections.namedtuple(
+  'DatasetTensors', ('observations', 'target', 'mask')
+)
 
 
 class Report(NamedTuple):
@@ -50,7 +54,7 @@ class Report(NamedTuple):
 
 
 class Task(abc.ABC):
-  """A training task for `dnc.loop`; subclass it and fill in the abstracts."""
+  """A task for `dnc.train.loop`; subclass it and fill in the abstracts."""
 
   # Whether `batch()` builds TensorFlow ops inside the compiled step (True)
   # or host arrays fed to it (False).
@@ -64,7 +68,7 @@ class Task(abc.ABC):
   metric_names: tuple[str, ...] = ()
   # For a task whose observations are word ids `[T, B]` (and `core_inputs`
   # their one-hot), the number of words; a model may then embed the ids
-  # instead (`--embedding_size`, `dnc.trainer.model_inputs`). None if not.
+  # instead (`--embedding_size`, `dnc.train.trainer.model_inputs`). None if not.
   vocabulary_size: int | None = None
 
   @property
@@ -94,10 +98,11 @@ class Task(abc.ABC):
   def cost_weight(self, target: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     """The denominator of `cost` on a batch: by default its sequences.
 
-    Data-parallel training (`dnc.distribute`) splits a batch over replicas;
-    a part's cost times its weight over the whole's weight is its share, so
-    that the shares sum to the cost of the whole batch. A task whose cost is
-    not a mean over sequences (e.g. over answer words) overrides it.
+    Data-parallel training (`dnc.train.distribute`) splits a batch over
+    replicas; a part's cost times its weight over the whole's weight is its
+    share, so that the shares sum to the cost of the whole batch. A task
+    whose cost is not a mean over sequences (e.g. over answer words)
+    overrides it.
 
     Args:
       target: `[T, B, ...]`.

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from dnc.babi.encoding import Story
-from dnc.babi.vocabulary import Vocabulary
+from dnc.tasks.babi.encoding import Story
+from dnc.tasks.babi.vocabulary import Vocabulary
 
 
 def _length_stats(lengths: Sequence[int]) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Tests for dnc.training.Checkpointer's configuration check."""
+"""Tests for dnc.train.checkpoints.Checkpointer's configuration check."""
 
 import json
 import os
@@ -6,22 +6,22 @@ import os
 from absl import flags
 import tensorflow as tf
 
-from dnc import training
+from dnc.train import checkpoints
 
 
 class CheckpointerTest(tf.test.TestCase):
   def _save(self, directory, config, value=1.0):
     variable = tf.Variable(value)
-    checkpointer = training.Checkpointer(directory, config, v=variable)
+    checkpointer = checkpoints.Checkpointer(directory, config, v=variable)
     return checkpointer.save(7)
 
   def test_saves_config_once_and_restores_values(self):
     directory = self.get_temp_dir()
     self._save(directory, {'memory_size': 16})
-    with open(os.path.join(directory, training.CONFIG_FILE)) as f:
+    with open(os.path.join(directory, checkpoints.CONFIG_FILE)) as f:
       self.assertEqual(json.load(f), {'memory_size': 16})
     variable = tf.Variable(0.0)
-    restored = training.Checkpointer(
+    restored = checkpoints.Checkpointer(
       directory, {'memory_size': 16}, v=variable
     ).restore_latest()
     self.assertEqual(restored, os.path.join(directory, 'ckpt-7'))
@@ -31,7 +31,7 @@ class CheckpointerTest(tf.test.TestCase):
     older = os.path.join(self.get_temp_dir(), 'older')
     self._save(older, {}, value=3.0)  # Written before `extra` existed.
     variable, extra = tf.Variable(0.0), tf.Variable(5.0)
-    checkpointer = training.Checkpointer(
+    checkpointer = checkpoints.Checkpointer(
       older, {}, optional={'extra': extra}, v=variable
     )
     self.assertIsNotNone(checkpointer.restore_latest())
@@ -40,28 +40,28 @@ class CheckpointerTest(tf.test.TestCase):
 
     newer = os.path.join(self.get_temp_dir(), 'newer')
     extra.assign(2.0)
-    training.Checkpointer(
+    checkpoints.Checkpointer(
       newer, {}, optional={'extra': extra}, v=variable
     ).save(1)
     again = tf.Variable(0.0)
-    training.Checkpointer(
+    checkpoints.Checkpointer(
       newer, {}, optional={'extra': again}, v=tf.Variable(0.0)
     ).restore_latest()
     self.assertEqual(again.numpy(), 2.0)
     # Required state is still required.
-    with self.assertRaisesRegex(training.CheckpointError, 'can be read'):
-      training.Checkpointer(
+    with self.assertRaisesRegex(checkpoints.CheckpointError, 'can be read'):
+      checkpoints.Checkpointer(
         older, {}, v=tf.Variable(0.0), w=tf.Variable(0.0)
       ).restore_latest()
 
   def test_other_config_is_refused_naming_each_flag(self):
     directory = self.get_temp_dir()
     self._save(directory, {'memory_size': 16, 'word_size': 8})
-    checkpointer = training.Checkpointer(
+    checkpointer = checkpoints.Checkpointer(
       directory, {'memory_size': 32, 'word_size': 8}, v=tf.Variable(0.0)
     )
     with self.assertRaisesRegex(
-      training.CheckpointError, r'--memory_size: saved 16, now 32'
+      checkpoints.CheckpointError, r'--memory_size: saved 16, now 32'
     ) as raised:
       checkpointer.restore_latest()
     self.assertNotIn('word_size', str(raised.exception))
@@ -73,10 +73,10 @@ class CheckpointerTest(tf.test.TestCase):
     new_config = {'memory_size': 16, 'permute_words': ''}
     variable = tf.Variable(0.0)
     with self.assertRaisesRegex(
-      training.CheckpointError, r"--permute_words: saved None, now ''"
+      checkpoints.CheckpointError, r"--permute_words: saved None, now ''"
     ):
-      training.Checkpointer(directory, new_config, v=variable).check_config()
-    resumed = training.Checkpointer(
+      checkpoints.Checkpointer(directory, new_config, v=variable).check_config()
+    resumed = checkpoints.Checkpointer(
       directory, new_config, defaults={'permute_words': ''}, v=variable
     )
     self.assertIsNotNone(resumed.restore_latest())
@@ -84,9 +84,9 @@ class CheckpointerTest(tf.test.TestCase):
     # A default never hides a value that the older run did use.
     other = {'memory_size': 16, 'permute_words': 'a,b'}
     with self.assertRaisesRegex(
-      training.CheckpointError, r"--permute_words: saved '', now 'a,b'"
+      checkpoints.CheckpointError, r"--permute_words: saved '', now 'a,b'"
     ):
-      training.Checkpointer(
+      checkpoints.Checkpointer(
         directory, other, defaults={'permute_words': ''}
       ).check_config()
 
@@ -99,7 +99,7 @@ class AdoptSavedFlagsTest(tf.test.TestCase):
     flags.DEFINE_list('tasks', ['1', '2'], '', flag_values=flag_values)
     flag_values(['prog', '--word_size=8'])
     saved = {'memory_size': 64, 'word_size': 32, 'tasks': [3]}
-    adopted = training.adopt_saved_flags(
+    adopted = checkpoints.adopt_saved_flags(
       flag_values, saved, ('memory_size', 'word_size', 'tasks', 'absent')
     )
     self.assertEqual(adopted, {'memory_size': 64, 'tasks': [3]})
@@ -107,7 +107,7 @@ class AdoptSavedFlagsTest(tf.test.TestCase):
     self.assertEqual(flag_values.word_size, 8)
     self.assertEqual(flag_values.tasks, [3])
     self.assertEqual(
-      training.adopt_saved_flags(flag_values, None, ['tasks']), {}
+      checkpoints.adopt_saved_flags(flag_values, None, ['tasks']), {}
     )
 
 

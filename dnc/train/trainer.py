@@ -3,9 +3,9 @@
 `Trainer(task, core, ...)` builds RMSProp and one training step (batch, for
 tasks that build it in the graph; unroll; loss; gradients; global-norm
 clipping; update) compiled with XLA, with `tf.function` or not at all. The
-loop (`dnc.loop`) calls it; benchmarks time it.
+loop (`dnc.train.loop`) calls it; benchmarks time it.
 
-Under a `tf.distribute` strategy (`dnc.distribute`) the step is the same,
+Under a `tf.distribute` strategy (`dnc.train.distribute`) the step is the same,
 data-parallel: each replica takes its slice of the global batch, computes
 its share of the loss and its gradients (under XLA, which TensorFlow does
 not allow around the cross-device parts), then the gradients are summed
@@ -21,9 +21,9 @@ import tensorflow as tf
 from dnc import controllers
 from dnc import dnc
 from dnc import model as model_lib
-from dnc import rmsprop
-from dnc import run_flags
-from dnc import task as task_lib
+from dnc.tasks import base as task_lib
+from dnc.train import flags as run_flags
+from dnc.train import rmsprop
 
 COMPILE_MODES = ('xla', 'function', 'eager')
 
@@ -161,8 +161,9 @@ class Trainer:
 
   Attributes:
     task, core, optimizer: the task, the core and RMSProp (decay 0.9, as
-      the reference; `dnc.rmsprop.RMSProp`, `snt.optimizers.RMSProp`'s maths
-      and checkpoint layout under any strategy).
+      the reference; `dnc.train.rmsprop.RMSProp`,
+      `snt.optimizers.RMSProp`'s maths and checkpoint layout under any
+      strategy).
     strategy: the `tf.distribute` strategy the step runs under, and
       `distributed`, whether it is another than the default (one device).
     step: int64 variable, training steps taken.
@@ -191,7 +192,7 @@ class Trainer:
     """Builds everything; variables are made by `build` or the first step.
 
     Args:
-      task: a `dnc.task.Task`.
+      task: a `dnc.tasks.base.Task`.
       core: an RNN core with `initial_state(batch_size)` and the task's
         `output_size` outputs per step.
       learning_rate, optimizer_epsilon, momentum: RMSProp's.
@@ -200,9 +201,10 @@ class Trainer:
         (`tf.function`) or 'eager'.
       recompute_chunk_length: how the training step backpropagates through
         the unroll: 0 in full, else by recomputing chunks (see `unroll`).
-      strategy: a `tf.distribute` strategy (`dnc.distribute.make_strategy`)
-        to train data-parallel under, whose scope the variables are made
-        in (by `build`); None: the default strategy, one device.
+      strategy: a `tf.distribute` strategy
+        (`dnc.train.distribute.make_strategy`) to train data-parallel under,
+        whose scope the variables are made in (by `build`); None: the
+        default strategy, one device.
     """
     if compile_mode not in COMPILE_MODES:
       raise ValueError(

@@ -1,6 +1,6 @@
 """Rebuilds the model (and task) of any training run and restores it.
 
-For notebooks and tools (`dnc.visualize`): from a checkpoint directory alone,
+For notebooks and tools (`dnc.tools.visualize`): from a run's directory alone,
 
   restored = restore.load('runs/babi')
   restored.core   # the trained dnc.DNC, e.g. for dnc.internals.WithInternals
@@ -21,13 +21,13 @@ import tensorflow as tf
 
 from dnc import dnc
 from dnc import model
-from dnc import repeat_copy_task
-from dnc import run_flags
-from dnc import task as task_lib
-from dnc import trainer
-from dnc import training
-from dnc.babi import task as babi_task
-from dnc.babi import vocabulary
+from dnc.tasks import base as task_lib
+from dnc.tasks.babi import task as babi_task
+from dnc.tasks.babi import vocabulary
+from dnc.tasks.repeat_copy import task as repeat_copy_task
+from dnc.train import checkpoints
+from dnc.train import flags as run_flags
+from dnc.train import trainer
 
 # The config entries of each kind of run that rebuilding it needs, besides
 # the model's (what repeat-copy lacks is taken from train.py's defaults).
@@ -63,15 +63,17 @@ def read_config(checkpoint_dir: str) -> tuple[dict[str, Any], str]:
   """The config a training script saved in `checkpoint_dir`, and its kind.
 
   Raises:
-    training.CheckpointError: no such directory, no (readable) config, or a
+    checkpoints.CheckpointError: no such directory, no (readable) config, or a
       config of no known task or without the model's flags.
   """
   if not tf.io.gfile.isdir(checkpoint_dir):
-    raise training.CheckpointError(f'No checkpoint directory {checkpoint_dir}.')
-  path = os.path.join(checkpoint_dir, training.CONFIG_FILE)
-  config = training.Checkpointer(checkpoint_dir, {}).saved_config()
+    raise checkpoints.CheckpointError(
+      f'No checkpoint directory {checkpoint_dir}.'
+    )
+  path = os.path.join(checkpoint_dir, checkpoints.CONFIG_FILE)
+  config = checkpoints.Checkpointer(checkpoint_dir, {}).saved_config()
   if config is None:
-    raise training.CheckpointError(
+    raise checkpoints.CheckpointError(
       f'{path} not found. It records the model flags of the run; the '
       'training scripts write it with their first checkpoint.'
     )
@@ -80,7 +82,7 @@ def read_config(checkpoint_dir: str) -> tuple[dict[str, Any], str]:
   elif 'num_bits' in config:
     kind = 'repeat_copy'
   else:
-    raise training.CheckpointError(
+    raise checkpoints.CheckpointError(
       f'{path} is of no known task: it has neither num_bits (train.py) nor '
       'a vocabulary (train_babi.py).'
     )
@@ -92,7 +94,7 @@ def read_config(checkpoint_dir: str) -> tuple[dict[str, Any], str]:
     if key not in config and key not in run_flags.MODEL_DEFAULTS
   ]
   if missing:
-    raise training.CheckpointError(f'{path} lacks {", ".join(missing)}.')
+    raise checkpoints.CheckpointError(f'{path} lacks {", ".join(missing)}.')
   return config, kind
 
 
@@ -122,16 +124,18 @@ def load(checkpoint_dir: str, best: bool = False) -> Restored:
     The `Restored` run.
 
   Raises:
-    training.CheckpointError: see `read_config`; or there is no checkpoint,
+    checkpoints.CheckpointError: see `read_config`; or there is no checkpoint,
       or it does not hold this model.
   """
   config, kind = read_config(checkpoint_dir)
   searched = (
-    os.path.join(checkpoint_dir, training.BEST_DIR) if best else checkpoint_dir
+    os.path.join(checkpoint_dir, checkpoints.BEST_DIR)
+    if best
+    else checkpoint_dir
   )
   path = tf.train.latest_checkpoint(searched)
   if path is None:
-    raise training.CheckpointError(f'No checkpoint in {searched}.')
+    raise checkpoints.CheckpointError(f'No checkpoint in {searched}.')
   task = task_of_config(config, kind)
   core = trainer.make_core(
     run_flags.model_config_of(config),
@@ -148,8 +152,8 @@ def load(checkpoint_dir: str, best: bool = False) -> Restored:
     status.expect_partial().assert_existing_objects_matched()
   except (AssertionError, ValueError, tf.errors.OpError) as e:
     message = str(e).strip().splitlines()[0]
-    config_path = os.path.join(checkpoint_dir, training.CONFIG_FILE)
-    raise training.CheckpointError(
+    config_path = os.path.join(checkpoint_dir, checkpoints.CONFIG_FILE)
+    raise checkpoints.CheckpointError(
       f'Cannot restore the model of {config_path} from {path}: {message}'
     ) from e
   return Restored(core, task, kind, config, path, int(step.numpy()))

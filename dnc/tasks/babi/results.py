@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from dnc.babi.encoding import Story
-from dnc.babi.files import TASK_NAMES
+from dnc.tasks.babi.encoding import Story
+from dnc.tasks.babi.files import TASK_NAMES
 
 # Extended Data Table 1 of Graves et al. (2016): mean +- s.d. test error (%)
 # over 20 runs, per task, for DNC1 and the LSTM baseline. The LSTM figure for

@@ -6,7 +6,7 @@
       [--story=0]
 
 rebuilds the model from the `config.json` that train.py or train_babi.py
-saves beside its checkpoints (`dnc.restore.load`), restores the latest
+saves beside its checkpoints (`dnc.tools.restore.load`), restores the latest
 checkpoint, runs one example and writes a PNG in the spirit of the DNC
 paper's figures: for repeat-copy the input, target and output bits, for bAbI
 the story's words (with the model's answers) and the probability of each
@@ -30,12 +30,12 @@ import sonnet as snt
 import tensorflow as tf
 
 import dnc
-from dnc import babi
 from dnc import internals
 from dnc import model
-from dnc import repeat_copy
-from dnc import restore
-from dnc import training
+from dnc.tasks import babi
+from dnc.tasks.repeat_copy import data as repeat_copy
+from dnc.tools import restore
+from dnc.train import checkpoints
 
 FLAGS = flags.FLAGS
 
@@ -59,7 +59,7 @@ def read_config(checkpoint_dir: str) -> dict[str, Any]:
   """The config a training script saved in `checkpoint_dir/config.json`.
 
   Raises:
-    training.CheckpointError: see `dnc.restore.read_config`.
+    checkpoints.CheckpointError: see `dnc.tools.restore.read_config`.
   """
   return restore.read_config(checkpoint_dir)[0]
 
@@ -68,10 +68,11 @@ def load_core(checkpoint_dir: str) -> tuple[dnc.DNC, dict[str, Any], str]:
   """Rebuilds the model of a train.py or train_babi.py run and restores it.
 
   Returns:
-    (core, config, checkpoint path); `dnc.restore.load` also gives the task.
+    (core, config, checkpoint path); `dnc.tools.restore.load` also gives the
+    task.
 
   Raises:
-    training.CheckpointError: see `dnc.restore.load`.
+    checkpoints.CheckpointError: see `dnc.tools.restore.load`.
   """
   restored = restore.load(checkpoint_dir)
   return restored.core, restored.config, restored.path
@@ -416,7 +417,8 @@ def _memory_panels(
   return panels
 
 
-def _define_flags() -> None:
+def define_flags() -> None:
+  """Defines the command's flags on absl's global FLAGS (once)."""
   # Defined only when run as a script: train.py defines --checkpoint_dir and
   # --seed on the same global FLAGS, and absl refuses a flag defined twice,
   # so importing both modules (as the test suite does) must define nothing.
@@ -460,7 +462,7 @@ def _define_flags() -> None:
 def _draw_story(restored: restore.Restored) -> str:
   """Draws story --story of the run's tasks in --data_dir; returns the path."""
   if not FLAGS.data_dir:
-    raise training.CheckpointError(
+    raise checkpoints.CheckpointError(
       f'{restored.path} is a bAbI run: pass --data_dir, the split directory '
       'whose stories to draw.'
     )
@@ -470,7 +472,7 @@ def _draw_story(restored: restore.Restored) -> str:
   )
   stories = stories[FLAGS.split]
   if FLAGS.story >= len(stories):
-    raise training.CheckpointError(
+    raise checkpoints.CheckpointError(
       f'--story={FLAGS.story}, but the {FLAGS.split} split of tasks '
       f'{restored.config["tasks"]} has {len(stories)} stories.'
     )
@@ -498,7 +500,7 @@ def main(argv: Sequence[str]) -> int:
       path = _draw_story(restored)
     else:
       path = _draw_repeat_copy(restored)
-  except (training.CheckpointError, FileNotFoundError, ImportError) as e:
+  except (checkpoints.CheckpointError, FileNotFoundError, ImportError) as e:
     logging.error('%s', e)
     return 1
   print(path)
@@ -530,5 +532,5 @@ def _draw_repeat_copy(restored: restore.Restored) -> str:
 
 
 if __name__ == '__main__':
-  _define_flags()
+  define_flags()
   app.run(main)

@@ -1,11 +1,11 @@
 """The training loop and the evaluation harness of every training script.
 
-A script defines its flags (`dnc.run_flags` and its task's own), then
+A script defines its flags (`dnc.train.flags` and its task's own), then
 
   def main(argv):
     return loop.run(make_task, task_flags=('num_bits', ...))
 
-where `make_task(saved_config)` builds its `dnc.task.Task` from the flags.
+where `make_task(saved_config)` builds its `dnc.tasks.base.Task` from the flags.
 `run` then trains (`--mode=train`) or evaluates (`--mode=eval`):
 
 - train: create every variable, restore the latest
@@ -22,7 +22,7 @@ where `make_task(saved_config)` builds its `dnc.task.Task` from the flags.
   restore the model (the newest, or with `--eval_checkpoint=best` the best
   one) and print the task's evaluation.
 
-With `--distribute` (`dnc.distribute`) training is data-parallel: only the
+With `--distribute` (`dnc.train.distribute`) training is data-parallel: only the
 chief writes checkpoints, summaries and validation records (the other
 workers wait for it in their next step), every worker resumes from the same
 checkpoint directory, and a worker that is lost ends the others' runs with
@@ -48,14 +48,14 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-from dnc import distribute
 from dnc import internals
 from dnc import model as model_lib
-from dnc import run_flags
-from dnc import summaries
-from dnc import task as task_lib
-from dnc import trainer as trainer_lib
-from dnc import training
+from dnc.tasks import base as task_lib
+from dnc.train import checkpoints
+from dnc.train import distribute
+from dnc.train import flags as run_flags
+from dnc.train import summaries
+from dnc.train import trainer as trainer_lib
 
 FLAGS = flags.FLAGS
 
@@ -65,7 +65,7 @@ TaskFactory = Callable[[Mapping[str, Any] | None], task_lib.Task]
 
 # What `run` turns into one error line and exit code 1.
 USER_ERRORS = (
-  training.CheckpointError,
+  checkpoints.CheckpointError,
   task_lib.TaskError,
   distribute.DistributeError,
   FileNotFoundError,
@@ -183,16 +183,16 @@ def train(
 
   Args:
     task: the task (its batches, report and checkpointed state).
-    trainer: the model, optimiser and step (`dnc.trainer.Trainer`).
+    trainer: the model, optimiser and step (`dnc.train.trainer.Trainer`).
     config: what a checkpoint must match (`config.json`).
-    flag_values: the parsed `dnc.run_flags` run and optimiser flags.
+    flag_values: the parsed `dnc.train.flags` run and optimiser flags.
   """
   run = flag_values
   checkpointing = run.checkpoint_interval > 0
   chief = distribute.is_chief(trainer.strategy)
   # Wall clock spent in this loop over every resumed part of the run.
   train_seconds = tf.Variable(0.0, dtype=tf.float64, name='train_seconds')
-  checkpointer = training.Checkpointer(
+  checkpointer = checkpoints.Checkpointer(
     run.checkpoint_dir,
     config,
     max_to_keep=run.max_checkpoints_to_keep,
@@ -273,7 +273,7 @@ def train(
     writer = tf.summary.create_file_writer(run.logdir)
     inspect = make_inspect(trainer.core, task, run.jit_compile)
   report_start, report_step = time.perf_counter(), iteration
-  with training.StopSignal() as stop, _lost_worker(checkpointer, trainer):
+  with checkpoints.StopSignal() as stop, _lost_worker(checkpointer, trainer):
     while iteration < run.num_training_iterations and not stop.received:
       _, grad_norm, batch, logits = trainer.run_step()
       iteration += 1
@@ -320,7 +320,7 @@ def train(
 
 @contextlib.contextmanager
 def _lost_worker(
-  checkpointer: training.Checkpointer, trainer: trainer_lib.Trainer
+  checkpointer: checkpoints.Checkpointer, trainer: trainer_lib.Trainer
 ):
   """Turns a collective that failed for want of a worker into one error."""
   try:
@@ -358,13 +358,13 @@ def evaluate(
     The exit code.
   """
   directory = flag_values.checkpoint_dir
-  saved = training.Checkpointer(directory, {}).saved_config()
+  saved = checkpoints.Checkpointer(directory, {}).saved_config()
   if saved is None:
-    raise training.CheckpointError(
-      f'No checkpoint in {directory} to evaluate: no {training.CONFIG_FILE}.'
+    raise checkpoints.CheckpointError(
+      f'No checkpoint in {directory} to evaluate: no {checkpoints.CONFIG_FILE}.'
     )
   # A config of an older version stands for the model flags' old values.
-  training.adopt_saved_flags(
+  checkpoints.adopt_saved_flags(
     flag_values,
     {**run_flags.MODEL_DEFAULTS, **saved},
     run_flags.MODEL_KEYS + tuple(task_flags),
@@ -376,7 +376,7 @@ def evaluate(
     vocabulary_size=task.vocabulary_size,
   )
   step = tf.Variable(0, dtype=tf.int64, name='step')
-  checkpointer = training.Checkpointer(
+  checkpointer = checkpoints.Checkpointer(
     directory,
     {**run_flags.model_config(flag_values), **task.config()},
     defaults={**run_flags.MODEL_DEFAULTS, **task.config_defaults},
@@ -390,8 +390,8 @@ def evaluate(
     keys_to_ignore=task.eval_may_differ, expect_partial=True, best=best
   )
   if not restored:
-    raise training.CheckpointError(
-      f'No best checkpoint in {directory}/{training.BEST_DIR}: the run '
+    raise checkpoints.CheckpointError(
+      f'No best checkpoint in {directory}/{checkpoints.BEST_DIR}: the run '
       'recorded no validation score.'
       if best
       else f'No checkpoint in {directory} to evaluate.'
@@ -429,7 +429,7 @@ def run(
     make_task: builds the script's task from the parsed flags; given the
       checkpoint's saved config when evaluating (None when training).
     task_flags: the names of the task's flags recorded in its config.
-    flag_values: the parsed flags (`dnc.run_flags` and the task's).
+    flag_values: the parsed flags (`dnc.train.flags` and the task's).
 
   Returns:
     The exit code: 0, 1 after an error a user can fix (logged in one line),

@@ -1,4 +1,4 @@
-"""Repeat-copy (`dnc.repeat_copy`) as a task of the training loop.
+"""Repeat-copy (`dnc.tasks.repeat_copy.data`) as a task of the training loop.
 
 `train.py` builds `RepeatCopyTask` from its flags; `make_trainer` builds the
 same task, model and step from a config dict, for benchmarks and notebooks.
@@ -13,10 +13,10 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-from dnc import repeat_copy
-from dnc import run_flags
-from dnc import task as task_lib
-from dnc import trainer as trainer_lib
+from dnc.tasks import base as task_lib
+from dnc.tasks.repeat_copy import data as repeat_copy
+from dnc.train import flags as run_flags
+from dnc.train import trainer as trainer_lib
 
 # The task's flags that a checkpoint records. All but num_bits (the model's
 # input and output widths) may differ when evaluating.
@@ -155,14 +155,16 @@ def make_trainer(
   Args:
     config: train.py's flag values (`DEFAULTS` fills what is missing).
     seed: seeds the initial weights and the task's generator.
-    compile_mode: 'xla', 'function' or 'eager' (see `dnc.trainer.Trainer`).
+    compile_mode: 'xla', 'function' or 'eager' (see
+      `dnc.train.trainer.Trainer`).
     core: the core to train instead of the DNC: an RNN core with
       `initial_state(batch_size)` and `num_bits + 1` outputs per step.
-    strategy: a `tf.distribute` strategy to train under (`dnc.distribute`);
+    strategy: a `tf.distribute` strategy to train under
+      (`dnc.train.distribute`);
       then call the trainer's `build` before its first step.
 
   Returns:
-    A `dnc.trainer.Trainer`; `trainer.task.data` is the `RepeatCopy`.
+    A `dnc.train.trainer.Trainer`; `trainer.task.data` is the `RepeatCopy`.
   """
   config = {**DEFAULTS, **config}
   if seed is not None:

@@ -14,12 +14,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dnc.babi.files import SPLITS
-from dnc.babi.files import PathLike
-from dnc.babi.files import RawStory
-from dnc.babi.files import read_split
-from dnc.babi.vocabulary import MARKER_ID
-from dnc.babi.vocabulary import Vocabulary
+from dnc.tasks.babi.files import SPLITS
+from dnc.tasks.babi.files import PathLike
+from dnc.tasks.babi.files import RawStory
+from dnc.tasks.babi.files import read_split
+from dnc.tasks.babi.vocabulary import MARKER_ID
+from dnc.tasks.babi.vocabulary import Vocabulary
 
 
 class Story(NamedTuple):

@@ -3,10 +3,10 @@
   python -m dnc.export --checkpoint_dir=DIR --output_dir=OUT
 
 rebuilds the model of a train.py or train_babi.py run from its directory
-(`dnc.restore.load`), restores the latest checkpoint and writes a SavedModel
-to OUT (a new or empty directory: anything else is refused, and a failed
-export leaves nothing behind). `saved_model_cli show --all --dir OUT` lists
-its signatures; in any process with TensorFlow (no `dnc` needed):
+(`dnc.tools.restore.load`), restores the latest checkpoint and writes a
+SavedModel to OUT (a new or empty directory: anything else is refused, and a
+failed export leaves nothing behind). `saved_model_cli show --all --dir OUT`
+lists its signatures; in any process with TensorFlow (no `dnc` needed):
 
   model = tf.saved_model.load(OUT)
   outputs = model.signatures['serving_default'](inputs=x)
@@ -40,9 +40,9 @@ from absl import flags
 from absl import logging
 import tensorflow as tf
 
-from dnc import restore
-from dnc import trainer
-from dnc import training
+from dnc.tools import restore
+from dnc.train import checkpoints
+from dnc.train import trainer
 
 FLAGS = flags.FLAGS
 
@@ -61,7 +61,7 @@ class Exported(tf.Module):
     """Wraps `restored`.
 
     Args:
-      restored: `dnc.restore.load`'s result.
+      restored: `dnc.tools.restore.load`'s result.
       asset_dir: a directory for the asset files, copied into the
         SavedModel when it is saved.
     """
@@ -200,7 +200,7 @@ def export(
 
   Raises:
     ExportError: `output_dir` exists and is not an empty directory.
-    training.CheckpointError: see `dnc.restore.load`.
+    checkpoints.CheckpointError: see `dnc.tools.restore.load`.
   """
   check_output_dir(output_dir)
   restored = restore.load(checkpoint_dir, best=best)
@@ -227,9 +227,10 @@ def export(
   return restored
 
 
-def _define_flags() -> None:
-  # Defined only when run as a script, as in dnc.visualize: train.py defines
-  # --checkpoint_dir on the same global FLAGS.
+def define_flags() -> None:
+  """Defines the command's flags on absl's global FLAGS (once)."""
+  # Defined only when run as a script, as in dnc.tools.visualize: train.py
+  # defines --checkpoint_dir on the same global FLAGS.
   flags.DEFINE_string(
     'checkpoint_dir',
     None,
@@ -258,7 +259,7 @@ def main(argv: Sequence[str]) -> int:
     restored = export(
       FLAGS.checkpoint_dir, FLAGS.output_dir, best=FLAGS.checkpoint == 'best'
     )
-  except (ExportError, training.CheckpointError) as e:
+  except (ExportError, checkpoints.CheckpointError) as e:
     logging.error('%s', e)
     return 1
   print(
@@ -269,5 +270,5 @@ def main(argv: Sequence[str]) -> int:
 
 
 if __name__ == '__main__':
-  _define_flags()
+  define_flags()
   app.run(main)

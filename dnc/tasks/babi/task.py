@@ -1,4 +1,4 @@
-"""bAbI question answering as a task of the training loop (`dnc.loop`).
+"""bAbI question answering as a task of the training loop (`dnc.train.loop`).
 
 Each story is one sequence of one-hot words; the model must output the
 answer word at each '-' marker and is trained with softmax cross-entropy
@@ -7,7 +7,7 @@ drawn together (`sort_window`) and padded to a few bucket lengths, so a
 compiled step sees few shapes. The shuffling state travels in the
 checkpoint, so a resumed run sees the batches an uninterrupted one would.
 
-Unlike the rest of `dnc.babi`, this module needs TensorFlow.
+Unlike the rest of `dnc.tasks.babi`, this module needs TensorFlow.
 """
 
 from collections.abc import Callable
@@ -19,13 +19,13 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from dnc import task as task_lib
-from dnc import training
-from dnc.babi import batching
-from dnc.babi import encoding
-from dnc.babi import files
-from dnc.babi import results
-from dnc.babi.vocabulary import Vocabulary
+from dnc.tasks import base as task_lib
+from dnc.tasks.babi import batching
+from dnc.tasks.babi import encoding
+from dnc.tasks.babi import files
+from dnc.tasks.babi import results
+from dnc.tasks.babi.vocabulary import Vocabulary
+from dnc.train import checkpoints
 
 
 def load(
@@ -273,7 +273,7 @@ class BabiTask(task_lib.Task):
     return (
       f'{report.step}: Avg training loss {report.loss:f}, answer word error '
       f'{100 * error:.2f}%, epoch {self.epoch}, {speed}, peak memory '
-      f'{training.peak_memory_gib():.1f} GiB.'
+      f'{checkpoints.peak_memory_gib():.1f} GiB.'
     )
 
   def readable(self, batch, logits) -> str:

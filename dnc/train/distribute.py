@@ -8,7 +8,7 @@
 - `multi_worker`: `tf.distribute.MultiWorkerMirroredStrategy`, one process
   per host, the cluster read from the standard `TF_CONFIG`.
 
-The batch flag stays the global batch: `dnc.trainer.Trainer` gives each
+The batch flag stays the global batch: `dnc.train.trainer.Trainer` gives each
 replica its own slice and all-reduces the gradients, so every replica takes
 the same update. Only the chief (`is_chief`) writes checkpoints, summaries
 and validation records; every worker reads the checkpoint directory, which

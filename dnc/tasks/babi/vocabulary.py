@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import json
 import pathlib
 
-from dnc.babi.files import PathLike
-from dnc.babi.files import RawStory
+from dnc.tasks.babi.files import PathLike
+from dnc.tasks.babi.files import RawStory
 
 PAD = '<pad>'
 MARKER = '-'

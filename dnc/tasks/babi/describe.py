@@ -13,13 +13,14 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from dnc import babi
+from dnc.tasks import babi
 
 FLAGS = flags.FLAGS
 
 
-def _define_flags() -> None:
-  # Defined only when run as a script, as in dnc.visualize: train_babi.py
+def define_flags() -> None:
+  """Defines the command's flags on absl's global FLAGS (once)."""
+  # Defined only when run as a script, as in dnc.tools.visualize: train_babi.py
   # defines --data_dir and --tasks on the same global FLAGS.
   flags.DEFINE_string(
     'data_dir',
@@ -69,5 +70,5 @@ def main(argv: Sequence[str]) -> int:
 
 
 if __name__ == '__main__':
-  _define_flags()
+  define_flags()
   app.run(main)

@@ -1,0 +1,1 @@
+"""Repeat-copy: the data (`data`), and it as a training task (`task`)."""

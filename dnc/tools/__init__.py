@@ -1,0 +1,6 @@
+"""Tools that work on any run's checkpoint directory.
+
+- `restore`: a run's core and task, rebuilt from its directory;
+- `export`: a checkpoint as a SavedModel (`python -m dnc.export`);
+- `visualize`: figures of a checkpoint's memory (`python -m dnc.visualize`).
+"""
