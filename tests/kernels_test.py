@@ -355,5 +355,138 @@ class ChangedMathsTest(tf.test.TestCase):
     self.assertLess(max(kernels.check_gradients('eager').values()), 1e-9)
 
 
+class DNCEquivalenceTest(tf.test.TestCase, parameterized.TestCase):
+  """The fast and the plain path on the fixture: values and gradients."""
+
+  def setUp(self):
+    super().setUp()
+    self.fixture = np.load(shared_data.require_fixture())
+    self.config = json.loads(str(self.fixture['config']))
+
+  def _run(self, fast_kernels, dtype, mode):
+    core, names, variables = oracles.fixture_core(
+      self.fixture, self.config, dtype, fast_kernels=fast_kernels
+    )
+    self.assertCountEqual(
+      [v.name[: -len(':0')] for v in core.trainable_variables], names
+    )
+    fixture = self.fixture
+    inputs = tf.constant(fixture['inputs'], dtype)
+    initial_state = core.initial_state(self.config['batch_size'])
+
+    def unroll_and_differentiate(inputs):
+      with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs, final_state = snt.dynamic_unroll(core, inputs, initial_state)
+        loss = tf.reduce_sum(
+          outputs * fixture['loss_output_weights']
+        ) + tf.reduce_sum(final_state.access_state.memory**2)
+      grads = tape.gradient(
+        loss, [inputs] + [variables[name] for name in names]
+      )
+      return outputs, final_state, grads
+
+    outputs, final_state, grads = _in_mode(unroll_and_differentiate, mode)(
+      inputs
+    )
+    named_grads = dict(zip(['inputs', *names], grads, strict=True))
+    return outputs, oracles.final_fields(final_state), named_grads
+
+  @parameterized.product(mode=_MODES, dtype=(tf.float32, tf.float64))
+  def test_fast_and_plain_agree_with_each_other_and_the_fixture(
+    self, mode, dtype
+  ):
+    plain = self._run(False, dtype, mode)
+    fast = self._run(True, dtype, mode)
+    between = 1e-10 if dtype == tf.float64 else 5e-5
+    to_fixture = 1e-8 if dtype == tf.float64 else 1e-4
+    (plain_outputs, plain_state, plain_grads) = plain
+    (fast_outputs, fast_state, fast_grads) = fast
+    error = oracles.max_relative_error
+    self.assertLess(error(fast_outputs, plain_outputs), between)
+    # float32 may break near-ties of usage differently (oracles.relabel_slots)
+    fast_state = oracles.relabel_slots(
+      fast_state, np.array(plain_state['memory'])
+    )
+    for field, value in plain_state.items():
+      with self.subTest(field=field):
+        self.assertLess(error(fast_state[field], value), between)
+    self.assertLen(plain_grads, 1 + 3 + 20 + 2)
+    for name, grad in plain_grads.items():
+      with self.subTest(grad=name):
+        self.assertGreater(np.max(np.abs(grad)), 0)
+        self.assertLess(error(fast_grads[name], grad), between)
+    # Each path against the fixture: outputs, final state and gradients.
+    expected_state = {
+      field: self.fixture['final/' + field] for field in plain_state
+    }
+    for outputs, state, grads in (
+      (plain_outputs, plain_state, plain_grads),
+      (fast_outputs, fast_state, fast_grads),
+    ):
+      self.assertLess(error(outputs, self.fixture['outputs']), to_fixture)
+      if dtype == tf.float32:  # Up to a relabelling, as dnc_test explains.
+        state = oracles.relabel_slots(state, expected_state['memory'])
+      for field, value in expected_state.items():
+        with self.subTest(fixture_state=field):
+          self.assertLess(error(state[field], value), to_fixture)
+      for name, grad in grads.items():
+        if name != 'inputs':  # The fixture has the variables' gradients.
+          with self.subTest(fixture_grad=name):
+            self.assertLess(
+              error(grad, self.fixture['grads/' + name]), to_fixture
+            )
+
+
+_PIECES = sorted(oracles.INTERFACE_LAYERS)
+# The checkpoint keys of a DNC before the switch existed (commit a39fb05).
+_CHECKPOINT_KEYS = sorted(
+  [
+    f'model/_access/_interface_linears/{piece}/{v}/.ATTRIBUTES/VARIABLE_VALUE'
+    for piece in _PIECES
+    for v in 'bw'
+  ]
+  + [
+    f'model/_controller/{v}/.ATTRIBUTES/VARIABLE_VALUE'
+    for v in ('_w_h', '_w_i', 'b')
+  ]
+  + [f'model/_output_linear/{v}/.ATTRIBUTES/VARIABLE_VALUE' for v in 'bw']
+  + ['_CHECKPOINTABLE_OBJECT_GRAPH']
+)
+
+
+class CheckpointTest(tf.test.TestCase, parameterized.TestCase):
+  def _core(self, fast_kernels):
+    core = dnc.DNC(
+      dict(memory_size=4, word_size=3, num_reads=2, num_writes=1),
+      dict(hidden_size=5),
+      2,
+      fast_kernels=fast_kernels,
+    )
+    core(tf.zeros([2, 3]), core.initial_state(2))
+    return core
+
+  @parameterized.product(writer=(False, True), reader=(False, True))
+  def test_both_paths_keep_the_checkpoint_and_restore_each_other(
+    self, writer, reader
+  ):
+    tf.random.set_seed(3)
+    written = self._core(writer)
+    path = tf.train.Checkpoint(model=written).write(
+      self.create_tempdir().full_path + '/ckpt'
+    )
+    self.assertEqual(
+      sorted(name for name, _ in tf.train.list_variables(path)),
+      _CHECKPOINT_KEYS,
+    )
+    read = self._core(reader)
+    tf.train.Checkpoint(model=read).read(path).assert_consumed()
+    inputs = tf.constant(np.random.RandomState(4).randn(3, 2, 3), tf.float32)
+    expected, _ = snt.dynamic_unroll(written, inputs, written.initial_state(2))
+    got, _ = snt.dynamic_unroll(read, inputs, read.initial_state(2))
+    self.assertAllClose(got, expected, atol=1e-6)
+    self.assertGreater(np.abs(expected).max(), 1e-3)
+
+
 if __name__ == '__main__':
   tf.test.main()
