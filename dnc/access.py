@@ -1,9 +1,12 @@
 """The DNC's memory and its read and write heads (MemoryAccess).
 
 Each step follows the paper's order: usage, write weights, erase and write,
-temporal links, read weights, read words. Where its fast kernels are on
-(`fast_kernels`, see `dnc.DNC`) the interface is one matmul and the links
-are updated and read in one kernel (`dnc._fast`), with the same values.
+temporal links, read weights, read words. The equations of writing and
+reading are plain functions here (`write_weights`, `erase_and_write`,
+`read_weights`, `read_words`); those of addressing are in
+`dnc.addressing`. `MemoryAccess` owns the interface layers and the state
+and calls them, through the speed kernels of `dnc.kernels` where it is
+built with `fast_kernels=True` (the same values).
 
 Three options from Csordás and Schmidhuber (ICLR 2019), all off by default
 (the DNC of Graves et al.): `content_masking`, `deallocate_content` and
@@ -21,8 +24,8 @@ from collections.abc import Mapping
 import sonnet as snt
 import tensorflow as tf
 
-from dnc import _fast
 from dnc import addressing
+from dnc import kernels
 from dnc import util
 
 AccessState = collections.namedtuple(
@@ -31,13 +34,41 @@ AccessState = collections.namedtuple(
 )
 
 
-def _erase_and_write(
+def write_weights(
+  content_weights: tf.Tensor,
+  allocation_weights: tf.Tensor,
+  allocation_gate: tf.Tensor,
+  write_gate: tf.Tensor,
+) -> tf.Tensor:
+  """w_t^w = g_t^w (g_t^a a_t + (1 - g_t^a) c_t^w).
+
+  Args:
+    content_weights: `[batch_size, num_writes, memory_size]`, c_t^w.
+    allocation_weights: `[batch_size, num_writes, memory_size]`, a_t.
+    allocation_gate: `[batch_size, num_writes]`, g_t^a, in [0, 1].
+    write_gate: `[batch_size, num_writes]`, g_t^w, in [0, 1].
+
+  Returns:
+    `[batch_size, num_writes, memory_size]`, w_t^w.
+  """
+  allocation_gate = tf.expand_dims(allocation_gate, -1)
+  write_gate = tf.expand_dims(write_gate, -1)
+  return write_gate * (
+    allocation_gate * allocation_weights
+    + (1 - allocation_gate) * content_weights
+  )
+
+
+def erase_and_write(
   memory: tf.Tensor,
   address: tf.Tensor,
   reset_weights: tf.Tensor,
   values: tf.Tensor,
 ) -> tf.Tensor:
-  """Erases, then adds, at the addressed locations.
+  """Erases, then adds, at the addressed locations:
+
+    M_t = M_{t-1} * prod_i (E - w_t^{w,i} e_t^{i T}) + sum_i w_t^{w,i} v_t^{i T}
+
 
   Args:
     memory: `[batch_size, memory_size, word_size]`, M_{t-1}.
@@ -53,6 +84,53 @@ def _erase_and_write(
   )  # [B, Wr, N, W]
   reset_gate = util.reduce_prod(1 - weighted_resets, 1)
   return memory * reset_gate + tf.matmul(address, values, adjoint_a=True)
+
+
+_erase_and_write = erase_and_write  # The reference's name.
+
+
+def read_weights(
+  read_mode: tf.Tensor,
+  content_weights: tf.Tensor,
+  forward_weights: tf.Tensor,
+  backward_weights: tf.Tensor,
+) -> tf.Tensor:
+  """w_t^r = pi_t[b] b_t + pi_t[c] c_t^r + pi_t[f] f_t, for each read head.
+
+  With several write heads, each has its own backward and forward mode.
+
+  Args:
+    read_mode: `[batch_size, num_reads, 1 + 2 num_writes]`, pi_t, laid out
+      as num_writes backward, num_writes forward, then content.
+    content_weights: `[batch_size, num_reads, memory_size]`, c_t^r.
+    forward_weights: `[batch_size, num_reads, num_writes, memory_size]`, f_t.
+    backward_weights: the same shape, b_t.
+
+  Returns:
+    `[batch_size, num_reads, memory_size]`, w_t^r.
+  """
+  num_writes = forward_weights.shape[2]
+  backward_mode = tf.expand_dims(read_mode[:, :, :num_writes], 3)
+  forward_mode = tf.expand_dims(read_mode[:, :, num_writes : 2 * num_writes], 3)
+  content_mode = tf.expand_dims(read_mode[:, :, 2 * num_writes], 2)
+  return (
+    content_mode * content_weights
+    + tf.reduce_sum(forward_mode * forward_weights, 2)
+    + tf.reduce_sum(backward_mode * backward_weights, 2)
+  )
+
+
+def read_words(read_weights: tf.Tensor, memory: tf.Tensor) -> tf.Tensor:
+  """r_t = M_t^T w_t^r for each read head.
+
+  Args:
+    read_weights: `[batch_size, num_reads, memory_size]`, w_t^r.
+    memory: `[batch_size, memory_size, word_size]`, M_t.
+
+  Returns:
+    `[batch_size, num_reads, word_size]`, r_t.
+  """
+  return tf.matmul(read_weights, memory)
 
 
 class MemoryAccess(snt.RNNCore):
@@ -72,7 +150,7 @@ class MemoryAccess(snt.RNNCore):
     num_reads: int = 1,
     num_writes: int = 1,
     name: str = 'memory_access',
-    fast_kernels: bool | None = None,
+    fast_kernels: bool = False,
     content_masking: bool = False,
     deallocate_content: bool = False,
     link_sharpness: bool = False,
@@ -89,8 +167,9 @@ class MemoryAccess(snt.RNNCore):
       num_reads: number of read heads, R.
       num_writes: number of write heads, Wr.
       name: module name.
-      fast_kernels: whether to run the kernels of `dnc._fast` (True), the
-        plain modules (False), or the first under XLA only (None).
+      fast_kernels: whether to run the speed kernels of `dnc.kernels` (the
+        same values; hand-written gradients that pay off under XLA) instead
+        of TensorFlow's gradients of the plain functions.
       content_masking: masked content lookup. Every read and write head
         also emits a mask s over the word (a sigmoid, from the layers
         `read_masks` `[R, W]` and `write_masks` `[Wr, W]`), and looks up
@@ -114,18 +193,17 @@ class MemoryAccess(snt.RNNCore):
     util.check_positive_int(word_size, 'word_size')
     util.check_positive_int(num_reads, 'num_reads')
     util.check_positive_int(num_writes, 'num_writes')
-    _fast.check_switch(fast_kernels)
     for option, value in (
+      ('fast_kernels', fast_kernels),
       ('content_masking', content_masking),
       ('deallocate_content', deallocate_content),
       ('link_sharpness', link_sharpness),
     ):
-      if not isinstance(value, bool):
-        raise TypeError(f'`{option}` must be True or False, got {value!r}.')
+      util.check_bool(value, option)
     self._content_masking = content_masking
     self._deallocate_content = deallocate_content
     self._link_sharpness = link_sharpness
-    self._fast_kernels = fast_kernels
+    self._matmul = kernels.matmul if fast_kernels else util.matmul
     self._memory_size = memory_size
     self._word_size = word_size
     self._num_reads = num_reads
@@ -137,7 +215,9 @@ class MemoryAccess(snt.RNNCore):
     self._read_content_weights_mod = addressing.CosineWeights(
       num_reads, word_size, name='read_content_weights'
     )
-    self._linkage = addressing.TemporalLinkage(memory_size, num_writes)
+    self._linkage = addressing.TemporalLinkage(
+      memory_size, num_writes, fast_kernels=fast_kernels
+    )
     self._freeness = addressing.Freeness(memory_size, fast_kernels=fast_kernels)
 
     # One linear layer per interface piece: (name, rows, columns). Each
@@ -208,7 +288,7 @@ class MemoryAccess(snt.RNNCore):
       free_gate=interface['free_gate'],
       read_weights=prev_state.read_weights,
       prev_usage=prev_state.usage,
-    )
+    )  # u_t
     write_weights = self._write_weights(interface, prev_state.memory, usage)
     memory = prev_state.memory
     if self._deallocate_content:
@@ -216,31 +296,20 @@ class MemoryAccess(snt.RNNCore):
         interface['free_gate'], prev_state.read_weights
       )  # psi_t
       memory = memory * tf.expand_dims(retention, 2)
-    memory = _erase_and_write(
+    memory = erase_and_write(
       memory,
       address=write_weights,
       reset_weights=interface['erase_vectors'],
       values=interface['write_vectors'],
+    )  # M_t
+    linkage_state, forward_weights, backward_weights = (
+      self._linkage.update_and_read(
+        write_weights, prev_state.linkage, prev_state.read_weights
+      )
+    )  # L_t, f_t, b_t
+    read_weights = self._mix_read_weights(
+      interface, memory, forward_weights, backward_weights
     )
-    if _fast.enabled(self._fast_kernels):
-      # The new link and the reads through it in one kernel.
-      linkage_state, forward_weights, backward_weights = (
-        self._linkage.update_and_read(
-          write_weights, prev_state.linkage, prev_state.read_weights
-        )
-      )
-      read_weights = self._mix_read_weights(
-        interface, memory, forward_weights, backward_weights
-      )
-    else:
-      linkage_state = self._linkage(write_weights, prev_state.linkage)
-      read_weights = self._read_weights(
-        interface,
-        memory=memory,
-        prev_read_weights=prev_state.read_weights,
-        link=linkage_state.link,
-      )
-    read_words = tf.matmul(read_weights, memory)
     next_state = AccessState(
       memory=memory,
       read_weights=read_weights,
@@ -248,7 +317,7 @@ class MemoryAccess(snt.RNNCore):
       linkage=linkage_state,
       usage=usage,
     )
-    return read_words, next_state, interface
+    return read_words(read_weights, memory), next_state, interface
 
   def _read_inputs(self, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
     """Splits the controller output into the interface vector.
@@ -269,15 +338,12 @@ class MemoryAccess(snt.RNNCore):
         `link_sharpness`, backward_sharpness and forward_sharpness
         `[B, R, Wr]` (1 + softplus, s^b and s^f).
     """
-    linears = self._interface_linears
-    if _fast.enabled(self._fast_kernels):
-      flat_pieces = tf.split(
-        _fast.linears(list(linears.values()), inputs),
-        [linear.output_size for linear in linears.values()],
-        axis=1,
-      )
-    else:
-      flat_pieces = [linear(inputs) for linear in linears.values()]
+    linears = list(self._interface_linears.values())
+    flat_pieces = tf.split(
+      util.linear(linears, inputs, self._matmul),
+      [linear.output_size for linear in linears],
+      axis=1,
+    )
     pieces = {}
     for (piece, (rows, columns)), value in zip(
       self._interface_shapes.items(), flat_pieces, strict=True
@@ -340,17 +406,14 @@ class MemoryAccess(snt.RNNCore):
       masks = tf.convert_to_tensor(inputs['write_content_masks'], dtype)
     content_weights = self._write_content_weights_mod(
       memory, keys, strengths, masks
-    )
+    )  # c_t^w
     allocation_weights = self._freeness.write_allocation_weights(
       usage=usage,
       write_gates=allocation_gate * write_gate,
       num_writes=self._num_writes,
-    )
-    allocation_gate = tf.expand_dims(allocation_gate, -1)  # g_t^a
-    write_gate = tf.expand_dims(write_gate, -1)  # g_t^w
-    return write_gate * (
-      allocation_gate * allocation_weights
-      + (1 - allocation_gate) * content_weights
+    )  # a_t
+    return write_weights(
+      content_weights, allocation_weights, allocation_gate, write_gate
     )
 
   def _read_weights(
@@ -360,12 +423,10 @@ class MemoryAccess(snt.RNNCore):
     prev_read_weights: tf.Tensor,
     link: tf.Tensor,
   ) -> tf.Tensor:
-    """Read weights: a mix of content lookup and link-following, per head.
+    """Read weights from the link itself (the reference's entry point).
 
     Args:
-      inputs: dict with `read_content_keys`, `read_content_strengths` and
-        `read_mode` (tensors or numpy arrays), and the options' entries
-        (`read_content_masks`, `forward_sharpness`, `backward_sharpness`).
+      inputs: as `_mix_read_weights`'s.
       memory: `[batch_size, memory_size, word_size]`, M_t.
       prev_read_weights: `[batch_size, num_reads, memory_size]`, w_{t-1}^r.
       link: `[batch_size, num_writes, memory_size, memory_size]`, L_t.
@@ -376,12 +437,10 @@ class MemoryAccess(snt.RNNCore):
     memory = tf.convert_to_tensor(memory)
     prev_read_weights = tf.convert_to_tensor(prev_read_weights, memory.dtype)
     link = tf.convert_to_tensor(link, memory.dtype)
-    forward_weights = self._linkage.directional_read_weights(
-      link, prev_read_weights, forward=True
-    )  # f_t: [B, R, Wr, N]
-    backward_weights = self._linkage.directional_read_weights(
-      link, prev_read_weights, forward=False
-    )  # b_t
+    forward_weights, backward_weights = (
+      self._linkage.directional_read_weights(link, prev_read_weights, forward)
+      for forward in (True, False)
+    )  # f_t, b_t: [B, R, Wr, N]
     return self._mix_read_weights(
       inputs, memory, forward_weights, backward_weights
     )
@@ -393,7 +452,7 @@ class MemoryAccess(snt.RNNCore):
     forward_weights: tf.Tensor,
     backward_weights: tf.Tensor,
   ) -> tf.Tensor:
-    """Mixes content lookup and the link-following weights by read mode.
+    """Read weights: content lookup and link-following, mixed by read mode.
 
     Args:
       inputs: dict with `read_content_keys`, `read_content_strengths` and
@@ -401,8 +460,8 @@ class MemoryAccess(snt.RNNCore):
         (`read_content_masks`, `forward_sharpness`, `backward_sharpness`).
       memory: `[batch_size, memory_size, word_size]`, M_t.
       forward_weights: `[batch_size, num_reads, num_writes, memory_size]`,
-        L_t w_{t-1}^r (f_t, once sharpened if `link_sharpness`).
-      backward_weights: the same shape, L_t^T w_{t-1}^r.
+        f_t = L_t w_{t-1}^r.
+      backward_weights: the same shape, b_t = L_t^T w_{t-1}^r.
 
     Returns:
       `[batch_size, num_reads, memory_size]`, w_t^r.
@@ -422,24 +481,16 @@ class MemoryAccess(snt.RNNCore):
       masks = tf.convert_to_tensor(inputs['read_content_masks'], dtype)
     content_weights = self._read_content_weights_mod(
       memory, keys, strengths, masks
-    )
+    )  # c_t^r
     if self._link_sharpness:
-      # Both paths (plain and fast kernels) arrive here with L_t w and
-      # L_t^T w, so the sharpening needs no kernel of its own.
       forward_weights = addressing.sharpen_link_weights(
         forward_weights, inputs['forward_sharpness']
       )
       backward_weights = addressing.sharpen_link_weights(
         backward_weights, inputs['backward_sharpness']
       )
-    wr = self._num_writes
-    backward_mode = tf.expand_dims(read_mode[:, :, :wr], 3)
-    forward_mode = tf.expand_dims(read_mode[:, :, wr : 2 * wr], 3)
-    content_mode = tf.expand_dims(read_mode[:, :, 2 * wr], 2)
-    return (
-      content_mode * content_weights
-      + tf.reduce_sum(forward_mode * forward_weights, 2)
-      + tf.reduce_sum(backward_mode * backward_weights, 2)
+    return read_weights(
+      read_mode, content_weights, forward_weights, backward_weights
     )
 
   def _check_state(self, state: AccessState, batch_size: int | None) -> None:

@@ -1,14 +1,20 @@
 """Memory addressing of the DNC: content lookup, temporal links, free space.
 
-The paper's equations (Graves et al. 2016, Methods) as the reference code
-wrote them, differentiated by TensorFlow. `TemporalLinkage.update_and_read`
-and `Freeness(fast_kernels=...)` run the same maths through the speed
-kernels of `dnc._fast` instead (see `fast_kernels` in `dnc.DNC`).
+Each equation of the paper (Graves et al. 2016, Methods) is one plain
+function of tensors here, with the paper's symbols in its docstring:
+`content_weights` (C(M, k, beta)), `temporal_link` (L_t),
+`precedence_weights` (p_t), `directional_read_weights` (f_t and b_t),
+`retention` (psi_t), `usage` (u_t), `allocation` (a_t) and
+`write_allocation_weights` (a_t of several write heads). The modules
+(`CosineWeights`, `TemporalLinkage`, `Freeness`) own the sizes and the
+state and call them. Where a module is built with `fast_kernels=True` it
+calls the speed kernel of `dnc.kernels` instead, whose forward pass calls
+the same function and whose gradient is written by hand.
 
 Two of the memory options of Csordás and Schmidhuber (*Improving
 Differentiable Neural Computers Through Memory Masking, De-allocation, and
 Link Distribution Sharpness Control*, ICLR 2019) live here too, off unless
-asked for: `CosineWeights(...)(..., masks=s)`, the masked lookup, and
+asked for: the masked lookup (`masks` of `cosine_similarity`) and
 `sharpen_link_weights`, the sharpened link distributions.
 
 Shapes use B (batch_size), N (memory_size), W (word_size), H (heads of a
@@ -21,11 +27,11 @@ from collections.abc import Callable
 import sonnet as snt
 import tensorflow as tf
 
-from dnc import _fast
+from dnc import kernels
 from dnc import util
 
 # Keeps norms, divisions and the allocation's products away from zero.
-_EPSILON = 1e-6
+EPSILON = 1e-6
 
 TemporalLinkageState = collections.namedtuple(
   'TemporalLinkageState', ('link', 'precedence_weights')
@@ -34,7 +40,7 @@ TemporalLinkageState = collections.namedtuple(
 
 def _vector_norms(m: tf.Tensor) -> tf.Tensor:
   # The epsilon inside the root keeps the gradient finite for all-zero rows.
-  return tf.sqrt(tf.reduce_sum(m * m, axis=-1, keepdims=True) + _EPSILON)
+  return tf.sqrt(tf.reduce_sum(m * m, axis=-1, keepdims=True) + EPSILON)
 
 
 def weighted_softmax(
@@ -54,6 +60,67 @@ def weighted_softmax(
   """
   transformed_strengths = tf.expand_dims(strengths_op(strengths), -1)
   return tf.nn.softmax(activations * transformed_strengths, axis=-1)
+
+
+def cosine_similarity(
+  memory: tf.Tensor, keys: tf.Tensor, masks: tf.Tensor | None = None
+) -> tf.Tensor:
+  """D(k, M[i]) = k . M[i] / (|k| |M[i]|), of every key with every row.
+
+  With `masks` s, the masked similarity of Csordás and Schmidhuber (2019),
+  D(k * s, M[i] * s): a head compares only the part of the words that its
+  mask selects (the key part) and ignores the rest (the value). Masks of
+  ones give the plain similarity.
+
+  Args:
+    memory: `[batch_size, memory_size, word_size]`, M.
+    keys: `[batch_size, num_heads, word_size]`, k.
+    masks: None, or `[batch_size, num_heads, word_size]`, s, in [0, 1].
+
+  Returns:
+    `[batch_size, num_heads, memory_size]`, in [-1, 1].
+  """
+  if masks is None:
+    dot = tf.matmul(keys, memory, adjoint_b=True)  # [B, H, N]
+    memory_norms = _vector_norms(memory)  # [B, N, 1]
+    key_norms = _vector_norms(keys)  # [B, H, 1]
+    norm = tf.matmul(key_norms, memory_norms, adjoint_b=True)  # [B, H, N]
+  else:
+    # Each head masks the memory differently; written as matmuls against
+    # M, neither the dot products nor the masked rows' norms need the
+    # masked memory itself, [B, H, N, W].
+    squared_masks = masks * masks
+    dot = tf.matmul(keys * squared_masks, memory, adjoint_b=True)
+    memory_norms = tf.sqrt(
+      tf.matmul(squared_masks, memory * memory, adjoint_b=True) + EPSILON
+    )  # |M[i] * s|: [B, H, N]
+    norm = _vector_norms(keys * masks) * memory_norms
+  return dot / (norm + EPSILON)
+
+
+def content_weights(
+  memory: tf.Tensor,
+  keys: tf.Tensor,
+  strengths: tf.Tensor,
+  strength_op: Callable[[tf.Tensor], tf.Tensor] = tf.nn.softplus,
+  masks: tf.Tensor | None = None,
+) -> tf.Tensor:
+  """Content-based addressing, C(M, k, beta)[i] = softmax_i(beta D(k, M[i])).
+
+  Args:
+    memory: `[batch_size, memory_size, word_size]`, M.
+    keys: `[batch_size, num_heads, word_size]`, k.
+    strengths: `[batch_size, num_heads]`, beta before `strength_op`.
+    strength_op: makes the strengths positive (the reference's softplus;
+      the paper's oneplus is 1 + softplus).
+    masks: None, or `[batch_size, num_heads, word_size]` (see
+      `cosine_similarity`).
+
+  Returns:
+    `[batch_size, num_heads, memory_size]`, rows summing to 1.
+  """
+  similarity = cosine_similarity(memory, keys, masks)
+  return weighted_softmax(similarity, strengths, strength_op)
 
 
 class CosineWeights(snt.Module):
@@ -89,51 +156,28 @@ class CosineWeights(snt.Module):
     strengths: tf.Tensor,
     masks: tf.Tensor | None = None,
   ) -> tf.Tensor:
-    """Looks up `keys` in `memory`, optionally through masks.
-
-    With `masks` this is the masked lookup of Csordás and Schmidhuber
-    (2019): C(M, k, beta, s) = softmax(beta D(k * s, M * 1 s^T)), the cosine
-    similarity of the masked key and the masked memory rows, so that a head
-    compares only the part of the words that its mask selects (the key
-    part) and ignores the rest (the value). Masks of ones give the plain
-    lookup.
+    """Looks up `keys` in `memory` (`content_weights`).
 
     Args:
       memory: `[batch_size, memory_size, word_size]`, M.
       keys: `[batch_size, num_heads, word_size]`, k.
       strengths: `[batch_size, num_heads]`, beta before `strength_op`.
       masks: None, or `[batch_size, num_heads, word_size]`, s, each head's
-        mask over the word (in [0, 1]; `MemoryAccess` takes a sigmoid).
+        mask over the word (in [0, 1]; `MemoryAccess` takes a sigmoid), for
+        the masked lookup C(M, k, beta, s) = softmax(beta D(k * s, M * 1 s^T))
+        of Csordás and Schmidhuber (2019).
 
     Returns:
       `[batch_size, num_heads, memory_size]` content weights, rows summing to 1.
     """
     util.check_shape(memory, [None, None, self._word_size], 'memory')
     batch_size = memory.shape[0]
-    util.check_shape(
-      keys, [batch_size, self._num_heads, self._word_size], 'keys'
-    )
-    util.check_shape(strengths, [batch_size, self._num_heads], 'strengths')
-    if masks is None:
-      dot = tf.matmul(keys, memory, adjoint_b=True)  # [B, H, N]
-      memory_norms = _vector_norms(memory)  # [B, N, 1]
-      key_norms = _vector_norms(keys)  # [B, H, 1]
-      norm = tf.matmul(key_norms, memory_norms, adjoint_b=True)  # [B, H, N]
-    else:
-      util.check_shape(
-        masks, [batch_size, self._num_heads, self._word_size], 'masks'
-      )
-      # Each head masks the memory differently; written as matmuls against
-      # M, neither the dot products nor the masked rows' norms need the
-      # masked memory itself, [B, H, N, W].
-      squared_masks = masks * masks
-      dot = tf.matmul(keys * squared_masks, memory, adjoint_b=True)
-      memory_norms = tf.sqrt(
-        tf.matmul(squared_masks, memory * memory, adjoint_b=True) + _EPSILON
-      )  # |M[i] * s|: [B, H, N]
-      norm = _vector_norms(keys * masks) * memory_norms
-    similarity = dot / (norm + _EPSILON)  # D(k, M[i])
-    return weighted_softmax(similarity, strengths, self._strength_op)
+    head_shape = [batch_size, self._num_heads, self._word_size]
+    util.check_shape(keys, head_shape, 'keys')
+    util.check_shape(strengths, head_shape[:2], 'strengths')
+    if masks is not None:
+      util.check_shape(masks, head_shape, 'masks')
+    return content_weights(memory, keys, strengths, self._strength_op, masks)
 
 
 def sharpen_link_weights(weights: tf.Tensor, sharpness: tf.Tensor) -> tf.Tensor:
@@ -163,12 +207,222 @@ def sharpen_link_weights(weights: tf.Tensor, sharpness: tf.Tensor) -> tf.Tensor:
   util.check_shape(weights, [None, None, None, None], 'weights')
   sharpness = tf.convert_to_tensor(sharpness, weights.dtype)
   util.check_shape(sharpness, weights.shape[:3], 'sharpness')
-  # The speed kernels' reads may round a zero to a tiny negative number. The
-  # clamp only undoes that rounding, so the gradient passes it unchanged.
+  # Rounding may leave a zero as a tiny negative number. The clamp only
+  # undoes that rounding, so the gradient passes it unchanged.
   weights += tf.stop_gradient(tf.nn.relu(weights) - weights)
   # d^s / sum d^s as a softmax of s log d, which is stable for any s.
-  log_weights = tf.math.log(weights + _EPSILON)
+  log_weights = tf.math.log(weights + EPSILON)
   return tf.nn.softmax(tf.expand_dims(sharpness, -1) * log_weights, axis=-1)
+
+
+def temporal_link(
+  prev_link: tf.Tensor,
+  prev_precedence_weights: tf.Tensor,
+  write_weights: tf.Tensor,
+) -> tf.Tensor:
+  """The link matrix, L_t[i, j] = (1 - w[i] - w[j]) L_{t-1}[i, j] + w[i] p[j].
+
+  `L[i, j]` is how much location i was written right after location j.
+
+  Args:
+    prev_link: `[batch_size, num_writes, memory_size, memory_size]`, L_{t-1}.
+    prev_precedence_weights: `[batch_size, num_writes, memory_size]`,
+      p_{t-1}.
+    write_weights: `[batch_size, num_writes, memory_size]`, w_t^w.
+
+  Returns:
+    `[batch_size, num_writes, memory_size, memory_size]`, L_t, with a zero
+    diagonal (L_t[i, i] = 0: a location is never written right after
+    itself).
+  """
+  write_weights_i = tf.expand_dims(write_weights, 3)  # w_t^w[i]
+  write_weights_j = tf.expand_dims(write_weights, 2)  # w_t^w[j]
+  prev_precedence_weights_j = tf.expand_dims(prev_precedence_weights, 2)
+  link = (
+    1 - write_weights_i - write_weights_j
+  ) * prev_link + write_weights_i * prev_precedence_weights_j
+  off_diagonal = 1 - tf.eye(link.shape[-1], dtype=link.dtype)
+  return link * off_diagonal
+
+
+def precedence_weights(
+  prev_precedence_weights: tf.Tensor, write_weights: tf.Tensor
+) -> tf.Tensor:
+  """p_t = (1 - sum_i w_t^w[i]) p_{t-1} + w_t^w: where the last write went.
+
+  Args:
+    prev_precedence_weights: `[batch_size, num_writes, memory_size]`,
+      p_{t-1}.
+    write_weights: `[batch_size, num_writes, memory_size]`, w_t^w.
+
+  Returns:
+    `[batch_size, num_writes, memory_size]`, p_t.
+  """
+  write_sum = tf.reduce_sum(write_weights, axis=2, keepdims=True)
+  return (1 - write_sum) * prev_precedence_weights + write_weights
+
+
+def directional_read_weights(
+  link: tf.Tensor, prev_read_weights: tf.Tensor, forward: bool
+) -> tf.Tensor:
+  """Each read head moved one write forwards, f_t = L_t w_{t-1}^r, or
+  backwards, b_t = L_t^T w_{t-1}^r, through each write head's link.
+
+  Args:
+    link: `[batch_size, num_writes, memory_size, memory_size]`, L_t.
+    prev_read_weights: `[batch_size, num_reads, memory_size]`, w_{t-1}^r.
+    forward: forwards (f_t) or backwards (b_t).
+
+  Returns:
+    `[batch_size, num_reads, num_writes, memory_size]`: for each read head,
+    one weighting per write head's link.
+  """
+  if forward:  # f[i] = sum_j L[i, j] w[j]
+    return tf.einsum('bwij,brj->brwi', link, prev_read_weights)
+  # b[j] = sum_i w[i] L[i, j]
+  return tf.einsum('bwij,bri->brwj', link, prev_read_weights)
+
+
+def retention(free_gate: tf.Tensor, read_weights: tf.Tensor) -> tf.Tensor:
+  """The memory retention vector, psi_t = prod_i (1 - f_t^i w_{t-1}^{r,i}).
+
+  How much of each location the read heads keep: usage is multiplied by
+  it, and with the de-allocation of contents
+  (`MemoryAccess(deallocate_content=True)`) the memory's rows too.
+
+  Args:
+    free_gate: `[batch_size, num_reads]`, f_t, in [0, 1].
+    read_weights: `[batch_size, num_reads, memory_size]`, w_{t-1}^r.
+
+  Returns:
+    `[batch_size, memory_size]`, psi_t, in [0, 1].
+  """
+  free_read_weights = tf.expand_dims(free_gate, -1) * read_weights
+  return util.reduce_prod(1 - free_read_weights, 1)
+
+
+def usage(
+  prev_usage: tf.Tensor,
+  write_weights: tf.Tensor,
+  free_gate: tf.Tensor,
+  read_weights: tf.Tensor,
+) -> tf.Tensor:
+  """u_t = (u_{t-1} + w - u_{t-1} w) psi_t, w = 1 - prod_i (1 - w_{t-1}^{w,i}).
+
+  Usage rises where the heads wrote at the last step and falls where the
+  read heads free what they read (`retention`). As in the reference code,
+  no gradient flows into the past write weights through the usage; only
+  the allocation of the current step is learnt.
+
+  Args:
+    prev_usage: `[batch_size, memory_size]`, u_{t-1}.
+    write_weights: `[batch_size, num_writes, memory_size]`, w_{t-1}^w.
+    free_gate: `[batch_size, num_reads]`, f_t, in [0, 1].
+    read_weights: `[batch_size, num_reads, memory_size]`, w_{t-1}^r.
+
+  Returns:
+    `[batch_size, memory_size]`, u_t, in [0, 1].
+  """
+  write_weights = tf.stop_gradient(write_weights)
+  return usage_after_write(prev_usage, write_weights) * retention(
+    free_gate, read_weights
+  )
+
+
+def usage_after_write(
+  prev_usage: tf.Tensor, write_weights: tf.Tensor
+) -> tf.Tensor:
+  """u + (1 - u) w with w = 1 - prod_i (1 - w^{w,i}): the usage's rise.
+
+  Args:
+    prev_usage: `[batch_size, memory_size]`, u_{t-1}.
+    write_weights: `[batch_size, num_writes, memory_size]`, w_{t-1}^w.
+
+  Returns:
+    `[batch_size, memory_size]`.
+  """
+  written = 1 - util.reduce_prod(1 - write_weights, 1)
+  return prev_usage + (1 - prev_usage) * written
+
+
+def allocation(usage: tf.Tensor) -> tf.Tensor:
+  """Allocation weights a_t of one write head: free space, least used first.
+
+  With phi_t the locations sorted by ascending usage (the free list),
+    a_t[phi_t[j]] = (1 - u_t[phi_t[j]]) prod_{i<j} u_t[phi_t[i]]:
+  the least used location gets almost everything. Written here without
+  the sort: each location multiplies the usages of the locations that
+  come before it in phi_t, found by comparing all pairs (a lower usage, or
+  the same usage and a lower index, as a stable sort orders ties). For
+  the memory sizes of the dense DNC a few elementwise ops, which XLA
+  fuses, are much faster than a sort, a cumulative product and a scatter;
+  the order itself has no gradient either way. The usages are clamped to
+  [eps, 1] in the product (so its gradient, which divides by its factors,
+  stays finite) but compared unclamped (in float32 the clamp would round
+  distinct small usages to ties).
+
+  Args:
+    usage: `[batch_size, memory_size]`, u_t.
+
+  Returns:
+    `[batch_size, memory_size]`, a_t, summing to at most 1.
+  """
+  clamped_usage = EPSILON + (1 - EPSILON) * usage
+  before = comes_before(tf.expand_dims(usage, 2), tf.expand_dims(usage, 1))
+  # prod_{i before j} u[i], as exp(sum log u[i]) over one [B, N, N] mask.
+  prefix = tf.exp(
+    tf.reduce_sum(before * tf.expand_dims(tf.math.log(clamped_usage), 1), 2)
+  )
+  return (1 - clamped_usage) * prefix
+
+
+def comes_before(usage_j: tf.Tensor, usage_i: tf.Tensor) -> tf.Tensor:
+  """`[batch_size, N, N]`, 1 where location i comes before location j in phi_t.
+
+  Args:
+    usage_j: `[batch_size, memory_size, 1]`, u_t as a column.
+    usage_i: `[batch_size, 1, memory_size]`, the same usages as a row.
+
+  Returns:
+    `[batch_size, memory_size, memory_size]` of 0 and 1 in the usages'
+    dtype: entry [b, j, i] is 1 where u[i] < u[j], or u[i] = u[j] and i < j.
+  """
+  memory_size = usage_j.shape[1]
+  index = tf.range(memory_size)
+  lower_index = tf.expand_dims(index, 0) < tf.expand_dims(index, 1)
+  before = (usage_i < usage_j) | ((usage_i == usage_j) & lower_index)
+  return tf.cast(before, usage_j.dtype)
+
+
+def write_allocation_weights(
+  usage: tf.Tensor,
+  write_gates: tf.Tensor,
+  num_writes: int,
+  allocation: Callable[[tf.Tensor], tf.Tensor] = allocation,
+) -> tf.Tensor:
+  """Allocation weights a_t for each write head in turn.
+
+  Each head allocates as if the heads before it had written where they
+  allocated (scaled by their gate), so that heads pick different locations:
+  u <- u + (1 - u) g^i a^i after head i.
+
+  Args:
+    usage: `[batch_size, memory_size]`, u_t.
+    write_gates: `[batch_size, num_writes]`, allocation gate times write
+      gate of each head.
+    num_writes: number of write heads.
+    allocation: the allocation of one head (`allocation` above, or its
+      kernel `dnc.kernels.allocation`).
+
+  Returns:
+    `[batch_size, num_writes, memory_size]`.
+  """
+  write_gates = tf.expand_dims(write_gates, -1)  # [B, Wr, 1]
+  allocation_weights = []
+  for i in range(num_writes):
+    allocation_weights.append(allocation(usage))
+    usage += (1 - usage) * write_gates[:, i, :] * allocation_weights[i]
+  return tf.stack(allocation_weights, axis=1)
 
 
 class TemporalLinkage(snt.RNNCore):
@@ -180,7 +434,11 @@ class TemporalLinkage(snt.RNNCore):
   """
 
   def __init__(
-    self, memory_size: int, num_writes: int, name: str = 'temporal_linkage'
+    self,
+    memory_size: int,
+    num_writes: int,
+    name: str = 'temporal_linkage',
+    fast_kernels: bool = False,
   ):
     """Constructs a temporal linkage.
 
@@ -188,17 +446,22 @@ class TemporalLinkage(snt.RNNCore):
       memory_size: number of memory locations, N.
       num_writes: number of write heads, Wr.
       name: module name.
+      fast_kernels: whether `update_and_read` runs the speed kernel
+        `dnc.kernels.link_update_and_read` (same values, a hand-written
+        gradient) instead of the plain functions.
     """
     super().__init__(name=name)
     util.check_positive_int(memory_size, 'memory_size')
     util.check_positive_int(num_writes, 'num_writes')
+    util.check_bool(fast_kernels, 'fast_kernels')
     self._memory_size = memory_size
     self._num_writes = num_writes
+    self._fast_kernels = fast_kernels
 
   def __call__(
     self, write_weights: tf.Tensor, prev_state: TemporalLinkageState
   ) -> TemporalLinkageState:
-    """Records this step's writes.
+    """Records this step's writes (`temporal_link`, `precedence_weights`).
 
     Args:
       write_weights: `[batch_size, num_writes, memory_size]`, w_t^w.
@@ -210,13 +473,14 @@ class TemporalLinkage(snt.RNNCore):
       The new `TemporalLinkageState`.
     """
     self._check_step(write_weights, prev_state)
-    link = self._link(
-      prev_state.link, prev_state.precedence_weights, write_weights
+    return TemporalLinkageState(
+      link=temporal_link(
+        prev_state.link, prev_state.precedence_weights, write_weights
+      ),
+      precedence_weights=precedence_weights(
+        prev_state.precedence_weights, write_weights
+      ),
     )
-    precedence_weights = self._precedence_weights(
-      prev_state.precedence_weights, write_weights
-    )
-    return TemporalLinkageState(link, precedence_weights)
 
   def _check_step(
     self, write_weights: tf.Tensor, prev_state: TemporalLinkageState
@@ -232,10 +496,26 @@ class TemporalLinkage(snt.RNNCore):
       'prev_state.precedence_weights',
     )
 
+  # The reference's names of the two updates (its tests call them).
+  def _link(
+    self,
+    prev_link: tf.Tensor,
+    prev_precedence_weights: tf.Tensor,
+    write_weights: tf.Tensor,
+  ) -> tf.Tensor:
+    """`temporal_link`: `[batch_size, num_writes, N, N]`, L_t."""
+    return temporal_link(prev_link, prev_precedence_weights, write_weights)
+
+  def _precedence_weights(
+    self, prev_precedence_weights: tf.Tensor, write_weights: tf.Tensor
+  ) -> tf.Tensor:
+    """`precedence_weights`: `[batch_size, num_writes, N]`, p_t."""
+    return precedence_weights(prev_precedence_weights, write_weights)
+
   def directional_read_weights(
     self, link: tf.Tensor, prev_read_weights: tf.Tensor, forward: bool
   ) -> tf.Tensor:
-    """Moves each read head one write step forwards or backwards.
+    """`directional_read_weights` with this module's shapes checked.
 
     Args:
       link: `[batch_size, num_writes, memory_size, memory_size]`, L.
@@ -243,18 +523,14 @@ class TemporalLinkage(snt.RNNCore):
       forward: forwards (f_t = L w) or backwards (b_t = L^T w).
 
     Returns:
-      `[batch_size, num_reads, num_writes, memory_size]`: for each read head,
-      one weighting per write head's link.
+      `[batch_size, num_reads, num_writes, memory_size]`.
     """
     n, wr = self._memory_size, self._num_writes
     util.check_shape(link, [None, wr, n, n], 'link')
     util.check_shape(
       prev_read_weights, [link.shape[0], None, n], 'prev_read_weights'
     )
-    if forward:  # f[i] = sum_j L[i, j] w[j]
-      return tf.einsum('bwij,brj->brwi', link, prev_read_weights)
-    # b[j] = sum_i w[i] L[i, j]
-    return tf.einsum('bwij,bri->brwj', link, prev_read_weights)
+    return directional_read_weights(link, prev_read_weights, forward)
 
   def update_and_read(
     self,
@@ -264,10 +540,9 @@ class TemporalLinkage(snt.RNNCore):
   ) -> tuple[TemporalLinkageState, tf.Tensor, tf.Tensor]:
     """`__call__`, then `directional_read_weights` of the new link both ways.
 
-    The same values through `dnc._fast.link_update_and_read`, whose
-    gradient keeps one link matrix per step instead of several, and with
-    which XLA writes L_t once. `MemoryAccess` runs it where its fast
-    kernels are on.
+    What `MemoryAccess` runs each step: with `fast_kernels`, through
+    `dnc.kernels.link_update_and_read`, whose gradient keeps one link
+    matrix per step instead of several.
 
     Args:
       write_weights: `[batch_size, num_writes, memory_size]`, w_t^w.
@@ -287,61 +562,26 @@ class TemporalLinkage(snt.RNNCore):
       [write_weights.shape[0], None, self._memory_size],
       'prev_read_weights',
     )
-    link, forward_weights, backward_weights = _fast.link_update_and_read(
-      prev_state.link,
-      prev_state.precedence_weights,
-      write_weights,
-      prev_read_weights,
+    if self._fast_kernels:
+      link, forward_weights, backward_weights = kernels.link_update_and_read(
+        prev_state.link,
+        prev_state.precedence_weights,
+        write_weights,
+        prev_read_weights,
+      )
+    else:
+      link = temporal_link(
+        prev_state.link, prev_state.precedence_weights, write_weights
+      )
+      forward_weights = directional_read_weights(link, prev_read_weights, True)
+      backward_weights = directional_read_weights(
+        link, prev_read_weights, False
+      )
+    next_state = TemporalLinkageState(
+      link,
+      precedence_weights(prev_state.precedence_weights, write_weights),
     )
-    precedence_weights = self._precedence_weights(
-      prev_state.precedence_weights, write_weights
-    )
-    next_state = TemporalLinkageState(link, precedence_weights)
     return next_state, forward_weights, backward_weights
-
-  def _link(
-    self,
-    prev_link: tf.Tensor,
-    prev_precedence_weights: tf.Tensor,
-    write_weights: tf.Tensor,
-  ) -> tf.Tensor:
-    """Updates the link matrix.
-
-    Args:
-      prev_link: `[batch_size, num_writes, memory_size, memory_size]`,
-        L_{t-1}.
-      prev_precedence_weights: `[batch_size, num_writes, memory_size]`,
-        p_{t-1}.
-      write_weights: `[batch_size, num_writes, memory_size]`, w_t^w.
-
-    Returns:
-      `[batch_size, num_writes, memory_size, memory_size]`, L_t, with a zero
-      diagonal (a location is never written right after itself).
-    """
-    write_weights_i = tf.expand_dims(write_weights, 3)  # w_t^w[i]
-    write_weights_j = tf.expand_dims(write_weights, 2)  # w_t^w[j]
-    prev_precedence_weights_j = tf.expand_dims(prev_precedence_weights, 2)
-    # L_t[i, j] = (1 - w[i] - w[j]) L_{t-1}[i, j] + w[i] p_{t-1}[j]
-    link = (
-      1 - write_weights_i - write_weights_j
-    ) * prev_link + write_weights_i * prev_precedence_weights_j
-    off_diagonal = 1 - tf.eye(self._memory_size, dtype=link.dtype)
-    return link * off_diagonal
-
-  def _precedence_weights(
-    self, prev_precedence_weights: tf.Tensor, write_weights: tf.Tensor
-  ) -> tf.Tensor:
-    """Updates the precedence weights, p_t = (1 - sum w) p_{t-1} + w.
-
-    Args:
-      prev_precedence_weights: `[batch_size, num_writes, memory_size]`.
-      write_weights: `[batch_size, num_writes, memory_size]`.
-
-    Returns:
-      `[batch_size, num_writes, memory_size]`.
-    """
-    write_sum = tf.reduce_sum(write_weights, axis=2, keepdims=True)
-    return (1 - write_sum) * prev_precedence_weights + write_weights
 
   @property
   def state_size(self) -> TemporalLinkageState:
@@ -363,27 +603,28 @@ class Freeness(snt.RNNCore):
   """Memory usage u and the allocation weights that write to free locations.
 
   Usage rises where heads write and falls where read heads free what they
-  read. Allocation prefers the least used locations.
+  read (`usage`). Allocation prefers the least used locations
+  (`allocation`).
   """
 
   def __init__(
     self,
     memory_size: int,
     name: str = 'freeness',
-    fast_kernels: bool | None = None,
+    fast_kernels: bool = False,
   ):
     """Constructs a freeness module.
 
     Args:
       memory_size: number of memory locations, N.
       name: module name.
-      fast_kernels: whether `_allocation` runs `dnc._fast.allocation` (the
-        same function without a sort) instead of the sort below; `None`
-        means under XLA only (see `dnc.DNC`).
+      fast_kernels: whether the allocation runs the speed kernel
+        `dnc.kernels.allocation` (same values, a hand-written gradient that
+        keeps less per step) instead of `allocation`.
     """
     super().__init__(name=name)
     util.check_positive_int(memory_size, 'memory_size')
-    _fast.check_switch(fast_kernels)
+    util.check_bool(fast_kernels, 'fast_kernels')
     self._memory_size = memory_size
     self._fast_kernels = fast_kernels
 
@@ -413,19 +654,12 @@ class Freeness(snt.RNNCore):
     util.check_shape(
       read_weights, [batch_size, free_gate.shape[1], n], 'read_weights'
     )
-    # As in the reference code: no gradient flows into past write weights
-    # through usage; only the allocation path of the current step is learnt.
-    write_weights = tf.stop_gradient(write_weights)
-    usage = self._usage_after_write(prev_usage, write_weights)
-    return self._usage_after_read(usage, free_gate, read_weights)
+    return usage(prev_usage, write_weights, free_gate, read_weights)
 
   def write_allocation_weights(
     self, usage: tf.Tensor, write_gates: tf.Tensor, num_writes: int
   ) -> tf.Tensor:
-    """Allocation weights for each write head in turn (a_t).
-
-    Each head allocates as if the heads before it had written where they
-    allocated (scaled by their gate), so that heads pick different locations.
+    """`write_allocation_weights` with this module's allocation.
 
     Args:
       usage: `[batch_size, memory_size]`, u_t.
@@ -439,59 +673,39 @@ class Freeness(snt.RNNCore):
     util.check_positive_int(num_writes, 'num_writes')
     util.check_shape(usage, [None, self._memory_size], 'usage')
     util.check_shape(write_gates, [usage.shape[0], num_writes], 'write_gates')
-    write_gates = tf.expand_dims(write_gates, -1)  # [B, Wr, 1]
-    allocation_weights = []
-    for i in range(num_writes):
-      allocation_weights.append(self._allocation(usage))
-      usage += (1 - usage) * write_gates[:, i, :] * allocation_weights[i]
-    return tf.stack(allocation_weights, axis=1)
+    return write_allocation_weights(
+      usage, write_gates, num_writes, self._allocation
+    )
 
   def _allocation(self, usage: tf.Tensor) -> tf.Tensor:
-    """Allocation weights a_t of one write head: free space, least used first.
-
-    With phi_t the locations sorted by ascending usage (the free list),
-    `a_t[phi_t[j]] = (1 - u_t[phi_t[j]]) prod_{i<j} u_t[phi_t[i]]`: the least
-    used location gets almost everything. Ties go to the lower index.
+    """`allocation` (or its kernel) of one head: `[batch_size, N]`, a_t.
 
     Args:
       usage: `[batch_size, memory_size]`, u_t.
-
-    Returns:
-      `[batch_size, memory_size]`, a_t, summing to at most 1.
     """
     usage = tf.convert_to_tensor(usage)
     util.check_shape(usage, [None, self._memory_size], 'usage')
-    if _fast.enabled(self._fast_kernels):
-      return _fast.allocation(usage)
-    # The order of the raw usages: in float32, the clamped usage (and the
-    # reference's 1 - u) round distinct small usages to ties.
-    free_list = tf.argsort(usage, axis=1, stable=True)  # phi_t
-    # Clamped away from 0, so the exclusive product's gradient (which
-    # divides by its factors) stays finite.
-    sorted_usage = _EPSILON + (1 - _EPSILON) * util.batch_gather(
-      usage, free_list
-    )
-    prod_sorted_usage = tf.math.cumprod(sorted_usage, axis=1, exclusive=True)
-    sorted_allocation = (1 - sorted_usage) * prod_sorted_usage
-    return util.batch_gather(
-      sorted_allocation, util.batch_invert_permutation(free_list)
+    return (
+      kernels.allocation(usage) if self._fast_kernels else allocation(usage)
     )
 
+  # The reference's names of the usage's two parts (its tests call them).
   def _usage_after_write(
     self, prev_usage: tf.Tensor, write_weights: tf.Tensor
   ) -> tf.Tensor:
-    """u + (1 - u) * (1 - prod_i (1 - w_i)): `[batch_size, memory_size]`."""
-    write_weights = 1 - util.reduce_prod(1 - write_weights, 1)
-    return prev_usage + (1 - prev_usage) * write_weights
+    """`usage_after_write`: `[batch_size, memory_size]`."""
+    return usage_after_write(prev_usage, write_weights)
+
+  def _usage_after_read(
+    self, prev_usage: tf.Tensor, free_gate: tf.Tensor, read_weights: tf.Tensor
+  ) -> tf.Tensor:
+    """u * psi (`retention`): `[batch_size, memory_size]`."""
+    return prev_usage * retention(free_gate, read_weights)
 
   def retention(
     self, free_gate: tf.Tensor, read_weights: tf.Tensor
   ) -> tf.Tensor:
-    """The memory retention vector, psi_t = prod_i (1 - f_t^i w_{t-1}^{r,i}).
-
-    How much of each location the read heads keep: usage is multiplied by
-    it, and with the de-allocation of contents
-    (`MemoryAccess(deallocate_content=True)`) the memory's rows too.
+    """`retention` with this module's shapes checked.
 
     Args:
       free_gate: `[batch_size, num_reads]`, f_t, in [0, 1].
@@ -506,14 +720,7 @@ class Freeness(snt.RNNCore):
       [free_gate.shape[0], free_gate.shape[1], self._memory_size],
       'read_weights',
     )
-    free_read_weights = tf.expand_dims(free_gate, -1) * read_weights
-    return util.reduce_prod(1 - free_read_weights, 1)
-
-  def _usage_after_read(
-    self, prev_usage: tf.Tensor, free_gate: tf.Tensor, read_weights: tf.Tensor
-  ) -> tf.Tensor:
-    """u * psi, psi = prod_j (1 - f_j w_j^r): `[batch_size, memory_size]`."""
-    return prev_usage * self.retention(free_gate, read_weights)
+    return retention(free_gate, read_weights)
 
   @property
   def state_size(self) -> tf.TensorShape:

@@ -1,7 +1,10 @@
-"""Controllers for `dnc.DNC` other than its default LSTM.
+"""Controllers for `dnc.DNC`: its default LSTM, and others.
 
-`DNC(controller=...)` takes any Sonnet RNN core; these are the ones that
-Sonnet does not offer ready-made:
+`LSTM` is the DNC's default controller: `snt.LSTM`'s maths and variables
+(`lstm/w_i`, `lstm/w_h`, `lstm/b`, as in the reference), its step the
+plain function `lstm_fn`, so that its products can run through the speed
+kernel `dnc.kernels.matmul`. `DNC(controller=...)` takes any Sonnet RNN
+core; these are the ones that Sonnet does not offer ready-made:
 
   dnc.DNC(access_config, output_size=5,
           controller=controllers.FeedForward(snt.nets.MLP([64, 64])))
@@ -25,8 +28,179 @@ import contextlib
 import sonnet as snt
 import tensorflow as tf
 
-from dnc import _fast
+from dnc import kernels
 from dnc import util
+
+# How a step multiplies by its weights: `util.matmul` or `kernels.matmul`.
+Matmul = Callable[..., tf.Tensor]
+
+
+def lstm_fn(
+  inputs: tf.Tensor,
+  prev_state: snt.LSTMState,
+  w_i: tf.Tensor | tf.Variable,
+  w_h: tf.Tensor | tf.Variable,
+  b: tf.Tensor | tf.Variable,
+  projection: tf.Tensor | tf.Variable | None = None,
+  matmul: Matmul = util.matmul,
+) -> tuple[tf.Tensor, snt.LSTMState]:
+  """One step of an LSTM (Hochreiter and Schmidhuber 1997), as `snt.LSTM`'s.
+
+    (i, f, g, o) = x_t W_i + h_{t-1} W_h + b               # [B, 4H]
+    c_t = sigmoid(f) c_{t-1} + sigmoid(i) tanh(g)
+    h_t = sigmoid(o) tanh(c_t)                  (then h_t P with a projection)
+
+  Args:
+    inputs: `[batch_size, input_size]`, x_t.
+    prev_state: `snt.LSTMState` of `[batch_size, H]` tensors (hidden `[B,
+      P]` with a projection of size P).
+    w_i: `[input_size, 4 H]`.
+    w_h: `[H or P, 4 H]`.
+    b: `[4 H]`.
+    projection: None, or `[H, P]`.
+    matmul: `util.matmul` or the kernel `kernels.matmul` (which needs the
+      weights as variables).
+
+  Returns:
+    output: `[batch_size, H or P]`, h_t.
+    next_state: `snt.LSTMState(hidden=h_t, cell=c_t)`.
+  """
+  gates = matmul(inputs, [w_i]) + matmul(prev_state.hidden, [w_h]) + b
+  input_gate, forget_gate, cell_update, output_gate = tf.split(gates, 4, 1)
+  next_cell = tf.sigmoid(forget_gate) * prev_state.cell
+  next_cell += tf.sigmoid(input_gate) * tf.tanh(cell_update)
+  next_hidden = tf.sigmoid(output_gate) * tf.tanh(next_cell)
+  if projection is not None:
+    next_hidden = matmul(next_hidden, [projection])
+  return next_hidden, snt.LSTMState(hidden=next_hidden, cell=next_cell)
+
+
+class LSTM(snt.RNNCore):
+  """An LSTM with `snt.LSTM`'s maths, variables and initialisation.
+
+  Its own module rather than `snt.LSTM` so that the step (`lstm_fn`) can
+  run its products through the speed kernel; the variables keep
+  `snt.LSTM`'s names and attributes, so checkpoints of either load into the
+  other, and a seed draws the same initial weights.
+  """
+
+  def __init__(
+    self,
+    hidden_size: int,
+    projection_size: int | None = None,
+    forget_bias: float = 1.0,
+    dtype: tf.DType = tf.float32,
+    name: str = 'lstm',
+    *,
+    fast_kernels: bool = False,
+  ):
+    """Constructs the LSTM; its variables are created on the first call.
+
+    Args:
+      hidden_size: H, the size of the cell.
+      projection_size: if set, P: the output and hidden state are h_t P.
+      forget_bias: added to the forget gate's bias at initialisation.
+      dtype: the dtype of the variables and the state.
+      name: module name.
+      fast_kernels: whether the products re-read their weights in the
+        backward pass (`kernels.matmul`; same values).
+    """
+    super().__init__(name=name)
+    util.check_positive_int(hidden_size, 'hidden_size')
+    if projection_size is not None:
+      util.check_positive_int(projection_size, 'projection_size')
+    util.check_bool(fast_kernels, 'fast_kernels')
+    self._hidden_size = hidden_size
+    self._projection_size = projection_size
+    self._forget_bias = forget_bias
+    self._dtype = tf.as_dtype(dtype)
+    self._matmul = kernels.matmul if fast_kernels else util.matmul
+    self.projection = None
+
+  @snt.once
+  def _initialize(self, input_size: int) -> None:
+    """Creates the variables as `snt.LSTM` does, in its order."""
+    hidden = self._hidden_size
+    recurrent = self._projection_size or hidden
+    dtype = self._dtype
+
+    def normal(fan_in, shape):
+      stddev = 1 / tf.sqrt(tf.cast(fan_in, dtype))
+      return snt.initializers.TruncatedNormal(stddev=stddev)(shape, dtype)
+
+    # The attribute names are `snt.LSTM`'s, which checkpoints record.
+    self._w_i = tf.Variable(
+      normal(input_size, [input_size, 4 * hidden]), name='w_i'
+    )
+    self._w_h = tf.Variable(
+      normal(recurrent, [recurrent, 4 * hidden]), name='w_h'
+    )
+    forget = tf.one_hot(1, 4, on_value=self._forget_bias, dtype=dtype)
+    self.b = tf.Variable(tf.repeat(forget, hidden), name='b')
+    if self._projection_size is not None:
+      self.projection = tf.Variable(
+        normal(hidden, [hidden, self._projection_size]), name='projection'
+      )
+
+  @property
+  def w_i(self) -> tf.Variable:
+    """`[input_size, 4 H]`, W_i (after the first call)."""
+    return self._w_i
+
+  @property
+  def w_h(self) -> tf.Variable:
+    """`[H or P, 4 H]`, W_h (after the first call)."""
+    return self._w_h
+
+  def __call__(
+    self, inputs: tf.Tensor, prev_state: snt.LSTMState
+  ) -> tuple[tf.Tensor, snt.LSTMState]:
+    """One step (`lstm_fn`).
+
+    Args:
+      inputs: `[batch_size, input_size]`, x_t.
+      prev_state: `snt.LSTMState` of `[batch_size, H]` tensors.
+
+    Returns:
+      output: `[batch_size, H or P]`, h_t.
+      next_state: `snt.LSTMState(hidden=h_t, cell=c_t)`.
+    """
+    inputs = _check_step_inputs(inputs, self._dtype)
+    self._initialize(inputs.shape[1])
+    util.check_shape(inputs, [None, self._w_i.shape[0]], 'inputs')
+    return lstm_fn(
+      inputs,
+      prev_state,
+      self._w_i,
+      self._w_h,
+      self.b,
+      self.projection,
+      self._matmul,
+    )
+
+  def initial_state(self, batch_size: int | tf.Tensor) -> snt.LSTMState:
+    """Zeros: `snt.LSTMState(hidden=[B, H or P], cell=[B, H])`."""
+    return snt.LSTMState(
+      hidden=tf.zeros(
+        [batch_size, self._projection_size or self._hidden_size], self._dtype
+      ),
+      cell=tf.zeros([batch_size, self._hidden_size], self._dtype),
+    )
+
+
+def _check_step_inputs(inputs: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
+  """`inputs` as a tensor, or a clear error for those a step cannot take."""
+  inputs = tf.convert_to_tensor(inputs)
+  if inputs.shape.rank != 2 or inputs.shape[1] is None:
+    raise ValueError(
+      '`inputs` must be [batch_size, input_size] with a known input size, '
+      f'got shape {inputs.shape}.'
+    )
+  if inputs.dtype != dtype:
+    raise TypeError(
+      f'`inputs` must have the dtype {dtype.name}, got {inputs.dtype.name}.'
+    )
+  return inputs
 
 
 class FeedForward(snt.RNNCore):
@@ -209,6 +383,46 @@ def _layer_norm(x: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor) -> tf.Tensor:
   return normalised * scale + offset
 
 
+def layer_norm_lstm_fn(
+  inputs: tf.Tensor,
+  prev_state: snt.LSTMState,
+  w_i: tf.Tensor | tf.Variable,
+  w_h: tf.Tensor | tf.Variable,
+  b: tf.Tensor | tf.Variable,
+  gates_scale: tf.Tensor,
+  gates_offset: tf.Tensor,
+  cell_scale: tf.Tensor,
+  cell_offset: tf.Tensor,
+  matmul: Matmul = util.matmul,
+) -> tuple[tf.Tensor, snt.LSTMState]:
+  """One step of the layer-normalised LSTM (see `LayerNormLSTM`).
+
+  Args:
+    inputs: `[batch_size, input_size]`, x_t.
+    prev_state: `snt.LSTMState` of `[batch_size, H]` tensors.
+    w_i: `[input_size, 4 H]`.
+    w_h: `[H, 4 H]`.
+    b: `[4 H]`.
+    gates_scale: `[4 H]`, gamma_a.
+    gates_offset: `[4 H]`, beta_a.
+    cell_scale: `[H]`, gamma_c.
+    cell_offset: `[H]`, beta_c.
+    matmul: `util.matmul` or the kernel `kernels.matmul`.
+
+  Returns:
+    output: `[batch_size, H]`, h_t.
+    next_state: `snt.LSTMState(hidden=h_t, cell=c_t)`.
+  """
+  pre_activations = matmul(inputs, [w_i]) + matmul(prev_state.hidden, [w_h])
+  gates = _layer_norm(pre_activations, gates_scale, gates_offset) + b
+  input_gate, forget_gate, cell_update, output_gate = tf.split(gates, 4, 1)
+  next_cell = tf.sigmoid(forget_gate) * prev_state.cell
+  next_cell += tf.sigmoid(input_gate) * tf.tanh(cell_update)
+  normalised_cell = _layer_norm(next_cell, cell_scale, cell_offset)
+  next_hidden = tf.sigmoid(output_gate) * tf.tanh(normalised_cell)
+  return next_hidden, snt.LSTMState(hidden=next_hidden, cell=next_cell)
+
+
 class LayerNormLSTM(snt.RNNCore):
   """An LSTM with layer normalisation, as the ADNC uses it.
 
@@ -241,7 +455,7 @@ class LayerNormLSTM(snt.RNNCore):
     dtype: tf.DType = tf.float32,
     name: str = 'lstm',
     *,
-    fast_kernels: bool | None = None,
+    fast_kernels: bool = False,
   ):
     """Constructs the LSTM; its variables are created on the first call.
 
@@ -250,21 +464,19 @@ class LayerNormLSTM(snt.RNNCore):
       forget_bias: added to the forget gate's bias at initialisation.
       dtype: the dtype of the variables and the state.
       name: module name.
-      fast_kernels: as `dnc.DNC`'s: `True` multiplies by the weights
-        through `_fast.matmul_by_variables` (same values; a differentiated
-        loop keeps no copy of them per step), `False` through `tf.matmul`,
-        `None` the first in a step traced for XLA.
+      fast_kernels: whether the products re-read their weights in the
+        backward pass (`kernels.matmul`; same values).
     """
     super().__init__(name=name)
     util.check_positive_int(hidden_size, 'hidden_size')
-    _fast.check_switch(fast_kernels)
+    util.check_bool(fast_kernels, 'fast_kernels')
     self._hidden_size = hidden_size
     self._forget_bias = forget_bias
     self._dtype = tf.as_dtype(dtype)
-    self._fast_kernels = fast_kernels
-    self._built = False
+    self._matmul = kernels.matmul if fast_kernels else util.matmul
 
-  def _build(self, input_size: int) -> None:
+  @snt.once
+  def _initialize(self, input_size: int) -> None:
     hidden, dtype = self._hidden_size, self._dtype
 
     def normal(fan_in, shape):
@@ -287,12 +499,11 @@ class LayerNormLSTM(snt.RNNCore):
     self.cell_offset = tf.Variable(
       tf.zeros([hidden], dtype), name='cell_offset'
     )
-    self._built = True
 
   def __call__(
     self, inputs: tf.Tensor, prev_state: snt.LSTMState
   ) -> tuple[tf.Tensor, snt.LSTMState]:
-    """One step.
+    """One step (`layer_norm_lstm_fn`).
 
     Args:
       inputs: `[batch_size, input_size]`, x_t.
@@ -302,37 +513,21 @@ class LayerNormLSTM(snt.RNNCore):
       output: `[batch_size, H]`, h_t.
       next_state: `snt.LSTMState(hidden=h_t, cell=c_t)`.
     """
-    inputs = tf.convert_to_tensor(inputs)
-    if inputs.shape.rank != 2 or inputs.shape[1] is None:
-      raise ValueError(
-        '`inputs` must be [batch_size, input_size] with a known input size, '
-        f'got shape {inputs.shape}.'
-      )
-    if inputs.dtype != self._dtype:
-      raise TypeError(
-        f'`inputs` must have the dtype {self._dtype.name}, got '
-        f'{inputs.dtype.name}.'
-      )
-    if not self._built:
-      self._build(inputs.shape[1])
+    inputs = _check_step_inputs(inputs, self._dtype)
+    self._initialize(inputs.shape[1])
     util.check_shape(inputs, [None, self.w_i.shape[0]], 'inputs')
-    if _fast.enabled(self._fast_kernels):
-      pre_activations = _fast.matmul_by_variables(
-        inputs, [self.w_i]
-      ) + _fast.matmul_by_variables(prev_state.hidden, [self.w_h])
-    else:
-      pre_activations = tf.matmul(inputs, self.w_i) + tf.matmul(
-        prev_state.hidden, self.w_h
-      )
-    gates = (
-      _layer_norm(pre_activations, self.gates_scale, self.gates_offset) + self.b
+    return layer_norm_lstm_fn(
+      inputs,
+      prev_state,
+      self.w_i,
+      self.w_h,
+      self.b,
+      self.gates_scale,
+      self.gates_offset,
+      self.cell_scale,
+      self.cell_offset,
+      self._matmul,
     )
-    input_gate, forget_gate, cell_update, output_gate = tf.split(gates, 4, 1)
-    next_cell = tf.sigmoid(forget_gate) * prev_state.cell
-    next_cell += tf.sigmoid(input_gate) * tf.tanh(cell_update)
-    normalised_cell = _layer_norm(next_cell, self.cell_scale, self.cell_offset)
-    next_hidden = tf.sigmoid(output_gate) * tf.tanh(normalised_cell)
-    return next_hidden, snt.LSTMState(hidden=next_hidden, cell=next_cell)
 
   def initial_state(self, batch_size: int | tf.Tensor) -> snt.LSTMState:
     """Zeros: `snt.LSTMState` of `[batch_size, H]` tensors."""
@@ -406,16 +601,15 @@ def lstm(
   hidden_size: int,
   *,
   layer_norm: bool = False,
-  fast_kernels: bool | None = None,
+  fast_kernels: bool = False,
   name: str = 'lstm',
 ) -> snt.RNNCore:
   """The LSTM `dnc.DNC` builds by default, or its layer-normalised form.
 
   Args:
     hidden_size: H.
-    layer_norm: `LayerNormLSTM` if set, else `snt.LSTM` (its speed kernel,
-      `_fast.LSTM`, unless `fast_kernels` is `False`, as in `dnc.DNC`).
-    fast_kernels: the DNC's switch (see `dnc.DNC`).
+    layer_norm: `LayerNormLSTM` if set, else `LSTM`.
+    fast_kernels: whether its products run through `kernels.matmul`.
     name: module name.
 
   Returns:
@@ -423,6 +617,4 @@ def lstm(
   """
   if layer_norm:
     return LayerNormLSTM(hidden_size, name=name, fast_kernels=fast_kernels)
-  if fast_kernels is False:
-    return snt.LSTM(hidden_size, name=name)
-  return _fast.LSTM(hidden_size, name=name, fast_kernels=fast_kernels)
+  return LSTM(hidden_size, name=name, fast_kernels=fast_kernels)

@@ -14,8 +14,9 @@ from typing import Any
 import sonnet as snt
 import tensorflow as tf
 
-from dnc import _fast
 from dnc import access
+from dnc import controllers
+from dnc import kernels
 from dnc import util
 
 DNCState = collections.namedtuple(
@@ -75,7 +76,7 @@ class DNC(snt.RNNCore):
     name: str = 'dnc',
     *,
     controller: snt.RNNCore | None = None,
-    fast_kernels: bool | None = None,
+    fast_kernels: bool = False,
   ):
     """Constructs a DNC.
 
@@ -84,10 +85,11 @@ class DNC(snt.RNNCore):
         `word_size`, `num_reads`, `num_writes`, and the options of Csordás
         and Schmidhuber 2019, `content_masking`, `deallocate_content`,
         `link_sharpness`, all False by default).
-      controller_config: keyword arguments of `snt.LSTM` for the default
-        controller; `hidden_size` is required. Pass `dtype=tf.float64` (with
-        float64 inputs) to run the whole core in float64. Leave it out when
-        passing `controller`.
+      controller_config: keyword arguments of `controllers.LSTM` (those of
+        `snt.LSTM`: `hidden_size`, required, `projection_size`,
+        `forget_bias`, `dtype`) for the default controller. Pass
+        `dtype=tf.float64` (with float64 inputs) to run the whole core in
+        float64. Leave it out when passing `controller`.
       output_size: size of the output at each step.
       clip_value: if positive, the controller output, its state and the core
         output are clipped to `[-clip_value, clip_value]`.
@@ -99,15 +101,15 @@ class DNC(snt.RNNCore):
         a controller without state (`controllers.FeedForward`) gives its
         dtype as a `dtype` attribute. Its variables are named in its own
         scope (e.g. `gru/...`), not under `dnc/`.
-      fast_kernels: `True` runs the speed kernels of `dnc._fast` (hand-written
-        gradients for the links and the allocation, one matmul for the
-        interface, and matmuls whose gradients re-read their weights in the
-        default LSTM and the output layer); `False` runs the plain modules
-        (`snt.LSTM` itself) and TensorFlow's gradients; `None` (default)
-        means `True` in a step traced for XLA (where they were measured to
-        be faster) and `False` elsewhere, so an exported model keeps
-        gradients that work after reloading. Both give the same values and
-        the same variables and checkpoints.
+      fast_kernels: `True` runs the speed kernels of `dnc.kernels` (the
+        same values, hand-written gradients: the links and the allocation,
+        and products whose gradients re-read their weights in the default
+        LSTM, the interface and the output layer), which pay off where the
+        training step is compiled with XLA (`train.py` builds with `True`);
+        `False` (default) runs the plain functions and TensorFlow's
+        gradients, what to use when changing the maths, and what a
+        SavedModel should hold. Chosen here, once; both give the same
+        values, variables and checkpoints.
     """
     super().__init__(name=name)
     if not isinstance(access_config, Mapping):
@@ -115,7 +117,7 @@ class DNC(snt.RNNCore):
         '`access_config` must be a dict of MemoryAccess arguments, got '
         f'{access_config!r}.'
       )
-    _fast.check_switch(fast_kernels)
+    util.check_bool(fast_kernels, 'fast_kernels')
     if output_size is None:
       raise TypeError('`output_size` is required (a positive integer).')
     util.check_positive_int(output_size, 'output_size')
@@ -146,16 +148,14 @@ class DNC(snt.RNNCore):
       util.check_positive_int(
         controller_config['hidden_size'], "controller_config['hidden_size']"
       )
-      lstm_config = {'name': 'lstm', **controller_config}
-      if fast_kernels is False:
-        self._controller = snt.LSTM(**lstm_config)
-      else:
-        self._controller = _fast.LSTM(fast_kernels=fast_kernels, **lstm_config)
+      self._controller = controllers.LSTM(
+        **{'name': 'lstm', **controller_config}, fast_kernels=fast_kernels
+      )
     self._access = access.MemoryAccess(
       **access_config, fast_kernels=fast_kernels
     )
     self._output_linear = snt.Linear(output_size, name='output_linear')
-    self._fast_kernels = fast_kernels
+    self._matmul = kernels.matmul if fast_kernels else util.matmul
     self._output_size = output_size
     self._clip_value = clip_value or 0
     self._input_size = None  # The flattened input size of the first call.
@@ -169,6 +169,7 @@ class DNC(snt.RNNCore):
       self._dtype = leaves[0].dtype
     else:
       self._dtype = tf.as_dtype(getattr(self._controller, 'dtype', tf.float32))
+    self._dtype = util.check_dtype(self._dtype, 'controller dtype')
 
   @property
   def controller(self) -> snt.RNNCore:
@@ -258,11 +259,8 @@ class DNC(snt.RNNCore):
       util.check_shape(bypass_mask, controller_output.shape, 'bypass_mask')
       bypass *= bypass_mask
     output = tf.concat([bypass, batch_flatten(access_output)], 1)
-    if _fast.enabled(self._fast_kernels):
-      output = _fast.linear(self._output_linear, output)
-    else:
-      output = self._output_linear(output)
-    output = self._clip_if_enabled(output)
+    output = util.linear([self._output_linear], output, self._matmul)
+    output = self._clip_if_enabled(output)  # y_t = W_y [h_t; r_t]
     next_state = DNCState(
       access_output=access_output,
       access_state=access_state,

@@ -42,8 +42,8 @@ the first, and at every masked step with `zero_output_for_mask=True`);
 with `return_sequences` the mask is passed on, so losses and later layers
 skip the padded steps.
 
-Not supported: other Keras backends, mixed precision (the layer's dtype
-policy must compute in its variable dtype: float32 or float64), `unroll`,
+Not supported: other Keras backends, float16, bfloat16 and mixed precision
+(the layer's dtype must be float32 or float64, as `dnc.DNC`'s), `unroll`,
 and Keras' stateless calls (`layer.stateless_call`), since the core reads
 its variables directly.
 """
@@ -172,7 +172,7 @@ def make_core(
   output_size: int,
   access_config: Mapping[str, int],
   clip_value: float | None,
-  fast_kernels: bool | None,
+  fast_kernels: bool,
   dtype: tf.DType,
 ) -> dnc.DNC:
   """The `dnc.DNC` of a layer's configuration (see the module docstring).
@@ -225,35 +225,6 @@ def make_core(
   )
 
 
-@contextlib.contextmanager
-def _creating_variables():
-  """Where the core can create its variables, wherever `build` is called.
-
-  Keras builds a subclassed model by tracing it in a `StatelessScope` inside
-  a scratch graph (`Model.fit` before the first step), where a
-  `keras.Variable` wrapping an existing variable cannot be made, and may
-  build a layer inside a `tf.function`. The variables are created eagerly
-  (`tf.init_scope`) and outside Keras' stateless scope, as they would be if
-  the layer had been built first.
-  """
-  # Not public in Keras 3: if it moves, building in a stateless scope fails
-  # with Keras' own error (build the model on a batch first).
-  try:
-    from keras.src.backend.common import global_state
-  except ImportError:  # pragma: no cover
-    global_state = None
-  saved = None
-  if global_state is not None:
-    saved = global_state.get_global_attribute('stateless_scope')
-    global_state.set_global_attribute('stateless_scope', None)
-  try:
-    with tf.init_scope():
-      yield
-  finally:
-    if global_state is not None:
-      global_state.set_global_attribute('stateless_scope', saved)
-
-
 @keras.saving.register_keras_serializable(package='dnc')
 class DNCCell(keras.layers.Layer):
   """One step of the DNC as a Keras RNN cell, for `keras.layers.RNN`.
@@ -272,18 +243,21 @@ class DNCCell(keras.layers.Layer):
     num_writes: int = 1,
     controller: ControllerSpec | None = None,
     clip_value: float | None = None,
-    fast_kernels: bool | None = None,
+    fast_kernels: bool = False,
     **kwargs,
   ):
     """Configures the cell; see `DNC.__init__` for the arguments."""
     _check_backend()
     super().__init__(**kwargs)
-    if self.dtype_policy.compute_dtype != self.dtype_policy.variable_dtype:
-      raise ValueError(
-        '`dtype` must compute in its variable dtype (float32 or float64): '
-        f'the DNC does not support mixed precision, got '
-        f'{self.dtype_policy.name!r}.'
-      )
+    # One rule with `dnc.DNC`'s (`util.check_dtype`): a mixed policy
+    # (float16 compute over float32 variables) names its compute dtype.
+    policy = self.dtype_policy
+    util.check_dtype(
+      policy.compute_dtype
+      if policy.compute_dtype != policy.variable_dtype
+      else policy.variable_dtype,
+      'dtype',
+    )
     self._spec = controller_spec(controller)
     self._access_config = dict(
       memory_size=memory_size,
@@ -344,7 +318,10 @@ class DNCCell(keras.layers.Layer):
       return variable
 
     dtype = tf.as_dtype(self.variable_dtype)
-    with _creating_variables():
+    # Eagerly, as if the layer were built first, wherever Keras builds it
+    # (it may trace a subclassed model in a scratch graph, in a
+    # `keras.StatelessScope`, before `fit`'s first step).
+    with tf.init_scope():
       with tf.variable_creator_scope(record):
         self._core(
           tf.zeros([1, input_shape[-1]], dtype), self._core.initial_state(1)
@@ -356,9 +333,12 @@ class DNCCell(keras.layers.Layer):
           for scope in scopes:
             stack.enter_context(keras.name_scope(scope))
           # Wraps (does not copy) the variable, as keras.layers.TFSMLayer.
+          # A callable initializer, which a `keras.StatelessScope` defers
+          # to its end, where it wraps the variable all the same.
           weights.append(
             keras.Variable(
-              variable,
+              lambda shape, dtype, variable=variable: variable,
+              shape=variable.shape,
               dtype=variable.dtype.name,
               trainable=variable.trainable,
               name=name,
@@ -478,7 +458,7 @@ class DNC(keras.layers.RNN):
     num_writes: int = 1,
     controller: ControllerSpec | None = None,
     clip_value: float | None = None,
-    fast_kernels: bool | None = None,
+    fast_kernels: bool = False,
     return_sequences: bool = False,
     return_state: bool = False,
     go_backwards: bool = False,
@@ -496,10 +476,10 @@ class DNC(keras.layers.RNN):
         default an LSTM of 64), or a callable returning a Sonnet RNN core.
       clip_value: `dnc.DNC`'s: if positive, clips the controller output and
         state and the core output to `[-clip_value, clip_value]`.
-      fast_kernels: `dnc.DNC`'s: None (default) runs the speed kernels where
-        Keras compiles with XLA (`jit_compile`, 'auto' on TensorFlow) and
-        the plain modules elsewhere; True or False forces them on or off.
-        Same values either way.
+      fast_kernels: `dnc.DNC`'s: True runs the speed kernels of
+        `dnc.kernels`, which pay off where the model is compiled with XLA
+        (`model.compile(jit_compile=True)`); False (default) the plain
+        functions, what `model.export` should save. Same values either way.
       return_sequences, return_state, go_backwards, stateful,
         zero_output_for_mask: as in `keras.layers.RNN`.
       **kwargs: `keras.layers.Layer`'s (`name`, `dtype`: 'float32' or
@@ -507,6 +487,8 @@ class DNC(keras.layers.RNN):
     """
     if kwargs.pop('unroll', False):
       raise ValueError('`unroll` is not supported by the DNC layer.')
+    if fast_kernels is None:  # In configs saved when None meant "under XLA".
+      fast_kernels = False
     kwargs.pop('cell', None)  # Written by keras.layers.RNN's get_config.
     cell = DNCCell(
       output_size,

@@ -1,15 +1,18 @@
 """Small tensor utilities used by the DNC modules.
 
-`batch_invert_permutation`, `batch_gather`, `one_hot` and `reduce_prod` are the
-helpers of the reference design; `check_shape` and `check_positive_int` give
-the argument checks of every public entry point one wording. The speed
-kernels (`matmul_by_variables`, `row_major_transpose`) are in `dnc._fast`.
+`batch_invert_permutation`, `batch_gather`, `one_hot` and `reduce_prod` are
+the helpers of the reference design; `matmul` and `linear` are the plain
+products by weights that `dnc.kernels.matmul` speeds up; `check_shape`,
+`check_positive_int` and `check_bool` give the argument checks of every
+public entry point one wording.
 """
 
+from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import sonnet as snt
 import tensorflow as tf
 
 # Products over at most this many factors are written out as a chain of
@@ -89,6 +92,59 @@ def reduce_prod(x: tf.Tensor, axis: int, name: str | None = None) -> tf.Tensor:
     return result
 
 
+def matmul(
+  inputs: tf.Tensor,
+  weights: Sequence[tf.Tensor | tf.Variable],
+  axis: int = 0,
+) -> tf.Tensor:
+  """`inputs @ concat(weights, axis)`: a product by weights, plainly.
+
+  `dnc.kernels.matmul` takes the same arguments and gives the same values
+  with a gradient that reads variables again instead of keeping them; the
+  modules take either as their `matmul`.
+
+  Args:
+    inputs: `[batch_size, input_size]`.
+    weights: 2-D weights that, concatenated along `axis`, make the
+      `[input_size, output_size]` weight matrix (0 stacks their rows, 1
+      their columns).
+    axis: 0 or 1.
+
+  Returns:
+    `[batch_size, output_size]`.
+  """
+  weights = [tf.convert_to_tensor(w) for w in weights]
+  matrix = weights[0] if len(weights) == 1 else tf.concat(weights, axis)
+  return tf.matmul(inputs, matrix)
+
+
+def linear(
+  modules: Sequence[snt.Linear],
+  inputs: tf.Tensor,
+  matmul: Callable[..., tf.Tensor] = matmul,
+) -> tf.Tensor:
+  """The outputs of several `snt.Linear`s of `inputs`, concatenated.
+
+  One product by all their weights at once (at the DNC's interface sizes
+  per-op overhead, not arithmetic, dominates), so the same variables and
+  values as calling each module.
+
+  Args:
+    modules: `snt.Linear`s with biases, built here on first use.
+    inputs: `[batch_size, input_size]`.
+    matmul: `matmul` above or `dnc.kernels.matmul`.
+
+  Returns:
+    `[batch_size, sum of the modules' output sizes]`.
+  """
+  for module in modules:
+    if not hasattr(module, 'w'):
+      module(inputs)  # Creates its variables; the output is not used.
+  biases = [module.b for module in modules]
+  bias = biases[0] if len(biases) == 1 else tf.concat(biases, 0)
+  return matmul(inputs, [module.w for module in modules], axis=1) + bias
+
+
 def zero_state(
   state_size: Any, batch_size: int | tf.Tensor, dtype: tf.DType
 ) -> Any:
@@ -116,6 +172,39 @@ def check_positive_int(value: int, name: str) -> None:
     raise TypeError(f'`{name}` must be a positive integer, got {value!r}.')
   if value <= 0:
     raise ValueError(f'`{name}` must be a positive integer, got {value}.')
+
+
+# The dtypes the DNC computes in. float16 and bfloat16 lose what its
+# products of many usages (the allocation) and sums of many small weights
+# (the reads) need; mixed precision (a low-precision compute dtype over
+# float32 variables) is refused for the same reason.
+DTYPES = (tf.float32, tf.float64)
+
+
+def check_dtype(dtype: Any, name: str) -> tf.DType:
+  """`dtype` as a `tf.DType`, unless it is not one the DNC computes in.
+
+  Args:
+    dtype: anything `tf.as_dtype` takes.
+    name: what to call it in the message.
+
+  Returns:
+    `tf.float32` or `tf.float64`.
+  """
+  dtype = tf.as_dtype(dtype)
+  if dtype not in DTYPES:
+    raise TypeError(
+      f'`{name}` must be float32 or float64 (the DNC computes in one of '
+      f'them; float16, bfloat16 and mixed precision are not supported), '
+      f'got {dtype.name}.'
+    )
+  return dtype
+
+
+def check_bool(value: Any, name: str) -> None:
+  """Raises unless `value` is `True` or `False`."""
+  if not isinstance(value, bool):
+    raise TypeError(f'`{name}` must be True or False, got {value!r}.')
 
 
 def check_shape(

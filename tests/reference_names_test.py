@@ -47,7 +47,7 @@ class ReferenceNamesTest(tf.test.TestCase, parameterized.TestCase):
       value = getattr(value, part)
     self.assertTrue(callable(value), f'{module.__name__}.{path}')
 
-  @parameterized.parameters(None, False, True)
+  @parameterized.parameters(False, True)
   def test_freeness_allocation_matches_the_numpy_oracle(self, fast_kernels):
     # As DeepMind's addressing_test calls it: one head, [batch, memory].
     rng = np.random.RandomState(30)

@@ -452,6 +452,8 @@ def run(
     core = trainer_lib.make_core(
       run_flags.model_config(flag_values),
       task.output_size,
+      # The speed kernels pay off in a step compiled with XLA.
+      fast_kernels=flag_values.jit_compile,
       vocabulary_size=task.vocabulary_size,
     )
     trainer = trainer_lib.Trainer(

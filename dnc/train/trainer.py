@@ -31,7 +31,7 @@ COMPILE_MODES = ('xla', 'function', 'eager')
 def make_core(
   config: Mapping[str, Any],
   output_size: int,
-  fast_kernels: bool | None = None,
+  fast_kernels: bool = False,
   vocabulary_size: int | None = None,
 ) -> dnc.DNC | model_lib.Model:
   """The model of a config's model flags (`run_flags.MODEL_KEYS`).
@@ -44,7 +44,8 @@ def make_core(
       and the controller and input options `layer_norm`, `bypass_dropout`,
       `embedding_size`, `backward_size`.
     output_size: outputs per step (the task's `output_size`).
-    fast_kernels: `dnc.DNC`'s switch (None: its default).
+    fast_kernels: `dnc.DNC`'s switch: True where the step is compiled with
+      XLA.
     vocabulary_size: the task's `vocabulary_size` (needed to embed words).
 
   Returns:

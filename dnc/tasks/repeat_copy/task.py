@@ -172,7 +172,9 @@ def make_trainer(
   task = RepeatCopyTask(config, seed)
   if core is None:
     core = trainer_lib.make_core(
-      run_flags.model_config_of(config), task.output_size
+      run_flags.model_config_of(config),
+      task.output_size,
+      fast_kernels=compile_mode == 'xla',
     )
   return trainer_lib.Trainer(
     task,

@@ -1,23 +1,32 @@
-"""Tests for dnc._fast: the speed kernels hold to the plain modules.
+"""Tests for dnc.kernels: the speed kernels hold to the plain functions.
 
-The DNC with `fast_kernels=True` and with `fast_kernels=False` is run on the
-reference fixture's weights and inputs, in float32 and float64, eagerly, in
-a `tf.function` and under XLA: outputs, final states and the gradients with
-respect to the inputs and every variable must agree with each other and
-with the fixture. The kernels alone are checked against numpy and numerical
-gradients here and in `addressing_test.py` (`update_and_read`, allocation).
+Each kernel against TensorFlow's gradient of the plain function it stands
+in for (`kernels.check_gradients`, float64, eagerly, in a `tf.function` and
+under XLA); a change to a plain function reaches the compiled training
+step through the kernel's forward pass, and the check reports the kernel's
+stale gradient. The DNC with `fast_kernels=True` and with `False` is run on
+the reference fixture's weights and inputs: outputs, final states and
+gradients agree with each other and with the fixture. The kernels alone
+are also checked against numpy and numerical gradients in
+`addressing_test.py` (`update_and_read`, allocation).
 """
 
 import json
 import re
+from unittest import mock
 
 from absl.testing import parameterized
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-from dnc import _fast
+from dnc import addressing
+from dnc import controllers
 from dnc import dnc
+from dnc import kernels
+from dnc import repeat_copy_task
+from dnc import run_flags
+from dnc import trainer as trainer_lib
 from tests import oracles
 from tests import shared_data
 
@@ -57,7 +66,7 @@ class RowMajorTransposeTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.product(mode=_MODES, shape=((3, 5), (2, 4, 3, 5)))
   def test_matches_numpy(self, mode, shape):
     x = np.random.RandomState(23).randn(*shape).astype(np.float32)
-    got = _in_mode(_fast.row_major_transpose, mode)(tf.constant(x))
+    got = _in_mode(kernels.row_major_transpose, mode)(tf.constant(x))
     self.assertAllEqual(got, np.swapaxes(x, -1, -2))
 
   def test_gradient_is_the_transposed_gradient(self):
@@ -65,14 +74,35 @@ class RowMajorTransposeTest(tf.test.TestCase, parameterized.TestCase):
     upstream = tf.constant(np.random.RandomState(25).randn(2, 5, 3))
     with tf.GradientTape() as tape:
       tape.watch(x)
-      y = _fast.row_major_transpose(x)
+      y = kernels.row_major_transpose(x)
     self.assertAllEqual(
       tape.gradient(y, x, output_gradients=upstream),
       np.swapaxes(upstream.numpy(), -1, -2),
     )
 
+  @parameterized.parameters(*_MODES)
+  def test_without_the_barrier_it_is_a_plain_transpose(self, mode):
+    # Where TensorFlow has no optimisation barrier (a private symbol), the
+    # same values and gradients, and no barrier in the compiled graph.
+    x = tf.constant(np.random.RandomState(26).randn(2, 3, 5))
 
-class MatmulByVariablesTest(tf.test.TestCase, parameterized.TestCase):
+    def transpose_and_gradient(x):
+      with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = kernels.row_major_transpose(x)
+      return y, tape.gradient(y, x, output_gradients=y * 3)
+
+    with mock.patch.object(kernels, '_optimization_barrier', lambda: None):
+      y, grad = _in_mode(transpose_and_gradient, mode)(x)
+      graph = tf.function(transpose_and_gradient).get_concrete_function(x)
+    self.assertAllEqual(y, np.swapaxes(x.numpy(), -1, -2))
+    self.assertAllEqual(grad, 3 * x.numpy())
+    ops = {op.type for op in graph.graph.get_operations()}
+    self.assertNotIn('XlaOptimizationBarrier', ops)
+    self.assertIsNotNone(kernels._optimization_barrier())  # Here it exists.
+
+
+class MatmulTest(tf.test.TestCase, parameterized.TestCase):
   def _variables(self, axis, dtype):
     rng = np.random.RandomState(20)
     shapes = [(3, 5), (2, 5)] if axis == 0 else [(5, 3), (5, 2)]
@@ -87,7 +117,7 @@ class MatmulByVariablesTest(tf.test.TestCase, parameterized.TestCase):
     variables = self._variables(axis, dtype)
     inputs = tf.constant(np.random.RandomState(21).randn(4, 2, 5), dtype)
     plain = lambda h: tf.matmul(h, tf.concat(variables, axis))
-    ours = lambda h: _fast.matmul_by_variables(h, variables, axis)
+    ours = lambda h: kernels.matmul(h, variables, axis)
     h = inputs[0]
     self.assertAllClose(ours(h), plain(h), rtol=1e-6, atol=1e-6)
     expected = _recurrence_gradients(plain, variables, inputs)
@@ -115,7 +145,7 @@ class MatmulByVariablesTest(tf.test.TestCase, parameterized.TestCase):
       )
 
     plain = pushes(lambda h: tf.matmul(h, tf.concat(variables, 0)))
-    ours = pushes(lambda h: _fast.matmul_by_variables(h, variables))
+    ours = pushes(lambda h: kernels.matmul(h, variables))
     # Plain keeps h and the concatenated weights; ours keeps h.
     self.assertEqual(plain - ours, 1)
     self.assertGreater(ours, 0)
@@ -130,7 +160,7 @@ class MatmulByVariablesTest(tf.test.TestCase, parameterized.TestCase):
     inputs = tf.constant(rng.randn(4, 2, 5).astype(np.float32))
 
     def matmul(h):
-      return _fast.matmul_by_variables(h, variables)[:, :5]
+      return kernels.matmul(h, variables)[:, :5]
 
     fn = tf.function(
       lambda inputs: _recurrence_gradients(matmul, variables, inputs),
@@ -152,11 +182,13 @@ class MatmulByVariablesTest(tf.test.TestCase, parameterized.TestCase):
 
 
 class LSTMTest(tf.test.TestCase, parameterized.TestCase):
-  @parameterized.parameters(None, 3)
-  def test_matches_snt_lstm_with_the_same_variables(self, projection_size):
+  @parameterized.product(projection_size=(None, 3), fast_kernels=(False, True))
+  def test_matches_snt_lstm_with_the_same_variables(
+    self, projection_size, fast_kernels
+  ):
     rng = np.random.RandomState(22)
     config = dict(hidden_size=4, projection_size=projection_size)
-    ours = _fast.LSTM(fast_kernels=True, **config)
+    ours = controllers.LSTM(fast_kernels=fast_kernels, **config)
     reference = snt.LSTM(**config)
     inputs = tf.constant(rng.randn(2, 5), tf.float32)
     hidden_size = projection_size or 4
@@ -193,6 +225,20 @@ class LSTMTest(tf.test.TestCase, parameterized.TestCase):
     ):
       self.assertAllClose(got, expected, rtol=1e-5, atol=1e-6)
 
+  @parameterized.parameters(None, 3)
+  def test_a_seed_draws_snt_lstms_initial_weights(self, projection_size):
+    inputs = tf.ones([2, 5])
+    weights = []
+    for lstm in (controllers.LSTM, snt.LSTM):
+      tf.random.set_seed(5)
+      core = lstm(4, projection_size=projection_size, forget_bias=0.5)
+      core(inputs, core.initial_state(2))
+      weights.append({v.name: v.numpy() for v in core.trainable_variables})
+    self.assertEqual(sorted(weights[0]), sorted(weights[1]))
+    for name, value in weights[1].items():
+      self.assertAllEqual(weights[0][name], value)
+    self.assertAllEqual(weights[0]['lstm/b:0'][4:8], [0.5] * 4)
+
 
 def _custom_gradient_ops(fn, *args):
   """How many ops with a custom gradient `fn`'s graph (and its functions)
@@ -205,47 +251,11 @@ def _custom_gradient_ops(fn, *args):
 
 
 class SwitchTest(tf.test.TestCase, parameterized.TestCase):
-  def test_default_is_on_only_when_traced_for_xla(self):
-    seen = {}
-
-    def record(key):
-      seen[key] = _fast.enabled(None)
-
-      def body(i):
-        # Inside a while loop's body, as in snt.dynamic_unroll.
-        seen[key + '_loop'] = _fast.enabled(None)
-        return (i + 1,)
-
-      tf.while_loop(lambda i: i < 1, body, (tf.constant(0),))
-      return tf.constant(0)
-
-    record('eager')
-    tf.function(lambda: record('function'))()
-    tf.function(lambda: record('xla'), jit_compile=True)()
-    self.assertEqual(
-      seen,
-      dict(
-        eager=False,
-        eager_loop=False,
-        function=False,
-        function_loop=False,
-        xla=True,
-        xla_loop=True,
-      ),
-    )
-    for mode in _MODES:
-      self.assertTrue(_in_mode(lambda: _fast.enabled(True), mode)())
-      self.assertFalse(_in_mode(lambda: _fast.enabled(False), mode)())
-
-  @parameterized.parameters(
-    (None, False, False),
-    (None, True, True),
-    (True, False, True),
-    (False, True, False),
-  )
-  def test_dnc_runs_the_kernels_where_the_switch_says(
-    self, fast_kernels, jit_compile, expected
+  @parameterized.product(fast_kernels=(False, True), jit_compile=(False, True))
+  def test_dnc_runs_the_kernels_where_it_was_built_to(
+    self, fast_kernels, jit_compile
   ):
+    # Chosen when the core is built, whatever the step is traced for.
     core = dnc.DNC(
       dict(memory_size=4, word_size=3, num_reads=2, num_writes=1),
       dict(hidden_size=5),
@@ -262,11 +272,87 @@ class SwitchTest(tf.test.TestCase, parameterized.TestCase):
     # The LSTM's 2 matmuls, the interface's, the output layer's, the link
     # update and reads, and the allocation: 6 in each of the 2 steps that
     # `snt.dynamic_unroll` traces (the first one runs before its loop).
-    self.assertEqual(_custom_gradient_ops(step, inputs), 12 if expected else 0)
+    self.assertEqual(
+      _custom_gradient_ops(step, inputs), 12 if fast_kernels else 0
+    )
 
-  def test_bad_switch_raises(self):
-    with self.assertRaisesRegex(TypeError, 'fast_kernels'):
-      dnc.DNC(dict(memory_size=4), dict(hidden_size=5), 2, fast_kernels='yes')
+  @parameterized.parameters(None, 'yes', 1)
+  def test_anything_but_a_bool_raises(self, value):
+    with self.assertRaisesRegex(TypeError, '`fast_kernels` must be True or'):
+      dnc.DNC(dict(memory_size=4), dict(hidden_size=5), 2, fast_kernels=value)
+
+
+class CheckGradientsTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.parameters(*_MODES)
+  def test_every_kernel_gives_tensorflows_gradient_of_its_function(self, mode):
+    errors = kernels.check_gradients(mode)
+    self.assertEqual(
+      sorted(errors), ['allocation', 'link_update_and_read', 'matmul']
+    )
+    for name, error in errors.items():
+      self.assertLess(error, 1e-9, name)
+
+  def test_bad_mode_raises(self):
+    with self.assertRaisesRegex(ValueError, '`mode`'):
+      kernels.check_gradients('jit')
+
+
+class ChangedMathsTest(tf.test.TestCase):
+  """A researcher changes a plain function: what training runs, and is told.
+
+  The link update `addressing.temporal_link` is patched to return 0.5 L_t.
+  The XLA training step built as train.py builds it (speed kernels on)
+  computes the patched forward pass: the outputs of the plain functions
+  with the patch, not those of the unpatched step. The kernel's
+  hand-written gradient is the unpatched one, which `check_gradients`
+  reports.
+  """
+
+  _CONFIG = dict(
+    hidden_size=8,
+    memory_size=6,
+    word_size=4,
+    num_read_heads=2,
+    batch_size=3,
+    num_bits=3,
+    max_length=2,
+    max_repeats=2,
+  )
+
+  def _first_logits(self, fast_kernels):
+    """The outputs of the first XLA training step (before its update)."""
+    core = None  # train.py's: the speed kernels on, under XLA.
+    if not fast_kernels:
+      config = run_flags.model_config_of(
+        {**repeat_copy_task.DEFAULTS, **self._CONFIG}
+      )
+      core = trainer_lib.make_core(
+        config, self._CONFIG['num_bits'] + 1, fast_kernels=False
+      )
+    trainer = repeat_copy_task.make_trainer(
+      self._CONFIG, seed=7, compile_mode='xla', core=core
+    )
+    return trainer.run_step()[3].numpy()
+
+  def test_training_step_sees_the_change_and_the_check_reports_it(self):
+    unpatched = self._first_logits(fast_kernels=True)
+    link = addressing.temporal_link
+    with mock.patch.object(
+      addressing, 'temporal_link', lambda *args: 0.5 * link(*args)
+    ):
+      patched = self._first_logits(fast_kernels=True)
+      patched_plain = self._first_logits(fast_kernels=False)
+      with self.assertRaisesRegex(
+        AssertionError, 'kernels.link_update_and_read: gradient'
+      ):
+        kernels.check_gradients('xla')
+    change = np.abs(patched - unpatched).max()
+    self.assertGreater(change, 1e-4)
+    # The kernel's forward pass is the patched function's: the two paths
+    # differ by float32 rounding only, far less than the change.
+    self.assertLess(np.abs(patched - patched_plain).max(), change / 100)
+    # The check passes again once the plain function is the one it was.
+    self.assertLess(max(kernels.check_gradients('eager').values()), 1e-9)
 
 
 class DNCEquivalenceTest(tf.test.TestCase, parameterized.TestCase):
@@ -330,8 +416,7 @@ class DNCEquivalenceTest(tf.test.TestCase, parameterized.TestCase):
       with self.subTest(grad=name):
         self.assertGreater(np.max(np.abs(grad)), 0)
         self.assertLess(error(fast_grads[name], grad), between)
-    # Each path against the fixture: outputs, final state and gradients
-    # (dnc_test's FixtureTest checks the default path, fast_kernels=None).
+    # Each path against the fixture: outputs, final state and gradients.
     expected_state = {
       field: self.fixture['final/' + field] for field in plain_state
     }
@@ -381,7 +466,7 @@ class CheckpointTest(tf.test.TestCase, parameterized.TestCase):
     core(tf.zeros([2, 3]), core.initial_state(2))
     return core
 
-  @parameterized.product(writer=(None, False, True), reader=(None, False, True))
+  @parameterized.product(writer=(False, True), reader=(False, True))
   def test_both_paths_keep_the_checkpoint_and_restore_each_other(
     self, writer, reader
   ):
