@@ -1,12 +1,12 @@
 """The DNC's controller without its memory: a floor for the DNC's step.
 
 `ControllerOnly` is the part of `dnc.DNC`'s step that does not touch the
-memory: the same LSTM class (`dnc._fast.LSTM`) with the same input width, the
-clipping and the output layer (matmuls that re-read their weights in the
-backward pass, as in the DNC), with zeros where the read words would be. A
-DNC step does all of this work and the memory's besides, so the time this
-core takes for a training step on the same task, compiled the same way, is a
-floor for the DNC's (`python -m benchmarks.train_step --modes=controller`).
+memory: the same LSTM class (`dnc.controllers.LSTM`) with the same input width,
+the clipping and the output layer (matmuls that re-read their weights in the
+backward pass, as in the DNC), with zeros where the read words would be. A DNC
+step does all of this work and the memory's besides, so the time this core
+takes for a training step on the same task, compiled the same way, is a floor
+for the DNC's (`python -m benchmarks.train_step --modes=controller`).
 """
 
 from collections.abc import Mapping
@@ -15,7 +15,8 @@ from typing import Any
 import sonnet as snt
 import tensorflow as tf
 
-from dnc import _fast
+from dnc import controllers
+from dnc import kernels
 
 
 class ControllerOnly(snt.RNNCore):
@@ -26,7 +27,9 @@ class ControllerOnly(snt.RNNCore):
     super().__init__(name=name)
     self._read_size = config['num_read_heads'] * config['word_size']
     self._clip_value = config['clip_value']
-    self._controller = _fast.LSTM(config['hidden_size'], fast_kernels=True)
+    self._controller = controllers.LSTM(
+      config['hidden_size'], fast_kernels=True
+    )
     self._output_linear = snt.Linear(
       config['num_bits'] + 1, name='output_linear'
     )
@@ -54,7 +57,7 @@ class ControllerOnly(snt.RNNCore):
     output = tf.concat([output, no_reads], 1)
     if not hasattr(self._output_linear, 'w'):
       self._output_linear(output)  # Creates its variables, as dnc.DNC does.
-    output = _fast.matmul_by_variables(output, [self._output_linear.w])
+    output = kernels.matmul(output, [self._output_linear.w])
     return clip(output + self._output_linear.b), state
 
   def initial_state(self, batch_size: int | tf.Tensor) -> snt.LSTMState:

@@ -5,7 +5,7 @@
 The backward pass's matmuls at C3's sizes, each inside a compiled 34-step
 `while` loop as in the training step, once reading its operand transposed
 (`transpose_a`/`transpose_b`, which XLA turns into a dot that contracts the
-operand's columns) and once through `_fast.row_major_transpose`. Prints the
+operand's columns) and once through `kernels.row_major_transpose`. Prints the
 median microseconds per time step of each, timed in alternating calls, and
 their ratio: the measurement behind `row_major_transpose`.
 """
@@ -41,11 +41,11 @@ def _loop(transposed, others, side: str, row_major: bool):
       invariant, as weights are) or `[time_steps, ..., rows, columns]`.
     others: `[time_steps, ...]`, the other operand at each time step.
     side: which side of the product `transposed` is on, 'left' or 'right'.
-    row_major: read `transposed` through `_fast.row_major_transpose`.
+    row_major: read `transposed` through `kernels.row_major_transpose`.
   """
   import tensorflow as tf
 
-  from dnc import _fast
+  from dnc import kernels
 
   time_steps = others.shape[0]
   invariant = transposed.shape.rank == 2
@@ -53,7 +53,7 @@ def _loop(transposed, others, side: str, row_major: bool):
   def product(t):
     operand = transposed if invariant else transposed[t]
     if row_major:
-      operand = _fast.row_major_transpose(operand)
+      operand = kernels.row_major_transpose(operand)
     if side == 'right':
       return tf.matmul(others[t], operand, transpose_b=not row_major)
     return tf.matmul(operand, others[t], transpose_a=not row_major)

@@ -9,8 +9,8 @@ For each configuration (see `common.CONFIGS`) and mode (eager,
 `tf.function`, XLA; and 'controller', the DNC's controller alone under XLA,
 with no memory: `controller.ControllerOnly`, a floor for the DNC's step;
 and `<mode>_plain` / `<mode>_fast`, the DNC built with `fast_kernels=False` /
-`True` instead of its default, which turns the kernels of `dnc._fast` on
-under XLA only) it measures, each in a fresh process: the first call
+`True` instead of train.py's choice, the kernels of `dnc.kernels` under XLA
+only) it measures, each in a fresh process: the first call
 (tracing and compilation), the median and spread of a full training step
 (batch generation, unroll, loss, gradients, clipping, RMSProp update; the
 `repeat_copy_task.make_trainer` step that train.py runs), the forward pass

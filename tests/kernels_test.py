@@ -24,9 +24,9 @@ from dnc import addressing
 from dnc import controllers
 from dnc import dnc
 from dnc import kernels
-from dnc import repeat_copy_task
-from dnc import run_flags
-from dnc import trainer as trainer_lib
+from dnc.tasks.repeat_copy import task as repeat_copy_task
+from dnc.train import flags as run_flags
+from dnc.train import trainer as trainer_lib
 from tests import oracles
 from tests import shared_data
 

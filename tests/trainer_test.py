@@ -4,10 +4,11 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from dnc import _fast
 from dnc import controllers
 from dnc import dnc
+from dnc import kernels
 from dnc import model
+from dnc import util
 from dnc.tasks import base as task_lib
 from dnc.tasks.babi import task as babi_task
 from dnc.tasks.repeat_copy import task as repeat_copy_task
@@ -82,18 +83,17 @@ class MakeCoreTest(tf.test.TestCase, parameterized.TestCase):
   def test_a_config_without_the_options_is_the_reference_dnc(self):
     core = trainer.make_core(_MODEL, 5)
     self.assertIsInstance(core, dnc.DNC)
-    self.assertIsInstance(core.controller, _fast.LSTM)
-    plain = trainer.make_core(_MODEL, 5, fast_kernels=False)
-    self.assertNotIsInstance(plain.controller, _fast.LSTM)
+    self.assertIsInstance(core.controller, controllers.LSTM)
 
-  @parameterized.parameters(None, False)
+  @parameterized.parameters(True, False)
   def test_layer_norm_is_the_controller_of_the_dnc(self, fast_kernels):
     core = trainer.make_core(
       dict(_MODEL, layer_norm=True), 5, fast_kernels=fast_kernels
     )
     self.assertIsInstance(core, dnc.DNC)
     self.assertIsInstance(core.controller, controllers.LayerNormLSTM)
-    self.assertEqual(core.controller._fast_kernels, fast_kernels)
+    matmul = kernels.matmul if fast_kernels else util.matmul
+    self.assertIs(core.controller._matmul, matmul)
 
   def test_input_side_options_make_a_model(self):
     for options in (
