@@ -8,7 +8,6 @@ is a linear map of the controller output and the new read words
 
 import collections
 from collections.abc import Mapping
-import math
 from typing import Any
 
 import sonnet as snt
@@ -193,7 +192,7 @@ class DNC(snt.RNNCore):
     """Runs one step.
 
     Args:
-      inputs: `[batch_size, ...]`, flattened to `[batch_size, input_size]`.
+      inputs: `[batch_size, input_size]`, x_t.
       prev_state: `DNCState` of the previous step (see `state_size`).
       bypass_mask: if given, `[batch_size, H]` (H the controller output's
         width), multiplying the controller output on its way to the output
@@ -225,7 +224,7 @@ class DNC(snt.RNNCore):
     step of an unroll.
 
     Args:
-      inputs: `[batch_size, ...]`, flattened to `[batch_size, input_size]`.
+      inputs: `[batch_size, input_size]`, x_t.
       prev_state: `DNCState` of the previous step.
       bypass_mask: see `__call__`.
 
@@ -240,7 +239,7 @@ class DNC(snt.RNNCore):
 
     batch_flatten = snt.Flatten()
     controller_input = tf.concat(
-      [batch_flatten(inputs), batch_flatten(prev_state.access_output)], 1
+      [inputs, batch_flatten(prev_state.access_output)], 1
     )  # [x_t; r_{t-1}]
     controller_output, controller_state = self._controller(
       controller_input, prev_state.controller_state
@@ -274,7 +273,7 @@ class DNC(snt.RNNCore):
     """Raises a clear error for inputs or a state this core cannot run.
 
     Args:
-      inputs: `[batch_size, ...]`.
+      inputs: `[batch_size, input_size]`.
       prev_state: what `__call__` was given as the `DNCState`.
 
     Returns:
@@ -282,10 +281,16 @@ class DNC(snt.RNNCore):
       step runs, they wait for the check (so it fails before any op that
       would fail with a less clear message).
     """
-    if inputs.shape.rank is not None and inputs.shape.rank < 2:
+    if inputs.shape.rank is not None and inputs.shape.rank != 2:
       raise ValueError(
-        '`inputs` must have rank >= 2 ([batch_size, input_size]), got shape '
-        f'{inputs.shape.as_list()}.'
+        '`inputs` of one step must be [batch_size, input_size], got shape '
+        f'{inputs.shape.as_list()}'
+        + (
+          ': to run a sequence, unroll the core over time-major [time, '
+          'batch_size, input_size] inputs (snt.dynamic_unroll).'
+          if inputs.shape.rank == 3
+          else '.'
+        )
       )
     if not isinstance(prev_state, DNCState):
       raise TypeError(
@@ -296,15 +301,14 @@ class DNC(snt.RNNCore):
         f'`inputs` must have the controller dtype {self._dtype.name}, got '
         f'{inputs.dtype.name}; set the controller dtype to change it.'
       )
-    feature_dims = inputs.shape[1:].as_list()
-    if None not in feature_dims:
-      input_size = math.prod(feature_dims)
+    input_size = inputs.shape[1]
+    if input_size is not None:
       if self._input_size is None:
         self._input_size = input_size
       elif input_size != self._input_size:
         raise ValueError(
-          f'`inputs` must have {self._input_size} features per example (the '
-          f'size of the first call, which built the weights), got shape '
+          f'`inputs` must be [batch_size, {self._input_size}] (the input size '
+          f'of the first call, which built the weights), got shape '
           f'{inputs.shape.as_list()}.'
         )
     try:
@@ -316,6 +320,18 @@ class DNC(snt.RNNCore):
       ) from None
     paths_and_values = _named_leaves(prev_state, 'prev_state')
     batch_size = inputs.shape[0]
+    state_batch_size = tf.TensorShape(prev_state.access_output.shape)[0]
+    if None not in (batch_size, state_batch_size) and (
+      batch_size != state_batch_size
+    ):
+      raise ValueError(
+        f'`inputs` has batch size {batch_size} but `prev_state` has '
+        f'{state_batch_size} (inputs {inputs.shape.as_list()}): a step takes '
+        '[batch_size, input_size]. Unrolled over batch-major [batch, time, '
+        'features] inputs? snt.dynamic_unroll and snt.static_unroll take '
+        'time-major [time, batch, features] (the Keras layer dnc.keras.DNC '
+        'takes batch-major).'
+      )
     dynamic_batch = []
     for (path, value), size in zip(
       paths_and_values, tf.nest.flatten(self.state_size), strict=True

@@ -114,6 +114,14 @@ def _mse(outputs, targets):
   return tf.reduce_mean(tf.square(outputs - targets))
 
 
+# The one rule of `dnc.DNC` and the layer (dnc.util.check_dtype), stated
+# the same in both; tests/dnc_test.py checks the core's message.
+_DTYPE_RULE = (
+  r'must be float32 or float64 \(the DNC computes in one of them; float16, '
+  r'bfloat16 and mixed precision are not supported\), got '
+)
+
+
 class LayerTest(tf.test.TestCase, parameterized.TestCase):
   def setUp(self):
     super().setUp()
@@ -340,7 +348,9 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
     ('not_a_controller', dict(controller=3), '`controller` must be a dict'),
     ('memory_size', dict(memory_size=0), '`memory_size`'),
     ('output_size', dict(output_size=-1), '`output_size`'),
-    ('mixed_precision', dict(dtype='mixed_float16'), 'mixed precision'),
+    ('mixed_precision', dict(dtype='mixed_float16'), _DTYPE_RULE + 'float16'),
+    ('float16', dict(dtype='float16'), _DTYPE_RULE + 'float16'),
+    ('bfloat16', dict(dtype='bfloat16'), _DTYPE_RULE + 'bfloat16'),
     ('unroll', dict(unroll=True), '`unroll`'),
   )
   def test_bad_arguments_are_named(self, kwargs, message):
