@@ -28,7 +28,7 @@ class FixtureTest(tf.test.TestCase, parameterized.TestCase):
     self.fixture = np.load(shared_data.require_fixture())
     self.config = json.loads(str(self.fixture['config']))
 
-  def _run(self, dtype, mode='eager', fast_kernels=None):
+  def _run(self, dtype, mode='eager', fast_kernels=False):
     """Builds the fixture's DNC, loads its weights and unrolls it.
 
     Eagerly, `snt.dynamic_unroll` is a Python loop; in a `tf.function` (and
@@ -59,9 +59,9 @@ class FixtureTest(tf.test.TestCase, parameterized.TestCase):
     )(inputs)
     return outputs, final_state, dict(zip(names, grads, strict=True))
 
-  # The default kernels (fast_kernels=None) in each mode; fast_test's
+  # The plain functions (the default) in each mode; kernels_test's
   # DNCEquivalenceTest checks fast_kernels=False and True on the fixture the
-  # same way (and against each other), each an XLA compilation.
+  # same way (and against each other).
   @parameterized.parameters('eager', 'function', 'xla')
   def test_float64_reproduces_outputs_state_and_gradients(self, mode):
     outputs, final_state, grads = self._run(tf.float64, mode)
