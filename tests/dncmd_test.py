@@ -230,7 +230,7 @@ class SpeedKernelsTest(tf.test.TestCase, parameterized.TestCase):
 
     return oracles.in_mode(step, mode)(inputs, state)
 
-  @pytest.mark.slow  # Three XLA compilations, about 11 s of CPU.
+  @pytest.mark.slow  # Two XLA compilations.
   def test_every_switch_under_xla_gives_the_plain_step(self):
     expected = self._access_step(False, 'eager', gradients=False)
     for fast_kernels in (True, False):
