@@ -8,8 +8,9 @@ A script defines its flags (`dnc.train.flags` and its task's own), then
 where `make_task(saved_config)` builds its `dnc.tasks.base.Task` from the flags.
 `run` then trains (`--mode=train`) or evaluates (`--mode=eval`):
 
-- train: create every variable, restore the latest
-  readable checkpoint (refusing one made with other flags), stop at once if
+- train: create every variable, restore the latest readable checkpoint
+  (refusing one made with other flags, and a `--checkpoint_dir` that is a
+  file or, when checkpointing, cannot be written in), stop at once if
   already trained, then report every `--report_interval` steps, checkpoint
   every `--checkpoint_interval` steps and at the end, and on SIGINT/SIGTERM
   checkpoint and exit with 128 + the signal. After each checkpoint (not
@@ -201,6 +202,10 @@ def train(
     **trainer.trackables(),
   )
   checkpointer.check_config()  # Fails fast, before the slow tracing.
+  # So does a directory a save would fail in, not after hours of training.
+  checkpoints.check_directory(
+    run.checkpoint_dir, writable=checkpointing and chief
+  )
   trainer.build()
   restored = checkpointer.restore_latest()
   iteration = int(trainer.step.numpy())
