@@ -468,6 +468,28 @@ class SafetyTest(absltest.TestCase):
         self.assertRegex(output, r'Saved .*ckpt-\d+')
         self.assertTrue(_checkpoint_steps(self.directory))
 
+  def test_a_signal_without_checkpointing_says_nothing_was_saved(self):
+    directory = os.path.join(self.directory, 'run')
+    process = _start(
+      *_TINY,
+      f'--checkpoint_dir={directory}',
+      '--checkpoint_interval=0',
+      '--report_interval=5',
+      '--num_training_iterations=1000000',
+    )
+    self._wait_for(process, r'5: Avg training loss')
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    self.assertEqual(process.returncode, 128 + signal.SIGINT, output)
+    self.assertNotIn('Traceback', output)
+    self.assertRegex(
+      output,
+      r'Stopped by SIGINT at step \d+: nothing was saved, as checkpointing '
+      r'is off \(--checkpoint_interval=0\)',
+    )
+    self.assertNotIn('Saved', output)
+    self.assertFalse(os.path.exists(directory))
+
   def test_killed_run_resumes_from_last_complete_checkpoint(self):
     process = _start(
       *self.flags,
