@@ -13,6 +13,7 @@ Unlike the rest of `dnc.tasks.babi`, this module needs TensorFlow.
 from collections.abc import Callable
 from collections.abc import Sequence
 import json
+import pathlib
 from typing import Any
 
 from absl import logging
@@ -37,20 +38,38 @@ def load(
 ) -> tuple[Vocabulary, dict[str, list[encoding.Story]]]:
   """Reads and encodes `tasks`, logging what was read.
 
-  Without `vocab`, the vocabulary covers every test file and the training
-  files read, so word ids do not depend on `tasks`
-  (`encoding.load_dataset(..., vocab_tasks=ALL_TASKS)`).
+  Without `vocab`, the vocabulary covers the training files read and every
+  test file in `data_dir` (all 20 tasks' in a full copy, so that word ids do
+  not depend on `tasks`), but needs only the files of `tasks`.
 
   Returns:
     `(vocab, {split: encoded stories})`.
+
+  Raises:
+    files.MissingTaskFilesError: naming the files of `tasks` not found.
   """
+  vocab_tasks = ()
+  if vocab is None:
+    directory = pathlib.Path(data_dir)
+    if directory.is_dir():  # Otherwise reading `tasks` names it.
+      vocab_tasks = tuple(
+        files.find_task_files(directory, 'test', missing_ok=True)
+      )
+    absent = sorted(set(files.ALL_TASKS) - set(vocab_tasks) - set(tasks))
+    if vocab_tasks and absent:
+      logging.info(
+        'No test files of tasks %s in %s: the vocabulary lacks the words '
+        'only they use.',
+        ','.join(map(str, absent)),
+        data_dir,
+      )
   vocab, stories = encoding.load_dataset(
     data_dir,
     tasks,
     splits,
     vocab=vocab,
     allow_1k_fallback=allow_1k_fallback,
-    vocab_tasks=files.ALL_TASKS,
+    vocab_tasks=vocab_tasks,
   )
   logging.info(
     'Read tasks %s from %s: vocabulary of %d words; %s.',
