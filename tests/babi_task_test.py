@@ -112,6 +112,11 @@ class BabiTaskTest(absltest.TestCase):
     self.assertLess(vocab.size, full.size)
     with self.assertRaisesRegex(babi.MissingTaskFilesError, 'qa2_'):
       babi_task.load(data.full_path, [1, 2], ['train', 'test'])
+    # A model trained on it cannot read task 2: the words it lacks are named.
+    with self.assertRaisesRegex(
+      task_lib.TaskError, r"Tasks 2 in .* vocabulary lacks, such as \[.*'milk'"
+    ):
+      babi_task.load(_EN, [2], ['test'], vocab=vocab)
 
   def test_bad_permute_words_are_a_task_error(self):
     with self.assertRaisesRegex(task_lib.TaskError, r"\['zebra'\]"):

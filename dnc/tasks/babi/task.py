@@ -25,6 +25,7 @@ from dnc.tasks.babi import batching
 from dnc.tasks.babi import encoding
 from dnc.tasks.babi import files
 from dnc.tasks.babi import results
+from dnc.tasks.babi.vocabulary import UnknownWordsError
 from dnc.tasks.babi.vocabulary import Vocabulary
 from dnc.train import checkpoints
 
@@ -47,6 +48,7 @@ def load(
 
   Raises:
     files.MissingTaskFilesError: naming the files of `tasks` not found.
+    task_lib.TaskError: naming the words of `tasks` that `vocab` lacks.
   """
   vocab_tasks = ()
   if vocab is None:
@@ -63,14 +65,21 @@ def load(
         ','.join(map(str, absent)),
         data_dir,
       )
-  vocab, stories = encoding.load_dataset(
-    data_dir,
-    tasks,
-    splits,
-    vocab=vocab,
-    allow_1k_fallback=allow_1k_fallback,
-    vocab_tasks=vocab_tasks,
-  )
+  try:
+    vocab, stories = encoding.load_dataset(
+      data_dir,
+      tasks,
+      splits,
+      vocab=vocab,
+      allow_1k_fallback=allow_1k_fallback,
+      vocab_tasks=vocab_tasks,
+    )
+  except UnknownWordsError as e:  # Only a given `vocab` can lack words.
+    raise task_lib.TaskError(
+      f'Tasks {",".join(map(str, tasks))} in {data_dir} use words the '
+      f"model's vocabulary lacks, such as {e.words}. It holds the words of the "
+      'files it was trained from; evaluate tasks whose files were among them.'
+    ) from e
   logging.info(
     'Read tasks %s from %s: vocabulary of %d words; %s.',
     ','.join(map(str, tasks)),
