@@ -91,6 +91,33 @@ class BabiTaskTest(absltest.TestCase):
     self.assertIn('0.01 steps/s (0.0 stories/s, ', line)
     self.assertIn('an epoch of 12 stories in 10.0 min', line)
 
+  def test_load_needs_only_the_files_of_its_tasks(self):
+    data = self.create_tempdir()
+    paths = sorted(_EN.glob('qa1_*.txt'))
+    for path in paths:
+      data.create_file(path.name, path.read_text())
+    with self.assertLogs(level='INFO') as logs:
+      vocab, stories = babi_task.load(data.full_path, [1], ['train', 'test'])
+    words = sorted(shared_data.babi_words(paths))
+    self.assertEqual(vocab.words, ('<pad>', '-', *words))
+    self.assertEqual(
+      {split: {s.task for s in v} for split, v in stories.items()},
+      {'train': {1}, 'test': {1}},
+    )
+    self.assertTrue(
+      any('No test files of tasks 2,3,' in o for o in logs.output)
+    )
+    # With every test file, the vocabulary is that of them all, as before.
+    full, _ = babi_task.load(_EN, [1], ['train', 'test'])
+    self.assertLess(vocab.size, full.size)
+    with self.assertRaisesRegex(babi.MissingTaskFilesError, 'qa2_'):
+      babi_task.load(data.full_path, [1, 2], ['train', 'test'])
+    # A model trained on it cannot read task 2: the words it lacks are named.
+    with self.assertRaisesRegex(
+      task_lib.TaskError, r"Tasks 2 in .* vocabulary lacks, such as \[.*'milk'"
+    ):
+      babi_task.load(_EN, [2], ['test'], vocab=vocab)
+
   def test_bad_permute_words_are_a_task_error(self):
     with self.assertRaisesRegex(task_lib.TaskError, r"\['zebra'\]"):
       _task(permute_words='mary,zebra')

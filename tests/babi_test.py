@@ -221,6 +221,12 @@ class StoriesTest(parameterized.TestCase):
     self.assertIn(str(self.data_dir), str(error))
     self.assertIn('allow_1k_fallback', str(error))
 
+  def test_missing_files_left_out_when_missing_ok(self):
+    files = babi.find_task_files(
+      self.data_dir, 'train', tasks=[1, 3, 5], missing_ok=True
+    )
+    self.assertEqual(list(files), [1])
+
   def test_missing_directory(self):
     with self.assertRaisesRegex(FileNotFoundError, 'nowhere'):
       babi.find_task_files(self.root / 'nowhere', 'train', tasks=[1])

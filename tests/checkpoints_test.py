@@ -4,6 +4,7 @@ import json
 import os
 
 from absl import flags
+from absl.testing import absltest
 import tensorflow as tf
 
 from dnc.train import checkpoints
@@ -89,6 +90,68 @@ class CheckpointerTest(tf.test.TestCase):
       checkpoints.Checkpointer(
         directory, other, defaults={'permute_words': ''}
       ).check_config()
+
+
+class CheckDirectoryTest(tf.test.TestCase):
+  def setUp(self):
+    super().setUp()
+    self.root = self.create_tempdir().full_path
+    self.file = os.path.join(self.root, 'afile')
+    with open(self.file, 'w') as f:
+      f.write('not a directory')
+
+  def test_a_file_or_a_path_under_one_is_refused(self):
+    for writable in (True, False):
+      cannot = 'cannot write there' if writable else 'cannot hold checkpoints'
+      with self.subTest(writable=writable):
+        with self.assertRaisesRegex(
+          checkpoints.CheckpointError,
+          rf'^--checkpoint_dir={self.file}: {cannot} \(it is a file\)$',
+        ):
+          checkpoints.check_directory(self.file, writable)
+        under = os.path.join(self.file, 'ckpt')
+        with self.assertRaisesRegex(
+          checkpoints.CheckpointError,
+          rf'^--checkpoint_dir={under}: {cannot} \({self.file} is a file\)$',
+        ):
+          checkpoints.check_directory(under, writable)
+    with open(self.file) as f:
+      self.assertEqual(f.read(), 'not a directory')
+
+  def test_creates_the_directory_and_leaves_what_is_there(self):
+    directory = os.path.join(self.root, 'new', 'run')
+    checkpoints.check_directory(directory, writable=False)
+    self.assertFalse(os.path.exists(os.path.join(self.root, 'new')))
+    checkpoints.check_directory(directory, writable=True)
+    self.assertEqual(os.listdir(directory), [])
+    saved = self._save(directory)
+    before = {
+      name: os.path.getmtime(os.path.join(directory, name))
+      for name in os.listdir(directory)
+    }
+    checkpoints.check_directory(directory, writable=True)
+    after = {
+      name: os.path.getmtime(os.path.join(directory, name))
+      for name in os.listdir(directory)
+    }
+    self.assertEqual(after, before)
+    self.assertEqual(tf.train.latest_checkpoint(directory), saved)
+
+  @absltest.skipIf(os.geteuid() == 0, 'root may write in a read-only directory')
+  def test_a_read_only_directory_is_refused(self):
+    directory = os.path.join(self.root, 'read_only')
+    os.mkdir(directory, 0o555)
+    checkpoints.check_directory(directory, writable=False)
+    for path in (directory, os.path.join(directory, 'run')):
+      with self.assertRaisesRegex(
+        checkpoints.CheckpointError,
+        rf'^--checkpoint_dir={path}: cannot write there \(.*Permission',
+      ):
+        checkpoints.check_directory(path, writable=True)
+    self.assertEqual(os.listdir(directory), [])
+
+  def _save(self, directory):
+    return checkpoints.Checkpointer(directory, {}, v=tf.Variable(1.0)).save(3)
 
 
 class AdoptSavedFlagsTest(tf.test.TestCase):

@@ -277,6 +277,39 @@ class TrainBabiTest(absltest.TestCase):
     self.assertIn('bAbI data directory not found: /nonexistent', output)
     self.assertNotIn('Traceback', output)
 
+  @pytest.mark.slow
+  def test_trains_and_evaluates_from_the_files_of_its_tasks_alone(self):
+    data = pathlib.Path(self.create_tempdir().full_path, 'en-10k')
+    data.mkdir()
+    task_files = [_file(1, 'train'), _file(1, 'test')]
+    for path in task_files:
+      shutil.copy(path, data)
+    directory = self.create_tempdir().full_path
+    flags = [
+      f'--data_dir={data}', '--tasks=1', '--hidden_size=8',
+      '--memory_size=4', '--word_size=4', '--num_read_heads=1',
+      '--batch_size=2', '--report_interval=1', '--checkpoint_interval=2',
+      f'--checkpoint_dir={directory}', '--nojit_compile',
+    ]  # fmt: skip
+    code, output = _run(*flags, '--num_training_iterations=2')
+    self.assertEqual(code, 0, output)
+    # The vocabulary is that of the files present, as the config records.
+    words = sorted(shared_data.babi_words(task_files))
+    with open(os.path.join(directory, 'config.json')) as f:
+      self.assertEqual(json.load(f)['vocabulary'], ['<pad>', '-', *words])
+    self.assertIn(f'vocabulary of {len(words) + 2} words', output)
+    self.assertIn('2: Avg training loss', output)
+
+    code, output = _run(*flags, '--mode=eval')
+    self.assertEqual(code, 0, output)
+    self.assertRegex(output, r'\| 1: single supporting fact \| [\d.]+ \| ')
+
+    # A task asked for whose files are not there is named, with where.
+    code, output = _run(*flags, '--tasks=1,2', '--num_training_iterations=4')
+    self.assertEqual(code, 1, output)
+    self.assertIn(f'not found in {data}: qa2_two-supporting-facts_', output)
+    self.assertNotIn('Traceback', output)
+
   def test_missing_files_are_named(self):
     code, output = _run(
       f'--data_dir={self.create_tempdir().full_path}', '--tasks=2'

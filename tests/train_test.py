@@ -394,6 +394,40 @@ class TrainedRunTest(absltest.TestCase):
     self.assertIn('--hidden_size: saved 16, now 8', output)
 
 
+class CheckpointDirTest(absltest.TestCase):
+  def test_a_directory_it_cannot_use_stops_it_before_training(self):
+    # Tests run as root, who writes in read-only directories: a path under
+    # a file stands for a directory that cannot be created.
+    afile = os.path.join(self.create_tempdir().full_path, 'afile')
+    with open(afile, 'w') as f:
+      f.write('kept')
+    for directory, more_flags, problem in (
+      (
+        os.path.join(afile, 'ckpt'),
+        ['--checkpoint_interval=10'],
+        f'cannot write there ({afile} is a file)',
+      ),
+      # With checkpointing off (train.py's default) nothing is written, but
+      # a file cannot hold checkpoints to resume from either.
+      (afile, [], 'cannot hold checkpoints (it is a file)'),
+    ):
+      with self.subTest(directory=directory):
+        code, output = _train(
+          *_TINY,
+          f'--checkpoint_dir={directory}',
+          '--report_interval=1',
+          '--num_training_iterations=20',
+          *more_flags,
+        )
+        self.assertEqual(code, 1, output)
+        last = [line for line in output.splitlines() if line.strip()][-1]
+        self.assertIn(f'--checkpoint_dir={directory}: {problem}', last)
+        self.assertNotIn('Traceback', output)
+        self.assertNotIn('Avg training loss', output)
+    with open(afile) as f:
+      self.assertEqual(f.read(), 'kept')
+
+
 class SafetyTest(absltest.TestCase):
   def setUp(self):
     super().setUp()
@@ -433,6 +467,28 @@ class SafetyTest(absltest.TestCase):
         self.assertNotIn('Traceback', output)
         self.assertRegex(output, r'Saved .*ckpt-\d+')
         self.assertTrue(_checkpoint_steps(self.directory))
+
+  def test_a_signal_without_checkpointing_says_nothing_was_saved(self):
+    directory = os.path.join(self.directory, 'run')
+    process = _start(
+      *_TINY,
+      f'--checkpoint_dir={directory}',
+      '--checkpoint_interval=0',
+      '--report_interval=5',
+      '--num_training_iterations=1000000',
+    )
+    self._wait_for(process, r'5: Avg training loss')
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    self.assertEqual(process.returncode, 128 + signal.SIGINT, output)
+    self.assertNotIn('Traceback', output)
+    self.assertRegex(
+      output,
+      r'Stopped by SIGINT at step \d+: nothing was saved, as checkpointing '
+      r'is off \(--checkpoint_interval=0\)',
+    )
+    self.assertNotIn('Saved', output)
+    self.assertFalse(os.path.exists(directory))
 
   def test_killed_run_resumes_from_last_complete_checkpoint(self):
     process = _start(

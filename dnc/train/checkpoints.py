@@ -16,6 +16,7 @@ import resource
 import signal
 import sys
 from typing import Any
+import uuid
 
 from absl import flags
 from absl import logging
@@ -228,6 +229,72 @@ class Checkpointer:
       The path of the new checkpoint.
     """
     return self.best_manager.save(checkpoint_number=step)
+
+
+def _reason(error: Exception, *paths: str) -> str:
+  """The first line of a file-system error, without `paths` it names."""
+  message = str(getattr(error, 'message', None) or error).strip()
+  message = message.splitlines()[0] if message else type(error).__name__
+  path, separator, reason = message.rpartition('; ')  # TF: 'path; reason'.
+  if not separator:
+    return message
+  return reason if path in paths else f'{path}: {reason}'
+
+
+def _nearest_existing(path: str) -> str | None:
+  """`path`, or its nearest ancestor that exists; None if none does."""
+  while not tf.io.gfile.exists(path):
+    parent = os.path.dirname(path)
+    if not parent or parent == path:
+      return None
+    path = parent
+  return path
+
+
+def check_directory(
+  directory: str, writable: bool, flag: str = '--checkpoint_dir'
+) -> None:
+  """Raises `CheckpointError` if `directory` cannot hold checkpoints.
+
+  A path that is a file, or lies under one, is refused. With `writable`,
+  the directory is also created (as `Checkpointer.save` would) and a probe
+  file of a fresh name is written in it and removed: nothing already there
+  is read, overwritten or deleted.
+
+  Args:
+    directory: the checkpoint directory.
+    writable: whether the run will write there.
+    flag: the flag that named it, for the message.
+
+  Raises:
+    CheckpointError: in one line, naming `flag` and why.
+  """
+
+  def refuse(problem):
+    return CheckpointError(f'{flag}={directory}: {problem}')
+
+  cannot = 'cannot write there' if writable else 'cannot hold checkpoints'
+  local = '://' not in directory
+  existing = _nearest_existing(
+    os.path.abspath(directory) if local else directory
+  )
+  if existing is not None and not tf.io.gfile.isdir(existing):
+    if existing == (os.path.abspath(directory) if local else directory):
+      raise refuse(f'{cannot} (it is a file)')
+    raise refuse(f'{cannot} ({existing} is a file)')
+  if not writable:
+    return
+  try:
+    tf.io.gfile.makedirs(directory)
+  except (tf.errors.OpError, OSError) as e:
+    raise refuse(f'{cannot} ({_reason(e, directory)})') from e
+  probe = os.path.join(directory, f'.write-probe-{uuid.uuid4().hex}')
+  try:
+    with tf.io.gfile.GFile(probe, 'w') as f:
+      f.write('')
+    tf.io.gfile.remove(probe)
+  except (tf.errors.OpError, OSError) as e:
+    raise refuse(f'{cannot} ({_reason(e, probe)})') from e
 
 
 def adopt_saved_flags(

@@ -8,11 +8,13 @@ A script defines its flags (`dnc.train.flags` and its task's own), then
 where `make_task(saved_config)` builds its `dnc.tasks.base.Task` from the flags.
 `run` then trains (`--mode=train`) or evaluates (`--mode=eval`):
 
-- train: create every variable, restore the latest
-  readable checkpoint (refusing one made with other flags), stop at once if
+- train: create every variable, restore the latest readable checkpoint
+  (refusing one made with other flags, and a `--checkpoint_dir` that is a
+  file or, when checkpointing, cannot be written in), stop at once if
   already trained, then report every `--report_interval` steps, checkpoint
   every `--checkpoint_interval` steps and at the end, and on SIGINT/SIGTERM
-  checkpoint and exit with 128 + the signal. After each checkpoint (not
+  checkpoint (with `--checkpoint_interval` <= 0, nothing is saved, as it
+  then says) and exit with 128 + the signal. After each checkpoint (not
   one forced by a signal) a task that holds out validation data scores it
   (`Task.validate`): the record goes to `validation.jsonl` beside the
   checkpoints, and the checkpoint of the best score so far is kept in
@@ -39,6 +41,7 @@ from collections.abc import Sequence
 import contextlib
 import json
 import os
+import signal
 import time
 from typing import Any
 
@@ -201,6 +204,10 @@ def train(
     **trainer.trackables(),
   )
   checkpointer.check_config()  # Fails fast, before the slow tracing.
+  # So does a directory a save would fail in, not after hours of training.
+  checkpoints.check_directory(
+    run.checkpoint_dir, writable=checkpointing and chief
+  )
   trainer.build()
   restored = checkpointer.restore_latest()
   iteration = int(trainer.step.numpy())
@@ -304,6 +311,15 @@ def train(
         save()
     if checkpointing and iteration % run.checkpoint_interval != 0:
       save(validate=not stop.received)
+  if stop.received and not checkpointing:
+    logging.warning(
+      'Stopped by %s at step %d: nothing was saved, as checkpointing is off '
+      '(--checkpoint_interval=%d); pass --checkpoint_interval=N to save '
+      'every N steps and when stopped.',
+      signal.Signals(stop.received).name,
+      iteration,
+      run.checkpoint_interval,
+    )
   logging.info(
     'Stopped at step %d; the training step was traced %d time(s).',
     iteration,

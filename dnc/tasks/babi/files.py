@@ -153,6 +153,7 @@ def find_task_files(
   split: str,
   tasks: Iterable[int] | None = None,
   allow_1k_fallback: bool = False,
+  missing_ok: bool = False,
 ) -> dict[int, pathlib.Path]:
   """Finds the file of each task for one split.
 
@@ -165,6 +166,8 @@ def find_task_files(
       logging a warning that names it. This covers copies of en-10k that lack
       `qa3_three-supporting-facts_train.txt`; the fallback file holds 1,000
       training questions instead of 10,000.
+    missing_ok: leave out the tasks whose file is not found, rather than
+      raising `MissingTaskFilesError`.
 
   Returns:
     A dict from task id to file path, in increasing task order.
@@ -199,7 +202,7 @@ def find_task_files(
       missing.append(expected_file_name(task, split))
     else:
       found[task] = path
-  if missing:
+  if missing and not missing_ok:
     hints = []
     subdirs = [d for d in ('en-10k', 'en') if (directory / d).is_dir()]
     if subdirs and not any(directory.glob('qa*_*.txt')):

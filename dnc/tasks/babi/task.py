@@ -13,6 +13,7 @@ Unlike the rest of `dnc.tasks.babi`, this module needs TensorFlow.
 from collections.abc import Callable
 from collections.abc import Sequence
 import json
+import pathlib
 from typing import Any
 
 from absl import logging
@@ -24,6 +25,7 @@ from dnc.tasks.babi import batching
 from dnc.tasks.babi import encoding
 from dnc.tasks.babi import files
 from dnc.tasks.babi import results
+from dnc.tasks.babi.vocabulary import UnknownWordsError
 from dnc.tasks.babi.vocabulary import Vocabulary
 from dnc.train import checkpoints
 
@@ -37,21 +39,47 @@ def load(
 ) -> tuple[Vocabulary, dict[str, list[encoding.Story]]]:
   """Reads and encodes `tasks`, logging what was read.
 
-  Without `vocab`, the vocabulary covers every test file and the training
-  files read, so word ids do not depend on `tasks`
-  (`encoding.load_dataset(..., vocab_tasks=ALL_TASKS)`).
+  Without `vocab`, the vocabulary covers the training files read and every
+  test file in `data_dir` (all 20 tasks' in a full copy, so that word ids do
+  not depend on `tasks`), but needs only the files of `tasks`.
 
   Returns:
     `(vocab, {split: encoded stories})`.
+
+  Raises:
+    files.MissingTaskFilesError: naming the files of `tasks` not found.
+    task_lib.TaskError: naming the words of `tasks` that `vocab` lacks.
   """
-  vocab, stories = encoding.load_dataset(
-    data_dir,
-    tasks,
-    splits,
-    vocab=vocab,
-    allow_1k_fallback=allow_1k_fallback,
-    vocab_tasks=files.ALL_TASKS,
-  )
+  vocab_tasks = ()
+  if vocab is None:
+    directory = pathlib.Path(data_dir)
+    if directory.is_dir():  # Otherwise reading `tasks` names it.
+      vocab_tasks = tuple(
+        files.find_task_files(directory, 'test', missing_ok=True)
+      )
+    absent = sorted(set(files.ALL_TASKS) - set(vocab_tasks) - set(tasks))
+    if vocab_tasks and absent:
+      logging.info(
+        'No test files of tasks %s in %s: the vocabulary lacks the words '
+        'only they use.',
+        ','.join(map(str, absent)),
+        data_dir,
+      )
+  try:
+    vocab, stories = encoding.load_dataset(
+      data_dir,
+      tasks,
+      splits,
+      vocab=vocab,
+      allow_1k_fallback=allow_1k_fallback,
+      vocab_tasks=vocab_tasks,
+    )
+  except UnknownWordsError as e:  # Only a given `vocab` can lack words.
+    raise task_lib.TaskError(
+      f'Tasks {",".join(map(str, tasks))} in {data_dir} use words the '
+      f"model's vocabulary lacks, such as {e.words}. It holds the words of the "
+      'files it was trained from; evaluate tasks whose files were among them.'
+    ) from e
   logging.info(
     'Read tasks %s from %s: vocabulary of %d words; %s.',
     ','.join(map(str, tasks)),

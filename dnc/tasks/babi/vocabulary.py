@@ -22,6 +22,18 @@ MARKER_ID = 1
 _RESERVED = (PAD, MARKER)
 
 
+class UnknownWordsError(ValueError):
+  """Words to encode that a vocabulary lacks.
+
+  Attributes:
+    words: those words, sorted.
+  """
+
+  def __init__(self, words: Iterable[str]):
+    self.words = sorted(words)
+    super().__init__(f'Words not in the vocabulary: {self.words}')
+
+
 class Vocabulary:
   """Word <-> id map shared by all tasks.
 
@@ -108,14 +120,15 @@ class Vocabulary:
       Their ids, in order.
 
     Raises:
-      ValueError: naming the words that are not in the vocabulary.
+      UnknownWordsError: (a ValueError) naming the words that are not in the
+        vocabulary.
     """
     words = list(words)
     try:
       return [self._ids[w] for w in words]
     except KeyError:
-      unknown = sorted({w for w in words if w not in self._ids})
-      raise ValueError(f'Words not in the vocabulary: {unknown}') from None
+      unknown = {w for w in words if w not in self._ids}
+      raise UnknownWordsError(unknown) from None
 
   def decode(self, ids: Iterable[int]) -> list[str]:
     """Words of `ids`.
