@@ -79,16 +79,16 @@ class ModelConfig:
     if self.projection_size is not None:
       _check_int(self, 'projection_size', minimum=1)
     if self.clip_value is not None and not self.clip_value >= 0:
-      raise ConfigError(f'clip_value must be >= 0, got {self.clip_value!r}.')
+      raise ConfigError(f'`clip_value` must be >= 0, got {self.clip_value!r}.')
     if not 0 <= self.bypass_dropout < 1:
       raise ConfigError(
-        f'bypass_dropout must be in [0, 1), got {self.bypass_dropout!r}.'
+        f'`bypass_dropout` must be in [0, 1), got {self.bypass_dropout!r}.'
       )
     changed_lstm = self.forget_bias != 1.0 or self.projection_size is not None
     if changed_lstm and (self.layer_norm or self.backward_size):
       raise ConfigError(
-        'forget_bias and projection_size set the default LSTM controller; '
-        'layer_norm and backward_size replace it.'
+        '`forget_bias` and `projection_size` set the default LSTM '
+        'controller; `layer_norm` and `backward_size` replace it.'
       )
 
   @classmethod
@@ -124,7 +124,9 @@ class ModelConfig:
 def _check_int(config: ModelConfig, name: str, minimum: int) -> None:
   value = getattr(config, name)
   if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-    raise ConfigError(f'{name} must be an integer >= {minimum}, got {value!r}.')
+    raise ConfigError(
+      f'`{name}` must be an integer >= {minimum}, got {value!r}.'
+    )
 
 
 # Fields that every saved config has had since the first checkpoints.
@@ -187,7 +189,8 @@ def make_core(
   backward_size = config.backward_size
   if controller is not None and (config.layer_norm or backward_size):
     raise ConfigError(
-      '`controller` replaces the LSTM that layer_norm and backward_size set.'
+      '`controller` replaces the LSTM that `layer_norm` and `backward_size` '
+      'set.'
     )
   if config.layer_norm or backward_size:
     controller = controllers.lstm(
@@ -228,7 +231,9 @@ def make_core(
   if not (embedding_size or backward_size or config.bypass_dropout):
     return core
   if embedding_size and vocabulary_size is None:
-    raise ConfigError('embedding_size needs a task whose inputs are word ids.')
+    raise ConfigError(
+      '`embedding_size` needs a task whose inputs are word ids.'
+    )
   backward = None
   if backward_size:
     backward = controllers.lstm(

@@ -66,10 +66,10 @@ class ModelConfigTest(tf.test.TestCase):
 
   def test_bad_values_are_refused_by_name(self):
     for options, message in (
-      (dict(memory_size=0), 'memory_size must be an integer >= 1'),
-      (dict(hidden_size=2.5), 'hidden_size must be an integer'),
-      (dict(clip_value=-1), 'clip_value must be >= 0'),
-      (dict(bypass_dropout=1.0), r'bypass_dropout must be in \[0, 1\)'),
+      (dict(memory_size=0), '`memory_size` must be an integer >= 1'),
+      (dict(hidden_size=2.5), '`hidden_size` must be an integer'),
+      (dict(clip_value=-1), '`clip_value` must be >= 0'),
+      (dict(bypass_dropout=1.0), r'`bypass_dropout` must be in \[0, 1\)'),
       (dict(layer_norm=True, forget_bias=0.0), 'forget_bias'),
     ):
       with self.subTest(options=options):
