@@ -58,11 +58,16 @@ def worker(config: dict, mode: str, steps: int) -> dict:
   import sonnet as snt
   import tensorflow as tf
 
+  from dnc import config as config_lib
   from dnc import recompute
-  from dnc.train import trainer
 
   tf.random.set_seed(0)
-  core = trainer.make_core(dict(config, clip_value=20), _VOCABULARY)
+  # The step below is compiled with XLA: the speed kernels are on.
+  core = config_lib.make_core(
+    config_lib.ModelConfig.from_dict(dict(config, clip_value=20)),
+    _VOCABULARY,
+    fast_kernels=True,
+  )
   optimizer = snt.optimizers.RMSProp(1e-4, decay=0.9, momentum=0.9)
   shape = [config['length'], config['batch_size']]
   words = tf.random.stateless_uniform(shape, [0, 1], 0, _VOCABULARY, tf.int32)

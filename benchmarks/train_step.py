@@ -36,8 +36,8 @@ def tf_worker(config_name: str, mode: str, steps: int) -> dict:
   DNC: the same step without the memory, a floor for the DNC's.
   """
   from benchmarks import controller
+  from dnc import config as config_lib
   from dnc.tasks.repeat_copy import task as repeat_copy_task
-  from dnc.train import trainer as trainer_lib
 
   config = common.CONFIGS[config_name]
   if mode == 'controller':
@@ -47,8 +47,8 @@ def tf_worker(config_name: str, mode: str, steps: int) -> dict:
     )
   elif mode.endswith(('_plain', '_fast')):
     mode, kernels = mode.rsplit('_', 1)
-    core = trainer_lib.make_core(
-      {**repeat_copy_task.DEFAULTS, **config},
+    core = config_lib.make_core(
+      config_lib.ModelConfig.from_dict({**repeat_copy_task.DEFAULTS, **config}),
       config['num_bits'] + 1,  # RepeatCopy's target size.
       fast_kernels=kernels == 'fast',
     )

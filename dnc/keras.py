@@ -57,6 +57,7 @@ from typing import Any
 import sonnet as snt
 import tensorflow as tf
 
+from dnc import config as config_lib
 from dnc import controllers
 from dnc import dnc
 from dnc import util
@@ -188,15 +189,15 @@ def make_core(
     variables are named as a `dnc.DNC` built on its own.
   """
   kind = spec['type']
-  controller, controller_config = None, None
+  controller = None
+  lstm_options = {}
   if kind == 'lstm':
-    controller_config = {
-      'hidden_size': spec['hidden_size'],
-      'forget_bias': spec['forget_bias'],
-      'dtype': dtype,
-    }
-    if spec['projection_size'] is not None:
-      controller_config['projection_size'] = spec['projection_size']
+    # The DNC's default LSTM, as `dnc.config.make_core` builds it.
+    lstm_options = dict(
+      hidden_size=spec['hidden_size'],
+      forget_bias=spec['forget_bias'],
+      projection_size=spec['projection_size'],
+    )
   elif kind == 'gru':
     controller = snt.GRU(spec['hidden_size'], dtype=dtype)
   elif kind == 'deep_lstm':
@@ -215,13 +216,20 @@ def make_core(
         '`controller` must return a Sonnet RNN core (callable with '
         f'`initial_state`), got {type(controller).__name__}.'
       )
-  return dnc.DNC(
-    access_config=dict(access_config),
-    controller_config=controller_config,
-    output_size=output_size,
+  model_config = config_lib.ModelConfig(
+    memory_size=access_config['memory_size'],
+    word_size=access_config['word_size'],
+    num_read_heads=access_config['num_reads'],
+    num_write_heads=access_config['num_writes'],
     clip_value=clip_value,
-    controller=controller,
+    **lstm_options,
+  )
+  return config_lib.make_core(
+    model_config,
+    output_size,
     fast_kernels=fast_kernels,
+    controller=controller,
+    dtype=dtype if controller is None else None,
   )
 
 

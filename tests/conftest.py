@@ -45,6 +45,7 @@ _LONGEST_FIRST = (
   'tests/packaging_test.py',
   'tests/visualize_test.py::EndToEndTest',
   'tests/model_test.py::CompiledRecomputeTest',
+  'tests/custom_task_test.py::CustomTaskTest',
   'tests/train_babi_test.py',
   'tests/train_test.py',
   'tests/babi_curve_test.py',

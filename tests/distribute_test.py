@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dnc import config as config_lib
 from dnc.tasks import base as task_lib
 from dnc.tasks.babi import task as babi_task
 from dnc.tasks.repeat_copy import task as repeat_copy_task
@@ -64,7 +65,11 @@ def _babi_trainer(mode, strategy=None):
   )
   task = babi_task.BabiTask(vocab, [1], 4, train_stories=stories['train'])
   tf.random.set_seed(0)
-  core = trainer_lib.make_core(_MODEL, task.output_size)
+  core = config_lib.make_core(
+    config_lib.ModelConfig.from_dict(_MODEL),
+    task.output_size,
+    fast_kernels=trainer_lib.fast_kernels_for(mode),
+  )
   return trainer_lib.Trainer(
     task, core, 1e-2, 1e-10, 50, compile_mode=mode, strategy=strategy
   )

@@ -18,8 +18,6 @@ import tensorflow as tf
 from dnc import access
 from dnc import dnc
 from dnc import internals
-from dnc.train import flags as run_flags
-from dnc.train import trainer
 from tests import oracles
 
 _ACCESS = dict(memory_size=5, word_size=4, num_reads=2, num_writes=2)
@@ -259,40 +257,6 @@ class SpeedKernelsTest(tf.test.TestCase, parameterized.TestCase):
       for c in (plain, dncmd)
     ]
     self.assertGreater(np.abs(outputs[0] - outputs[1]).max(), 1e-4)
-
-
-class ConfigTest(tf.test.TestCase):
-  """The training scripts' model flags (`run_flags`, `trainer.make_core`)."""
-
-  _MODEL = dict(
-    hidden_size=8,
-    memory_size=5,
-    word_size=4,
-    num_read_heads=2,
-    num_write_heads=1,
-    clip_value=20,
-  )
-
-  def _names(self, config):
-    core = trainer.make_core(config, output_size=3)
-    trainer.build_variables(core, input_size=3)
-    return sorted(v.name for v in core.trainable_variables)
-
-  def test_the_options_are_model_flags_off_by_default(self):
-    for option in ('content_masking', 'deallocate_content', 'link_sharpness'):
-      self.assertIn(option, run_flags.MODEL_KEYS)
-      self.assertIs(run_flags.MODEL_DEFAULTS[option], False)
-
-  def test_make_core_passes_the_options(self):
-    # A config of an older version, without the options: the DNC.
-    self.assertLen(self._names(self._MODEL), 25)
-    config = {**self._MODEL, **run_flags.MODEL_DEFAULTS}
-    self.assertLen(self._names(config), 25)
-    names = self._names(dict(config, content_masking=True, link_sharpness=True))
-    for layer in ('read_masks', 'write_masks', 'link_sharpness'):
-      self.assertIn(f'dnc/memory_access/{layer}/w:0', names)
-    core = trainer.make_core(dict(config, deallocate_content=True), 3)
-    self.assertTrue(core._access._deallocate_content)
 
 
 if __name__ == '__main__':

@@ -544,7 +544,7 @@ class ExportArgumentsTest(absltest.TestCase):
     ):
       export.export(run.full_path, os.path.join(tmp.full_path, 'out'))
     run.create_file('config.json', json.dumps({'hidden_size': 4}))
-    with self.assertRaisesRegex(checkpoints.CheckpointError, 'no known task'):
+    with self.assertRaisesRegex(checkpoints.CheckpointError, 'names no task'):
       export.export(run.full_path, os.path.join(tmp.full_path, 'out'))
     self.assertEqual(os.listdir(tmp.full_path), ['run'])
 

@@ -379,7 +379,7 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
           return getattr(self.finder, name)
       sys.meta_path[:] = [Hide(finder) for finder in sys.meta_path]
       import tensorflow as tf
-      import dnc, dnc.restore
+      import dnc, dnc.tools.restore
       core = dnc.DNC(dict(memory_size=3, word_size=2, num_reads=1,
                           num_writes=1), dict(hidden_size=2), output_size=2)
       core(tf.zeros([1, 2]), core.initial_state(1))

@@ -21,12 +21,11 @@ import sonnet as snt
 import tensorflow as tf
 
 from dnc import addressing
+from dnc import config as config_lib
 from dnc import controllers
 from dnc import dnc
 from dnc import kernels
 from dnc.tasks.repeat_copy import task as repeat_copy_task
-from dnc.train import flags as run_flags
-from dnc.train import trainer as trainer_lib
 from tests import oracles
 from tests import shared_data
 
@@ -323,10 +322,10 @@ class ChangedMathsTest(tf.test.TestCase):
     """The outputs of the first XLA training step (before its update)."""
     core = None  # train.py's: the speed kernels on, under XLA.
     if not fast_kernels:
-      config = run_flags.model_config_of(
+      config = config_lib.ModelConfig.from_dict(
         {**repeat_copy_task.DEFAULTS, **self._CONFIG}
       )
-      core = trainer_lib.make_core(
+      core = config_lib.make_core(
         config, self._CONFIG['num_bits'] + 1, fast_kernels=False
       )
     trainer = repeat_copy_task.make_trainer(

@@ -5,11 +5,11 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
+from dnc import config as config_lib
 from dnc import internals
 from dnc.tasks.babi import task as babi_task
 from dnc.tasks.babi import vocabulary
 from dnc.train import loop
-from dnc.train import trainer
 
 _MODEL = dict(
   hidden_size=6, memory_size=4, word_size=3, num_read_heads=1,
@@ -22,9 +22,12 @@ class MakeInspectTest(tf.test.TestCase):
     words = ['<pad>', '-', 'mary', 'went', 'home', '.', '?']
     task = babi_task.BabiTask(vocabulary.Vocabulary(words), [1], 1)
     tf.random.set_seed(0)
-    core = trainer.make_core(
-      dict(_MODEL, embedding_size=4, backward_size=2),
+    core = config_lib.make_core(
+      config_lib.ModelConfig.from_dict(
+        dict(_MODEL, embedding_size=4, backward_size=2)
+      ),
       task.output_size,
+      fast_kernels=False,
       vocabulary_size=task.vocabulary_size,
     )
     observations = np.array([[2], [3], [4], [5], [1]], np.int32)  # [T, 1]

@@ -7,6 +7,7 @@ from absl.testing import absltest
 import numpy as np
 import tensorflow as tf
 
+from dnc import config as config_lib
 from dnc import model
 from dnc.tools import restore
 from dnc.train import checkpoints
@@ -101,7 +102,12 @@ class LoadTest(tf.test.TestCase):
       batch_size=2,
     )  # fmt: skip
     tf.random.set_seed(0)
-    saved = trainer.make_core(config, len(words), vocabulary_size=len(words))
+    saved = config_lib.make_core(
+      config_lib.ModelConfig.from_dict(config),
+      len(words),
+      fast_kernels=False,
+      vocabulary_size=len(words),
+    )
     saved.build()
     step = tf.Variable(7, dtype=tf.int64)
     checkpoints.Checkpointer(directory, config, core=saved, step=step).save(7)
@@ -119,7 +125,7 @@ class LoadTest(tf.test.TestCase):
   def test_config_of_no_known_task(self):
     directory = self.create_tempdir()
     directory.create_file('config.json', json.dumps({'hidden_size': 4}))
-    with self.assertRaisesRegex(checkpoints.CheckpointError, 'no known task'):
+    with self.assertRaisesRegex(checkpoints.CheckpointError, 'names no task'):
       restore.load(directory.full_path)
 
   def test_missing_directory(self):

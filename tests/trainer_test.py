@@ -4,12 +4,9 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
+from dnc import config as config_lib
 from dnc import controllers
 from dnc import dnc
-from dnc import kernels
-from dnc import model
-from dnc import util
-from dnc.tasks import base as task_lib
 from dnc.tasks.babi import task as babi_task
 from dnc.tasks.repeat_copy import task as repeat_copy_task
 from dnc.train import trainer
@@ -79,42 +76,6 @@ _MODEL = dict(
 )
 
 
-class MakeCoreTest(tf.test.TestCase, parameterized.TestCase):
-  def test_a_config_without_the_options_is_the_reference_dnc(self):
-    core = trainer.make_core(_MODEL, 5)
-    self.assertIsInstance(core, dnc.DNC)
-    self.assertIsInstance(core.controller, controllers.LSTM)
-
-  @parameterized.parameters(True, False)
-  def test_layer_norm_is_the_controller_of_the_dnc(self, fast_kernels):
-    core = trainer.make_core(
-      dict(_MODEL, layer_norm=True), 5, fast_kernels=fast_kernels
-    )
-    self.assertIsInstance(core, dnc.DNC)
-    self.assertIsInstance(core.controller, controllers.LayerNormLSTM)
-    matmul = kernels.matmul if fast_kernels else util.matmul
-    self.assertIs(core.controller._matmul, matmul)
-
-  def test_input_side_options_make_a_model(self):
-    for options in (
-      dict(embedding_size=4),
-      dict(backward_size=3),
-      dict(bypass_dropout=0.1),
-    ):
-      core = trainer.make_core(dict(_MODEL, **options), 5, vocabulary_size=6)
-      self.assertIsInstance(core, model.Model)
-      self.assertEqual(core.embeds_words, 'embedding_size' in options)
-    core = trainer.make_core(dict(_MODEL, backward_size=3, layer_norm=True), 5)
-    self.assertIsInstance(core.core.controller, controllers.PassThrough)
-    self.assertIsInstance(core._backward, controllers.LayerNormLSTM)
-    inputs = tf.zeros([4, 2, 6])
-    self.assertEqual(core(inputs).shape, (4, 2, 5))
-
-  def test_embedding_needs_word_ids(self):
-    with self.assertRaisesRegex(task_lib.TaskError, 'word ids'):
-      trainer.make_core(dict(_MODEL, embedding_size=4), 5)
-
-
 class BypassDropoutTrainingTest(tf.test.TestCase):
   def test_dropout_in_the_training_step_and_not_in_evaluation(self):
     vocab, stories = babi_task.load(
@@ -122,9 +83,10 @@ class BypassDropoutTrainingTest(tf.test.TestCase):
     )
     task = babi_task.BabiTask(vocab, [1], 2, train_stories=stories['train'])
     tf.random.set_seed(0)
-    core = trainer.make_core(
-      dict(_MODEL, bypass_dropout=0.5, embedding_size=4),
+    core = config_lib.make_core(
+      config_lib.ModelConfig(**_MODEL, bypass_dropout=0.5, embedding_size=4),
       task.output_size,
+      fast_kernels=False,
       vocabulary_size=task.vocabulary_size,
     )
     train = trainer.Trainer(task, core, 1e-3, 1e-10, 50, compile_mode='eager')

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dnc import config as config_lib
 from dnc.tasks import babi
+from dnc.tasks.babi import picture as babi_picture
+from dnc.tasks.repeat_copy import picture as repeat_copy_picture
 from dnc.tools import visualize
-from dnc.train import trainer
 from tests import shared_data
 
 try:
@@ -100,7 +102,7 @@ class PlotInternalsTest(parameterized.TestCase):
     result = visualize.plot_internals(
       *_synthetic_example(num_writes),
       path,
-      phases=visualize.repeat_copy_phases(length=2, repeats=2),
+      phases=repeat_copy_picture.repeat_copy_phases(length=2, repeats=2),
       title='synthetic',
     )
     self.assertEqual(result, path)
@@ -110,7 +112,8 @@ class PlotInternalsTest(parameterized.TestCase):
     # n = 3, k = 2: start marker, 3 pattern steps, repeats marker, 6 recall
     # steps, end marker.
     self.assertEqual(
-      visualize.repeat_copy_phases(3, 2), [('pattern', 1, 4), ('recall', 5, 11)]
+      repeat_copy_picture.repeat_copy_phases(3, 2),
+      [('pattern', 1, 4), ('recall', 5, 11)],
     )
 
   def test_missing_or_misshapen_arrays_are_named(self):
@@ -265,15 +268,16 @@ class RunStoryTest(absltest.TestCase):
       answers=(4,), question_index=(0,),
     )  # fmt: skip
     tf.random.set_seed(0)
-    core = trainer.make_core(
-      dict(
+    core = config_lib.make_core(
+      config_lib.ModelConfig(
         hidden_size=6, memory_size=4, word_size=3, num_read_heads=1,
         num_write_heads=1, clip_value=20, embedding_size=4, backward_size=2,
       ),
       vocab.size,
+      fast_kernels=False,
       vocabulary_size=vocab.size,
     )  # fmt: skip
-    shown, answer, steps = visualize.run_story(core, vocab, story)
+    shown, answer, steps = babi_picture.run_story(core, vocab, story)
     logits = core(tf.constant(story.tokens)[:, None])[:, 0]
     expected = tf.nn.softmax(logits).numpy()[7, 4]
     np.testing.assert_allclose(answer[7, 0], expected, rtol=1e-5)
@@ -289,10 +293,10 @@ class PlotStoryTest(absltest.TestCase):
     answer = np.zeros((9, 1))
     answer[-1] = 0.7
     path = os.path.join(self.create_tempdir().full_path, 'story.png')
-    self.assertEqual(visualize.plot_story(words, answer, steps, path), path)
+    self.assertEqual(babi_picture.plot_story(words, answer, steps, path), path)
     _assert_png(self, path)
     with self.assertRaisesRegex(ValueError, r'`answer` has shape \(8, 1\)'):
-      visualize.plot_story(words, answer[:8], steps, path + '.bad.png')
+      babi_picture.plot_story(words, answer[:8], steps, path + '.bad.png')
 
 
 if __name__ == '__main__':

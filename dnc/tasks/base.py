@@ -70,6 +70,9 @@ class Task(abc.ABC):
   # their one-hot), the number of words; a model may then embed the ids
   # instead (`--embedding_size`, `dnc.train.trainer.model_inputs`). None if not.
   vocabulary_size: int | None = None
+  # The name the task is registered as (`dnc.tasks.register` sets it); a
+  # run's config records it, so that the tools can rebuild the task.
+  name: str | None = None
 
   @property
   @abc.abstractmethod
@@ -181,6 +184,104 @@ class Task(abc.ABC):
   def after_restore(self, step: int) -> None:
     """Called after a restore at `step`, to read host state back."""
     del step
+
+  # What the tools (`dnc.tools`: restore, export, visualize) ask of a task.
+
+  @classmethod
+  def from_config(cls, config: Mapping[str, Any]) -> 'Task':
+    """The task of a run's saved config, without its data.
+
+    Args:
+      config: the run's `config.json` (the model's entries too).
+
+    Returns:
+      A task whose `input_size`, `output_size`, `vocabulary_size` and the
+      methods below work; it need not give batches.
+    """
+    raise NotImplementedError(
+      f'{cls.__name__} cannot be rebuilt from a config: implement from_config.'
+    )
+
+  @classmethod
+  def recognises_legacy_config(cls, config: Mapping[str, Any]) -> bool:
+    """Whether a config written before configs named their task is this
+    task's (only the built-in tasks had such configs)."""
+    del config
+    return False
+
+  def probabilities(self, logits: tf.Tensor) -> tf.Tensor:
+    """The outputs' probabilities `[..., output_size]` of logits `[...,
+    output_size]`: what a served model returns beside its logits."""
+    raise NotImplementedError(
+      f'{type(self).__name__} does not say how its logits are read: '
+      'implement probabilities.'
+    )
+
+  def serving_functions(
+    self,
+    module: tf.Module,
+    outputs_of: Callable[[tf.Tensor], dict[str, tf.Tensor]],
+    asset_dir: str,
+  ) -> dict[str, 'ServingFunction']:
+    """The task's own serving signatures beside 'serving_default'.
+
+    Args:
+      module: the exported `tf.Module`: attach here what the functions
+        need to be saved with them (assets, lookup tables).
+      outputs_of: the exported model's outputs (`logits`, `probabilities`,
+        `[B, T, output_size]`) of float inputs `[B, T, input_size]`.
+      asset_dir: a directory for asset files, copied into the SavedModel.
+
+    Returns:
+      By signature name, a `ServingFunction` (a `tf.function` with an input
+      signature, and the attribute it is saved as). None by default.
+    """
+    del module, outputs_of, asset_dir
+    return {}
+
+  @classmethod
+  def define_example_flags(cls) -> None:
+    """Defines the flags of `python -m dnc.visualize` that choose this
+    task's example (absl's global FLAGS; names no other task uses)."""
+    return None
+
+  def draw_example(
+    self,
+    core: Any,
+    path: str,
+    options: Mapping[str, Any],
+    title: str,
+  ) -> str:
+    """Draws the core on one example of the task with its memory, as a PNG.
+
+    Args:
+      core: the restored core (a `dnc.DNC` or `dnc.model.Model`).
+      path: where to write the PNG.
+      options: the `python -m dnc.visualize` flags' values by name (e.g.
+        `seed`); a task reads those it knows.
+      title: the start of the figure's title (the checkpoint's path).
+
+    Returns:
+      `path`.
+
+    Raises:
+      TaskError: the options do not name a drawable example.
+    """
+    raise NotImplementedError(
+      f'{type(self).__name__} does not draw examples: implement draw_example.'
+    )
+
+
+class ServingFunction(NamedTuple):
+  """A serving signature's function and the attribute it is saved as.
+
+  Attributes:
+    attribute: the name of the loaded model's attribute (`model.<name>`).
+    function: a `tf.function` with an input signature.
+  """
+
+  attribute: str
+  function: Any
 
 
 def first_sequence_length(mask: np.ndarray) -> int:

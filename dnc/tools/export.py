@@ -2,7 +2,7 @@
 
   python -m dnc.export --checkpoint_dir=DIR --output_dir=OUT
 
-rebuilds the model of a train.py or train_babi.py run from its directory
+rebuilds the model of a training run from its directory
 (`dnc.tools.restore.load`), restores the latest checkpoint and writes a
 SavedModel to OUT (a new or empty directory: anything else is refused, and a
 failed export leaves nothing behind). `saved_model_cli show --all --dir OUT`
@@ -12,20 +12,15 @@ lists its signatures; in any process with TensorFlow (no `dnc` needed):
   outputs = model.signatures['serving_default'](inputs=x)
   # x: float32 [batch_size, time, input_size], any batch size and length.
   # outputs['logits']: [batch_size, time, output_size]
-  # outputs['probabilities']: sigmoid of the logits (repeat-copy's bits) or
-  #   softmax over the vocabulary (bAbI's answer words).
+  # outputs['probabilities']: the task's reading of the logits
+  #   (`Task.probabilities`: e.g. a sigmoid per bit, a softmax over words).
 
-For a bAbI run the vocabulary goes with the model: word i is line i of
-`OUT/assets/vocabulary.txt`, the `vocabulary` signature returns the words
-(`words`: string `[vocab_size]`), and the `words` signature takes the
-words themselves (string `[batch_size, time]`, padded with '<pad>', with
-'-' where an answer is wanted) and returns `ids`, `logits`,
-`probabilities`, `predicted_ids` and `predicted_words` (`[batch_size,
-time]`: the most likely word at each step). A word not in the vocabulary
-is an error naming it. `OUT/assets/config.json` is the run's config.
+A task may add signatures of its own (`Task.serving_functions`, e.g. ones
+that take words, with the vocabulary as an asset).
+`OUT/assets/config.json` is the run's config.
 
 The functions are also attributes of the loaded object (`model.serve(x)`,
-`model.serve_words(words)`, `model.vocabulary()`), and `model.weights`
+and the task's, e.g. `model.serve_words(words)`), and `model.weights`
 lists the model's trainable variables.
 """
 
@@ -46,7 +41,6 @@ from dnc.train import trainer
 
 FLAGS = flags.FLAGS
 
-VOCABULARY_FILE = 'vocabulary.txt'
 CONFIG_FILE = 'config.json'
 
 
@@ -68,7 +62,9 @@ class Exported(tf.Module):
     super().__init__()
     self.core = restored.core
     self.weights = list(restored.core.trainable_variables)
-    self._kind = restored.kind
+    # A bound method, not the task: the task's own state (a generator, an
+    # iterator) is not the model's and stays out of the SavedModel.
+    self._probabilities = restored.task.probabilities
     input_size = restored.task.input_size
     config_path = os.path.join(asset_dir, CONFIG_FILE)
     with open(config_path, 'w') as f:
@@ -85,48 +81,24 @@ class Exported(tf.Module):
         tf.TensorSpec([None, None, input_size], tf.float32, name='inputs')
       ],
     )
-    if self._kind == 'babi':
-      words = list(restored.task.vocab.words)
-      path = os.path.join(asset_dir, VOCABULARY_FILE)
-      with open(path, 'w') as f:
-        f.write(''.join(f'{word}\n' for word in words))
-      self.vocabulary_file = tf.saved_model.Asset(path)
-      line = tf.lookup.TextFileIndex
-      self._word_to_id = tf.lookup.StaticHashTable(
-        tf.lookup.TextFileInitializer(
-          self.vocabulary_file,
-          tf.string,
-          line.WHOLE_LINE,
-          tf.int64,
-          line.LINE_NUMBER,
-        ),
-        default_value=-1,
-      )
-      self._id_to_word = tf.lookup.StaticHashTable(
-        tf.lookup.TextFileInitializer(
-          self.vocabulary_file,
-          tf.int64,
-          line.LINE_NUMBER,
-          tf.string,
-          line.WHOLE_LINE,
-        ),
-        default_value='',
-      )
-      self._vocab_size = len(words)
-      self.serve_words = tf.function(
-        self._serve_words,
-        input_signature=[tf.TensorSpec([None, None], tf.string, name='words')],
-      )
-      self.vocabulary = tf.function(self._vocabulary, input_signature=[])
+    self._task_functions = restored.task.serving_functions(
+      self, self.outputs_of, asset_dir
+    )
+    for name, (attribute, function) in self._task_functions.items():
+      if name == 'serving_default' or hasattr(self, attribute):
+        raise ValueError(
+          f"The task's serving function {name!r} ({attribute}) would "
+          "replace one of the model's."
+        )
+      setattr(self, attribute, function)
 
   def signature_functions(
     self,
   ) -> dict[str, tf.types.experimental.ConcreteFunction]:
     """The SavedModel's signatures, by name."""
     signatures = {'serving_default': self.serve.get_concrete_function()}
-    if self._kind == 'babi':
-      signatures['words'] = self.serve_words.get_concrete_function()
-      signatures['vocabulary'] = self.vocabulary.get_concrete_function()
+    for name, (_, function) in self._task_functions.items():
+      signatures[name] = function.get_concrete_function()
     return signatures
 
   def _unroll(self, inputs):
@@ -134,38 +106,14 @@ class Exported(tf.Module):
     logits = trainer.unroll(self.core, tf.transpose(inputs, [1, 0, 2]))
     return tf.transpose(logits, [1, 0, 2])
 
-  def _outputs(self, logits):
-    if self._kind == 'babi':
-      probabilities = tf.nn.softmax(logits)
-    else:
-      probabilities = tf.sigmoid(logits)
-    return {'logits': logits, 'probabilities': probabilities}
+  def outputs_of(self, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+    """`logits` and `probabilities` `[B, T, output_size]` of float inputs
+    `[B, T, input_size]`."""
+    logits = self._logits(inputs)
+    return {'logits': logits, 'probabilities': self._probabilities(logits)}
 
   def _serve(self, inputs):
-    return self._outputs(self._logits(inputs))
-
-  def _serve_words(self, words):
-    ids = self._word_to_id.lookup(words)
-    unknown = tf.boolean_mask(words, ids < 0)
-    check = tf.debugging.Assert(
-      tf.size(unknown) == 0,
-      ['Words not in the vocabulary:', unknown],
-      summarize=20,
-    )
-    with tf.control_dependencies([check]):
-      inputs = tf.one_hot(ids, self._vocab_size, dtype=tf.float32)
-    outputs = self._outputs(self._logits(inputs))
-    predicted = tf.argmax(outputs['logits'], -1)
-    return {
-      **outputs,
-      'ids': tf.cast(ids, tf.int32),
-      'predicted_ids': tf.cast(predicted, tf.int32),
-      'predicted_words': self._id_to_word.lookup(predicted),
-    }
-
-  def _vocabulary(self):
-    ids = tf.range(self._vocab_size, dtype=tf.int64)
-    return {'words': self._id_to_word.lookup(ids)}
+    return self.outputs_of(inputs)
 
 
 def check_output_dir(output_dir: str) -> None:
@@ -189,8 +137,7 @@ def export(
   """Writes the SavedModel of a run's latest checkpoint to `output_dir`.
 
   Args:
-    checkpoint_dir: the `--checkpoint_dir` of a train.py or train_babi.py
-      run.
+    checkpoint_dir: the `--checkpoint_dir` of a training run.
     output_dir: a local directory that does not exist or is empty. The
       model is written beside it first and moved there once complete.
     best: export the checkpoint of the best validation score instead.
@@ -234,7 +181,7 @@ def define_flags() -> None:
   flags.DEFINE_string(
     'checkpoint_dir',
     None,
-    'Directory of a train.py or train_babi.py run.',
+    'Directory of a training run.',
     required=True,
   )
   flags.DEFINE_string(

@@ -2,15 +2,16 @@
 
 For notebooks and tools (`dnc.tools.visualize`): from a run's directory alone,
 
-  restored = restore.load('runs/babi')
+  restored = restore.load('runs/my_run')
   restored.core   # the trained dnc.DNC, e.g. for dnc.internals.WithInternals
                   # (a dnc.model.Model around it for runs with its options)
-  restored.task   # its task, without data: restored.task.vocab for bAbI
+  restored.task   # its task, without data (`Task.from_config`)
   trainer.model_inputs(restored.core, restored.task, observations)
       # what the core reads: the task's core_inputs, or word ids
 
-The run's `config.json` says which task it was: a vocabulary means bAbI
-(train_babi.py), `num_bits` repeat-copy (train.py).
+The run's `config.json` names its task and the module that registers it
+(`dnc.tasks.of_config`); the task rebuilds itself from the config
+(`Task.from_config`).
 """
 
 import os
@@ -19,22 +20,13 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from dnc import config as config_lib
 from dnc import dnc
 from dnc import model
+from dnc import tasks
 from dnc.tasks import base as task_lib
-from dnc.tasks.babi import task as babi_task
-from dnc.tasks.babi import vocabulary
-from dnc.tasks.repeat_copy import task as repeat_copy_task
 from dnc.train import checkpoints
-from dnc.train import flags as run_flags
 from dnc.train import trainer
-
-# The config entries of each kind of run that rebuilding it needs, besides
-# the model's (what repeat-copy lacks is taken from train.py's defaults).
-TASK_CONFIG_KEYS = {
-  'repeat_copy': ('num_bits', 'max_length', 'max_repeats'),
-  'babi': ('vocabulary', 'tasks', 'batch_size'),
-}
 
 
 class Restored(NamedTuple):
@@ -45,7 +37,7 @@ class Restored(NamedTuple):
       around it if the run used embeddings, a backward LSTM or bypass
       dropout; its DNC is `core.core`).
     task: the run's task, rebuilt from its config (without data).
-    kind: 'repeat_copy' or 'babi'.
+    kind: the task's registered name (`task.name`).
     config: the run's `config.json`.
     path: the checkpoint restored.
     step: its training step.
@@ -60,12 +52,20 @@ class Restored(NamedTuple):
 
 
 def read_config(checkpoint_dir: str) -> tuple[dict[str, Any], str]:
-  """The config a training script saved in `checkpoint_dir`, and its kind.
+  """The config a training script saved in `checkpoint_dir`, and its task.
+
+  Returns:
+    The config, and its task's registered name.
 
   Raises:
-    checkpoints.CheckpointError: no such directory, no (readable) config, or a
-      config of no known task or without the model's flags.
+    checkpoints.CheckpointError: no such directory, no (readable) config, or
+      a config of no registered task or without the model's sizes.
   """
+  config, task_class = _read(checkpoint_dir)
+  return config, task_class.name
+
+
+def _read(checkpoint_dir: str) -> tuple[dict[str, Any], type]:
   if not tf.io.gfile.isdir(checkpoint_dir):
     raise checkpoints.CheckpointError(
       f'No checkpoint directory {checkpoint_dir}.'
@@ -77,46 +77,33 @@ def read_config(checkpoint_dir: str) -> tuple[dict[str, Any], str]:
       f'{path} not found. It records the model flags of the run; the '
       'training scripts write it with their first checkpoint.'
     )
-  if 'vocabulary' in config:
-    kind = 'babi'
-  elif 'num_bits' in config:
-    kind = 'repeat_copy'
-  else:
-    raise checkpoints.CheckpointError(
-      f'{path} is of no known task: it has neither num_bits (train.py) nor '
-      'a vocabulary (train_babi.py).'
-    )
-  keys = run_flags.MODEL_KEYS + TASK_CONFIG_KEYS[kind]
-  # Model flags of later versions are absent from older configs.
-  missing = [
-    key
-    for key in keys
-    if key not in config and key not in run_flags.MODEL_DEFAULTS
-  ]
+  try:
+    task_class = tasks.of_config(config)
+  except tasks.UnknownTaskError as e:
+    raise checkpoints.CheckpointError(f'{path}: {e}') from e
+  # Model fields of later versions are absent from older configs.
+  missing = [key for key in config_lib.REQUIRED if key not in config]
   if missing:
     raise checkpoints.CheckpointError(f'{path} lacks {", ".join(missing)}.')
-  return config, kind
+  return config, task_class
 
 
-def task_of_config(config: dict[str, Any], kind: str) -> task_lib.Task:
-  """The task of a run's config, without data (see `Restored.task`)."""
-  if kind == 'babi':
-    return babi_task.BabiTask(
-      vocabulary.Vocabulary(config['vocabulary']),
-      config['tasks'],
-      config['batch_size'],
-    )
-  return repeat_copy_task.RepeatCopyTask(
-    {**repeat_copy_task.DEFAULTS, **config}, seed=0
-  )
+def task_of_config(config: dict[str, Any]) -> task_lib.Task:
+  """The task of a run's config, without data (see `Restored.task`).
+
+  Raises:
+    dnc.tasks.UnknownTaskError: the config is of no registered task.
+    KeyError: the config lacks an entry the task needs.
+  """
+  return tasks.of_config(config).from_config(config)
 
 
 def load(checkpoint_dir: str, best: bool = False) -> Restored:
   """Rebuilds a run's model and task and restores its latest weights.
 
   Args:
-    checkpoint_dir: the `--checkpoint_dir` of a train.py or train_babi.py
-      run, of this version or an older one.
+    checkpoint_dir: the `--checkpoint_dir` of a training run, of this
+      version or an older one.
     best: restore the checkpoint of the best validation score (kept in
       `best/` by runs that validate) instead of the latest.
 
@@ -127,7 +114,7 @@ def load(checkpoint_dir: str, best: bool = False) -> Restored:
     checkpoints.CheckpointError: see `read_config`; or there is no checkpoint,
       or it does not hold this model.
   """
-  config, kind = read_config(checkpoint_dir)
+  config, task_class = _read(checkpoint_dir)
   searched = (
     os.path.join(checkpoint_dir, checkpoints.BEST_DIR)
     if best
@@ -136,10 +123,21 @@ def load(checkpoint_dir: str, best: bool = False) -> Restored:
   path = tf.train.latest_checkpoint(searched)
   if path is None:
     raise checkpoints.CheckpointError(f'No checkpoint in {searched}.')
-  task = task_of_config(config, kind)
-  core = trainer.make_core(
-    run_flags.model_config_of(config),
+  try:
+    task = task_class.from_config(config)
+  except KeyError as e:
+    config_path = os.path.join(checkpoint_dir, checkpoints.CONFIG_FILE)
+    raise checkpoints.CheckpointError(f'{config_path} lacks {e}.') from e
+  try:
+    model_config = config_lib.ModelConfig.from_dict(config)
+  except config_lib.ConfigError as e:
+    raise checkpoints.CheckpointError(f'{checkpoint_dir}: {e}') from e
+  # No speed kernels: what is restored may be exported, and a SavedModel
+  # must not hold their custom gradients.
+  core = config_lib.make_core(
+    model_config,
     task.output_size,
+    fast_kernels=False,
     vocabulary_size=task.vocabulary_size,
   )
   # The variables exist before the restore, so that it fills them now and
@@ -156,4 +154,4 @@ def load(checkpoint_dir: str, best: bool = False) -> Restored:
     raise checkpoints.CheckpointError(
       f'Cannot restore the model of {config_path} from {path}: {message}'
     ) from e
-  return Restored(core, task, kind, config, path, int(step.numpy()))
+  return Restored(core, task, task.name, config, path, int(step.numpy()))

@@ -1,17 +1,18 @@
 """Draws what a trained DNC does on one example of its task.
 
-  python -m dnc.visualize --checkpoint_dir=DIR --output=figure.png \
-      [--length=N --repeats=K --seed=S --batch_index=0]
-  python -m dnc.visualize --checkpoint_dir=BABI_RUN --data_dir=.../en-10k \
-      [--story=0]
+  python -m dnc.visualize --checkpoint_dir=DIR --output=figure.png [--seed=S]
 
-rebuilds the model from the `config.json` that train.py or train_babi.py
-saves beside its checkpoints (`dnc.tools.restore.load`), restores the latest
-checkpoint, runs one example and writes a PNG in the spirit of the DNC
-paper's figures: for repeat-copy the input, target and output bits, for bAbI
-the story's words (with the model's answers) and the probability of each
-true answer; then write and read weightings and usage over memory slots,
-gates and read modes, all against time.
+rebuilds the model from the `config.json` that a training script saves
+beside its checkpoints (`dnc.tools.restore.load`), restores the latest
+checkpoint and has the run's task draw one example (`Task.draw_example`) as
+a PNG in the spirit of the DNC paper's figures: the task's inputs and
+outputs, then write and read weightings and usage over memory slots, gates
+and read modes, all against time. Each task adds the flags that choose its
+example (`Task.define_example_flags`).
+
+The drawing functions here know no task: `unroll_with_internals` runs a
+core and keeps its internals, `plot_internals` draws inputs, targets and
+outputs above the memory's panels, `draw` any panels.
 
 Drawing needs matplotlib (`pip install 'dnc[viz]'`); the package `dnc` never
 imports this module.
@@ -20,6 +21,7 @@ imports this module.
 from collections.abc import Mapping
 from collections.abc import Sequence
 import importlib
+import sys
 from typing import Any
 
 from absl import app
@@ -32,8 +34,8 @@ import tensorflow as tf
 import dnc
 from dnc import internals
 from dnc import model
-from dnc.tasks import babi
-from dnc.tasks.repeat_copy import data as repeat_copy
+from dnc import tasks
+from dnc.tasks import base as task_lib
 from dnc.tools import restore
 from dnc.train import checkpoints
 
@@ -65,7 +67,7 @@ def read_config(checkpoint_dir: str) -> dict[str, Any]:
 
 
 def load_core(checkpoint_dir: str) -> tuple[dnc.DNC, dict[str, Any], str]:
-  """Rebuilds the model of a train.py or train_babi.py run and restores it.
+  """Rebuilds the model of a training run and restores it.
 
   Returns:
     (core, config, checkpoint path); `dnc.tools.restore.load` also gives the
@@ -78,7 +80,9 @@ def load_core(checkpoint_dir: str) -> tuple[dnc.DNC, dict[str, Any], str]:
   return restored.core, restored.config, restored.path
 
 
-def _unroll_with_internals(core: dnc.DNC | model.Model, inputs: tf.Tensor):
+def unroll_with_internals(
+  core: dnc.DNC | model.Model, inputs: tf.Tensor
+) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
   """Logits and internals `[T, B, ...]` of the model's inputs `[T, B, ...]`.
 
   Of a `dnc.model.Model` (word ids `[T, B]` if it embeds them), the
@@ -94,121 +98,6 @@ def _unroll_with_internals(core: dnc.DNC | model.Model, inputs: tf.Tensor):
   return logits, steps
 
 
-def run_story(
-  core: dnc.DNC | model.Model, vocab: babi.Vocabulary, story: babi.Story
-) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
-  """Runs `core` on one encoded bAbI story and keeps every step's internals.
-
-  Returns:
-    The story's words `[T]` (the predicted answer, and the true one if
-    different, in place of each '-'), the probability the model gives the
-    true answer at each answer position (0 elsewhere) `[T, 1]`, and the
-    internals of `dnc.internals.WithInternals` without the batch axis (e.g.
-    `write_weights` `[T, Wr, N]`).
-  """
-  inputs = np.asarray(story.tokens)[:, None]
-  if not (isinstance(core, model.Model) and core.embeds_words):
-    inputs = tf.one_hot(inputs, vocab.size)
-  logits, steps = tf.function(_unroll_with_internals)(core, inputs)
-  probabilities = tf.nn.softmax(logits[:, 0]).numpy()
-  words = vocab.decode(story.tokens)
-  answer = np.zeros((len(words), 1))
-  for position, want in zip(story.answer_positions, story.answers, strict=True):
-    (predicted,) = vocab.decode([np.argmax(probabilities[position])])
-    (truth,) = vocab.decode([want])
-    shown = predicted if predicted == truth else f'{predicted} (not {truth})'
-    words[position] = shown
-    answer[position] = probabilities[position, want]
-  return words, answer, {k: v.numpy()[:, 0] for k, v in steps.items()}
-
-
-def plot_story(
-  words: Sequence[str],
-  answer: np.ndarray,
-  steps: Mapping[str, np.ndarray],
-  path: str,
-  title: str | None = None,
-) -> str:
-  """Draws one bAbI story and the memory's internals as a PNG.
-
-  Args:
-    words: the story's T words, the time axis's labels.
-    answer: `[T, 1]`: the probability of the true answer at answer steps.
-    steps: as for `plot_internals`.
-    path: where to write the PNG.
-    title: a title over the whole figure.
-
-  Returns:
-    `path`.
-  """
-  _require_matplotlib()
-  time_steps = len(words)
-  _check_shapes({'answer': (answer, (1,))}, time_steps)
-  panels = [('P(true answer) at each answer', ['answer'], answer)]
-  panels += _memory_panels(steps, time_steps)
-  return _draw(panels, time_steps, path, title=title, time_labels=words)
-
-
-def run_repeat_copy(
-  core: dnc.DNC | model.Model,
-  num_bits: int,
-  length: int,
-  repeats: int,
-  seed: int = 0,
-  batch_index: int = 0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-  """Runs `core` on a repeat-copy example and keeps every step's internals.
-
-  Draws a batch of `batch_index + 1` examples of pattern length `length` and
-  `repeats` repeats (seeded by `seed`) and returns element `batch_index`.
-
-  Returns:
-    observations `[T, num_bits + 2]`, target `[T, num_bits + 1]`, output
-    `[T, num_bits + 1]` (sigmoid of the logits) and the internals of
-    `dnc.internals.WithInternals` without the batch axis (e.g.
-    `write_weights` `[T, Wr, N]`), with T = length * (repeats + 1) + 3:
-    the arguments of `plot_internals`.
-  """
-  batch_size = batch_index + 1
-  task = repeat_copy.RepeatCopy(
-    num_bits,
-    batch_size=batch_size,
-    min_length=length,
-    max_length=length,
-    min_repeats=repeats,
-    max_repeats=repeats,
-    seed=seed,
-  )
-
-  @tf.function
-  def unroll():
-    data = task()
-    logits, steps = _unroll_with_internals(core, data.observations)
-    return data, tf.sigmoid(logits), steps
-
-  data, output, steps = unroll()
-  pick = lambda x: np.asarray(x)[:, batch_index]
-  return (
-    pick(data.observations),
-    pick(data.target),
-    pick(output),
-    {key: pick(value) for key, value in steps.items()},
-  )
-
-
-def repeat_copy_phases(length: int, repeats: int) -> list[tuple[str, int, int]]:
-  """The pattern and recall phases of a repeat-copy example.
-
-  Returns:
-    `(name, first step, step after the last)` for each phase.
-  """
-  recall_start = length + 2
-  return [
-    ('pattern', 1, length + 1),
-    ('recall', recall_start, recall_start + length * repeats),
-  ]
-
-
 def plot_internals(
   observations: np.ndarray,
   target: np.ndarray,
@@ -217,24 +106,29 @@ def plot_internals(
   path: str,
   phases: Sequence[tuple[str, int, int]] = (),
   title: str | None = None,
+  input_labels: Sequence[str] | None = None,
+  output_labels: Sequence[str] | None = None,
 ) -> str:
-  """Draws one repeat-copy example and the memory's internals as a PNG.
+  """Draws one example's inputs, targets, outputs and memory as a PNG.
 
   T is time, N memory slots, R read heads, Wr write heads. Every value is
   drawn on one 0..1 colour scale.
 
   Args:
-    observations: `[T, num_bits + 2]`: the bits, start and repeats channels.
-    target: `[T, num_bits + 1]`: the bits and the end marker.
-    output: `[T, num_bits + 1]`: the model's output probabilities.
+    observations: `[T, input_size]`: the core's inputs.
+    target: `[T, output_size]`: the targets.
+    output: `[T, output_size]`: the model's output probabilities.
     steps: one batch element of the `dnc.internals.WithInternals` outputs:
       `write_weights` `[T, Wr, N]`, `read_weights` `[T, R, N]`, `usage`
       `[T, N]`, `write_gate` and `allocation_gate` `[T, Wr]`, `free_gate`
       `[T, R]`, `read_mode` `[T, R, 1 + 2 Wr]` (others are ignored).
     path: where to write the PNG.
-    phases: `(name, first step, step after the last)` to mark and label,
-      e.g. `repeat_copy_phases(length, repeats)`.
+    phases: `(name, first step, step after the last)` to mark and label.
     title: a title over the whole figure.
+    input_labels: `[input_size]` names of the input channels (default:
+      their numbers).
+    output_labels: `[output_size]` names of the output channels (default:
+      their numbers).
 
   Returns:
     `path`.
@@ -243,14 +137,17 @@ def plot_internals(
     ImportError: matplotlib is not installed.
     ValueError: an array is missing or has the wrong shape.
   """
-  _require_matplotlib()
+  require_matplotlib()
   time_steps = np.shape(observations)[0]
-  panels = _io_panels(observations, target, output, time_steps)
-  panels += _memory_panels(steps, time_steps)
-  return _draw(panels, time_steps, path, phases, title)
+  panels = _io_panels(
+    observations, target, output, time_steps, input_labels, output_labels
+  )
+  panels += memory_panels(steps, time_steps)
+  return draw(panels, time_steps, path, phases, title)
 
 
-def _require_matplotlib() -> None:
+def require_matplotlib() -> None:
+  """Raises ImportError, saying how to install it, without matplotlib."""
   try:
     importlib.import_module('matplotlib.figure')
   except ImportError as e:
@@ -259,7 +156,7 @@ def _require_matplotlib() -> None:
     ) from e
 
 
-def _draw(
+def draw(
   panels: Sequence[tuple[str, list[str] | None, np.ndarray]],
   time_steps: int,
   path: str,
@@ -267,7 +164,20 @@ def _draw(
   title: str | None = None,
   time_labels: Sequence[str] | None = None,
 ) -> str:
-  """Draws `(title, row labels, values [T, rows])` panels as one PNG."""
+  """Draws `(title, row labels, values [T, rows])` panels as one PNG.
+
+  Args:
+    panels: each a title, its rows' labels (None: memory slots) and its
+      values `[T, rows]`, drawn on one 0..1 colour scale.
+    time_steps: T.
+    path: where to write the PNG.
+    phases: `(name, first step, step after the last)` to mark and label.
+    title: a title over the whole figure.
+    time_labels: `[T]` labels of the time axis (default: step numbers).
+
+  Returns:
+    `path`.
+  """
   from matplotlib import figure
   from matplotlib import ticker
 
@@ -330,24 +240,37 @@ def _io_panels(
   target: np.ndarray,
   output: np.ndarray,
   time_steps: int,
+  input_labels: Sequence[str] | None,
+  output_labels: Sequence[str] | None,
 ) -> list[tuple[str, list[str] | None, np.ndarray]]:
-  """The input, target and output panels of a repeat-copy example."""
-  num_bits = np.shape(target)[-1] - 1
+  """The input, target and output panels of an example."""
+  input_size = np.shape(observations)[-1]
+  output_size = np.shape(target)[-1]
+  input_labels = list(input_labels or map(str, range(1, input_size + 1)))
+  output_labels = list(output_labels or map(str, range(1, output_size + 1)))
   expected = {
-    'observations': (observations, (num_bits + 2,)),
-    'target': (target, (num_bits + 1,)),
-    'output': (output, (num_bits + 1,)),
+    'observations': (observations, (input_size,)),
+    'target': (target, (output_size,)),
+    'output': (output, (output_size,)),
+    'input_labels': (np.zeros([time_steps, len(input_labels)]), (input_size,)),
+    'output_labels': (
+      np.zeros([time_steps, len(output_labels)]),
+      (output_size,),
+    ),
   }
-  _check_shapes(expected, time_steps)
-  bits = [f'bit {i + 1}' for i in range(num_bits)]
+  check_shapes(expected, time_steps)
   return [
-    ('Input', bits + ['start', 'repeats'], observations),
-    ('Target', bits + ['end'], target),
-    ('Output (sigmoid of the logits)', bits + ['end'], output),
+    ('Input', input_labels, observations),
+    ('Target', output_labels, target),
+    ('Output (probabilities)', output_labels, output),
   ]
 
 
-def _check_shapes(expected, time_steps: int) -> None:
+def check_shapes(
+  expected: Mapping[str, tuple[np.ndarray, tuple[int, ...]]], time_steps: int
+) -> None:
+  """Raises ValueError naming the first `name: (value, shape)` whose value
+  is not `[time_steps, *shape]`."""
   for name, (value, shape) in expected.items():
     if np.shape(value) != (time_steps, *shape):
       raise ValueError(
@@ -356,12 +279,17 @@ def _check_shapes(expected, time_steps: int) -> None:
       )
 
 
-def _memory_panels(
+def memory_panels(
   steps: Mapping[str, np.ndarray], time_steps: int
 ) -> list[tuple[str, list[str] | None, np.ndarray]]:
   """The `(title, row labels, values [T, rows])` of the memory's panels.
 
-  The row labels are None for memory slots.
+  Args:
+    steps: as for `plot_internals`.
+    time_steps: T.
+
+  Returns:
+    The panels for `draw`; the row labels are None for memory slots.
   """
   missing = [key for key in _PLOTTED_FIELDS if key not in steps]
   if missing:
@@ -377,7 +305,7 @@ def _memory_panels(
     'free_gate': (steps['free_gate'], (num_reads,)),
     'read_mode': (steps['read_mode'], (num_reads, 1 + 2 * num_writes)),
   }
-  _check_shapes(expected, time_steps)
+  check_shapes(expected, time_steps)
   # Head numbers only where there is more than one head.
   write_heads = [
     f' w{i + 1}' if num_writes > 1 else '' for i in range(num_writes)
@@ -418,29 +346,18 @@ def _memory_panels(
 
 
 def define_flags() -> None:
-  """Defines the command's flags on absl's global FLAGS (once)."""
+  """Defines the command's flags on absl's global FLAGS (once), with those
+  each registered task adds (`Task.define_example_flags`)."""
   # Defined only when run as a script: train.py defines --checkpoint_dir and
   # --seed on the same global FLAGS, and absl refuses a flag defined twice,
   # so importing both modules (as the test suite does) must define nothing.
   flags.DEFINE_string(
     'checkpoint_dir',
     None,
-    'Directory of a train.py or train_babi.py run.',
+    'Directory of a training run.',
     required=True,
   )
   flags.DEFINE_string('output', 'figure.png', 'Where to write the PNG.')
-  flags.DEFINE_integer(
-    'length',
-    None,
-    "Pattern length (default: the run's --max_length).",
-    lower_bound=1,
-  )
-  flags.DEFINE_integer(
-    'repeats',
-    None,
-    "Number of repeats (default: the run's --max_repeats).",
-    lower_bound=1,
-  )
   flags.DEFINE_integer('seed', 0, 'Seed of the example.')
   flags.DEFINE_integer(
     'batch_index',
@@ -448,45 +365,27 @@ def define_flags() -> None:
     'Draw example i of a batch of i + 1 (another example for the same seed).',
     lower_bound=0,
   )
-  flags.DEFINE_string(
-    'data_dir', None, 'bAbI runs: the split directory of the stories.'
-  )
-  flags.DEFINE_integer(
-    'story', 0, "bAbI runs: draw story i of the run's tasks.", lower_bound=0
-  )
-  flags.DEFINE_enum(
-    'split', 'test', ['test', 'train'], 'bAbI runs: the split of --story.'
-  )
+  for name in tasks.names():
+    task_class = tasks.get(name)
+    task_class.define_example_flags()
+    # So that --help lists them with this command's own.
+    flags.adopt_module_key_flags(sys.modules[task_class.__module__])
 
 
-def _draw_story(restored: restore.Restored) -> str:
-  """Draws story --story of the run's tasks in --data_dir; returns the path."""
-  if not FLAGS.data_dir:
-    raise checkpoints.CheckpointError(
-      f'{restored.path} is a bAbI run: pass --data_dir, the split directory '
-      'whose stories to draw.'
-    )
-  vocab = restored.task.vocab
-  _, stories = babi.load_dataset(
-    FLAGS.data_dir, restored.config['tasks'], [FLAGS.split], vocab=vocab
-  )
-  stories = stories[FLAGS.split]
-  if FLAGS.story >= len(stories):
-    raise checkpoints.CheckpointError(
-      f'--story={FLAGS.story}, but the {FLAGS.split} split of tasks '
-      f'{restored.config["tasks"]} has {len(stories)} stories.'
-    )
-  story = stories[FLAGS.story]
-  words, answer, steps = run_story(restored.core, vocab, story)
-  return plot_story(
-    words,
-    answer,
-    steps,
-    FLAGS.output,
-    title=(
-      f'{restored.path}: bAbI task {story.task}, {FLAGS.split} story '
-      f'{FLAGS.story}'
-    ),
+def draw_run(restored: restore.Restored, path: str, options: Mapping) -> str:
+  """Draws one example of a restored run's task (`Task.draw_example`).
+
+  Args:
+    restored: `dnc.tools.restore.load`'s result.
+    path: where to write the PNG.
+    options: the flags' values by name (`seed`, `batch_index` and the
+      task's own).
+
+  Returns:
+    `path`.
+  """
+  return restored.task.draw_example(
+    restored.core, path, options, title=restored.path
   )
 
 
@@ -496,39 +395,17 @@ def main(argv: Sequence[str]) -> int:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   try:
     restored = restore.load(FLAGS.checkpoint_dir)
-    if restored.kind == 'babi':
-      path = _draw_story(restored)
-    else:
-      path = _draw_repeat_copy(restored)
-  except (checkpoints.CheckpointError, FileNotFoundError, ImportError) as e:
+    path = draw_run(restored, FLAGS.output, FLAGS.flag_values_dict())
+  except (
+    checkpoints.CheckpointError,
+    task_lib.TaskError,
+    FileNotFoundError,
+    ImportError,
+  ) as e:
     logging.error('%s', e)
     return 1
   print(path)
   return 0
-
-
-def _draw_repeat_copy(restored: restore.Restored) -> str:
-  """Draws one example of --length and --repeats; returns the path."""
-  config = restored.config
-  length = FLAGS.length or config['max_length']
-  repeats = FLAGS.repeats or config['max_repeats']
-  example = run_repeat_copy(
-    restored.core,
-    config['num_bits'],
-    length,
-    repeats,
-    FLAGS.seed,
-    FLAGS.batch_index,
-  )
-  return plot_internals(
-    *example,
-    FLAGS.output,
-    phases=repeat_copy_phases(length, repeats),
-    title=(
-      f'{restored.path}: repeat-copy, length {length}, {repeats} repeats, '
-      f'seed {FLAGS.seed}'
-    ),
-  )
 
 
 if __name__ == '__main__':

@@ -8,55 +8,39 @@ task's flags:
   run_flags.define_optimizer_flags(learning_rate=1e-4)
   run_flags.define_run_flags(batch_size=16, checkpoint_dir='/tmp/tf/dnc')
 
-The defaults below are those of DeepMind's reference repeat-copy script.
+The model's defaults are `dnc.config.ModelConfig`'s (DeepMind's reference).
 """
 
 import importlib.util
-from typing import Any
 
 from absl import flags
 
-# Model flags added after the first checkpoints were written, with the value
-# that a saved config without them stands for (the model of the code that
-# wrote it), so that those checkpoints still resume and evaluate.
-MODEL_DEFAULTS = {
-  # The memory options of Csordás and Schmidhuber (2019).
-  'content_masking': False,
-  'deallocate_content': False,
-  'link_sharpness': False,
-  # The controller and input options of Franke et al. (2018) and Csordás
-  # and Schmidhuber (2019).
-  'layer_norm': False,
-  'bypass_dropout': 0.0,
-  'embedding_size': 0,
-  'backward_size': 0,
-}
+from dnc import config as config_lib
 
-# Flags that shape the model's variables: a checkpoint resumes (or is
-# evaluated) only with the values it was made with.
-MODEL_KEYS = (
-  'hidden_size',
-  'memory_size',
-  'word_size',
-  'num_write_heads',
-  'num_read_heads',
-  'clip_value',
-  *MODEL_DEFAULTS,
+# The model's fields that are flags: a checkpoint resumes (or is evaluated)
+# only with the values it was made with. The default LSTM's other options
+# (`forget_bias`, `projection_size`) keep their defaults in the scripts.
+MODEL_FLAGS = tuple(
+  name
+  for name in config_lib.ModelConfig.fields()
+  if name not in ('forget_bias', 'projection_size')
 )
+
+_DEFAULT = config_lib.ModelConfig()
 
 
 def define_model_flags(
-  hidden_size: int = 64,
-  memory_size: int = 16,
-  word_size: int = 16,
-  num_write_heads: int = 1,
-  num_read_heads: int = 4,
-  clip_value: float = 20,
-  content_masking: bool = False,
-  deallocate_content: bool = False,
-  link_sharpness: bool = False,
+  hidden_size: int = _DEFAULT.hidden_size,
+  memory_size: int = _DEFAULT.memory_size,
+  word_size: int = _DEFAULT.word_size,
+  num_write_heads: int = _DEFAULT.num_write_heads,
+  num_read_heads: int = _DEFAULT.num_read_heads,
+  clip_value: float = _DEFAULT.clip_value,
+  content_masking: bool = _DEFAULT.content_masking,
+  deallocate_content: bool = _DEFAULT.deallocate_content,
+  link_sharpness: bool = _DEFAULT.link_sharpness,
 ) -> None:
-  """Defines the DNC's flags (`MODEL_KEYS`) with these defaults.
+  """Defines the DNC's flags (`MODEL_FLAGS`) with these defaults.
 
   The last three are the memory options of Csordás and Schmidhuber (2019;
   `dnc.access.MemoryAccess`), whose DNC-MD is the first two; off, the model
@@ -111,16 +95,16 @@ def define_model_flags(
 
 
 def _define_literature_flags() -> None:
-  """The options from the bAbI literature (README), all off by default."""
+  """The options from the question-answering literature (README), off."""
   flags.DEFINE_boolean(
     'layer_norm',
-    False,
+    _DEFAULT.layer_norm,
     'Layer-normalised LSTMs (the ADNC of Franke et al. 2018): gate '
     'pre-activations and the cell before its tanh.',
   )
   flags.DEFINE_float(
     'bypass_dropout',
-    0.0,
+    _DEFAULT.bypass_dropout,
     'Dropout rate on the controller output on its way to the output layer, '
     'in training only (the ADNC: 0.1).',
   )
@@ -131,14 +115,14 @@ def _define_literature_flags() -> None:
   )
   flags.DEFINE_integer(
     'embedding_size',
-    0,
-    'Learned word embeddings of this size instead of one-hot inputs (tasks '
-    'of word ids: bAbI; Csordas and Schmidhuber 2019); 0: off.',
+    _DEFAULT.embedding_size,
+    'Learned word embeddings of this size instead of one-hot inputs (for '
+    'tasks whose inputs are word ids; Csordas and Schmidhuber 2019); 0: off.',
     lower_bound=0,
   )
   flags.DEFINE_integer(
     'backward_size',
-    0,
+    _DEFAULT.backward_size,
     'A backward LSTM of this size over the whole input, whose outputs go '
     "to the memory and output layer beside the controller's (the BiADNC "
     'of Franke et al. 2018, which used --hidden_size); 0: off.',
@@ -264,16 +248,8 @@ def define_run_flags(
   )
 
 
-def model_config(flag_values: flags.FlagValues) -> dict[str, Any]:
-  """The values of `MODEL_KEYS` among the parsed flags."""
-  return {name: flag_values[name].value for name in MODEL_KEYS}
-
-
-def model_config_of(config: dict[str, Any]) -> dict[str, Any]:
-  """The `MODEL_KEYS` entries of a (saved) config, with `MODEL_DEFAULTS`
-  for those it was written without.
-
-  Raises:
-    KeyError: naming a model flag that has no default and is missing.
-  """
-  return {name: {**MODEL_DEFAULTS, **config}[name] for name in MODEL_KEYS}
+def model_config(flag_values: flags.FlagValues) -> config_lib.ModelConfig:
+  """The model configuration of the parsed flags (`MODEL_FLAGS`)."""
+  return config_lib.ModelConfig(
+    **{name: flag_values[name].value for name in MODEL_FLAGS}
+  )

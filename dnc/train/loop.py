@@ -51,8 +51,10 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
+from dnc import config as config_lib
 from dnc import internals
 from dnc import model as model_lib
+from dnc import tasks
 from dnc.tasks import base as task_lib
 from dnc.train import checkpoints
 from dnc.train import distribute
@@ -69,6 +71,7 @@ TaskFactory = Callable[[Mapping[str, Any] | None], task_lib.Task]
 # What `run` turns into one error line and exit code 1.
 USER_ERRORS = (
   checkpoints.CheckpointError,
+  config_lib.ConfigError,
   task_lib.TaskError,
   distribute.DistributeError,
   FileNotFoundError,
@@ -77,6 +80,29 @@ USER_ERRORS = (
 
 # Beside the checkpoints: one JSON record per validated checkpoint.
 VALIDATION_FILE = 'validation.jsonl'
+
+
+def _run_config(
+  model_config: config_lib.ModelConfig, task: task_lib.Task
+) -> dict[str, Any]:
+  """A run's `config.json`: the model's, the task's, and which task it is
+  (its registered name and module, for the tools)."""
+  return {
+    **model_config.to_dict(),
+    **task.config(),
+    **tasks.config_entries(task),
+  }
+
+
+def _config_defaults(task: task_lib.Task) -> dict[str, Any]:
+  """What the entries a saved config lacks stand for: the model's options
+  and the task's added since, and (configs written before they named their
+  task) this task."""
+  return {
+    **config_lib.LEGACY_DEFAULTS,
+    **task.config_defaults,
+    **tasks.config_entries(task),
+  }
 
 
 def make_logits_of(
@@ -199,7 +225,7 @@ def train(
     run.checkpoint_dir,
     config,
     max_to_keep=run.max_checkpoints_to_keep,
-    defaults={**run_flags.MODEL_DEFAULTS, **task.config_defaults},
+    defaults=_config_defaults(task),
     optional=dict(trainer.optional_trackables(), train_seconds=train_seconds),
     **trainer.trackables(),
   )
@@ -382,20 +408,23 @@ def evaluate(
   # A config of an older version stands for the model flags' old values.
   checkpoints.adopt_saved_flags(
     flag_values,
-    {**run_flags.MODEL_DEFAULTS, **saved},
-    run_flags.MODEL_KEYS + tuple(task_flags),
+    {**config_lib.LEGACY_DEFAULTS, **saved},
+    run_flags.MODEL_FLAGS + tuple(task_flags),
   )
   task = make_task(saved)
-  core = trainer_lib.make_core(
-    run_flags.model_config(flag_values),
+  model_config = run_flags.model_config(flag_values)
+  # The forward pass is compiled with XLA as --jit_compile says.
+  core = config_lib.make_core(
+    model_config,
     task.output_size,
+    fast_kernels=bool(flag_values.jit_compile),
     vocabulary_size=task.vocabulary_size,
   )
   step = tf.Variable(0, dtype=tf.int64, name='step')
   checkpointer = checkpoints.Checkpointer(
     directory,
-    {**run_flags.model_config(flag_values), **task.config()},
-    defaults={**run_flags.MODEL_DEFAULTS, **task.config_defaults},
+    _run_config(model_config, task),
+    defaults=_config_defaults(task),
     core=core,
     step=step,
   )
@@ -465,11 +494,12 @@ def run(
     if flag_values.seed is not None:
       tf.random.set_seed(flag_values.seed)
     task = make_task(None)
-    core = trainer_lib.make_core(
-      run_flags.model_config(flag_values),
+    model_config = run_flags.model_config(flag_values)
+    compile_mode = 'xla' if flag_values.jit_compile else 'function'
+    core = config_lib.make_core(
+      model_config,
       task.output_size,
-      # The speed kernels pay off in a step compiled with XLA.
-      fast_kernels=flag_values.jit_compile,
+      fast_kernels=trainer_lib.fast_kernels_for(compile_mode),
       vocabulary_size=task.vocabulary_size,
     )
     trainer = trainer_lib.Trainer(
@@ -479,11 +509,11 @@ def run(
       optimizer_epsilon=flag_values.optimizer_epsilon,
       max_grad_norm=flag_values.max_grad_norm,
       momentum=flag_values.momentum,
-      compile_mode='xla' if flag_values.jit_compile else 'function',
+      compile_mode=compile_mode,
       recompute_chunk_length=flag_values.recompute_chunk_length,
       strategy=strategy,
     )
-    config = {**run_flags.model_config(flag_values), **task.config()}
+    config = _run_config(model_config, task)
     return train(task, trainer, config, flag_values)
   except USER_ERRORS as e:
     logging.error('%s', e)

@@ -12,102 +12,33 @@ not allow around the cross-device parts), then the gradients are summed
 over the replicas, clipped and applied on every replica alike.
 """
 
-from collections.abc import Mapping
 from typing import Any
 
 import sonnet as snt
 import tensorflow as tf
 
 from dnc import controllers
-from dnc import dnc
 from dnc import model as model_lib
 from dnc.tasks import base as task_lib
-from dnc.train import flags as run_flags
 from dnc.train import rmsprop
 
 COMPILE_MODES = ('xla', 'function', 'eager')
 
 
-def make_core(
-  config: Mapping[str, Any],
-  output_size: int,
-  fast_kernels: bool = False,
-  vocabulary_size: int | None = None,
-) -> dnc.DNC | model_lib.Model:
-  """The model of a config's model flags (`run_flags.MODEL_KEYS`).
+def fast_kernels_for(compile_mode: str) -> bool:
+  """`dnc.config.make_core`'s `fast_kernels` for a step of `compile_mode`.
+
+  The speed kernels (and their custom gradients) are for XLA: on exactly
+  when the step is compiled with it.
 
   Args:
-    config: `hidden_size`, `memory_size`, `word_size`, `num_read_heads`,
-      `num_write_heads`, `clip_value`; and optionally the options from the
-      literature (`run_flags.MODEL_DEFAULTS`, off when absent): the memory
-      options `content_masking`, `deallocate_content`, `link_sharpness`
-      and the controller and input options `layer_norm`, `bypass_dropout`,
-      `embedding_size`, `backward_size`.
-    output_size: outputs per step (the task's `output_size`).
-    fast_kernels: `dnc.DNC`'s switch: True where the step is compiled with
-      XLA.
-    vocabulary_size: the task's `vocabulary_size` (needed to embed words).
-
-  Returns:
-    The `dnc.DNC`, as the reference builds it unless `layer_norm` is set;
-    with `embedding_size`, `backward_size` or `bypass_dropout`, a
-    `dnc.model.Model` around it.
-
-  Raises:
-    task_lib.TaskError: `embedding_size` without a vocabulary.
+    compile_mode: one of `COMPILE_MODES`.
   """
-  options = {
-    key: config.get(key, default)
-    for key, default in run_flags.MODEL_DEFAULTS.items()
-  }
-  hidden_size = config['hidden_size']
-  backward_size = options['backward_size']
-  controller = None  # The DNC's default LSTM.
-  if options['layer_norm'] or backward_size:
-    controller = controllers.lstm(
-      hidden_size, layer_norm=options['layer_norm'], fast_kernels=fast_kernels
+  if compile_mode not in COMPILE_MODES:
+    raise ValueError(
+      f'`compile_mode` must be one of {COMPILE_MODES}, got {compile_mode!r}.'
     )
-    if backward_size:
-      controller = controllers.PassThrough(controller, backward_size)
-  core = dnc.DNC(
-    access_config=dict(
-      memory_size=config['memory_size'],
-      word_size=config['word_size'],
-      num_reads=config['num_read_heads'],
-      num_writes=config['num_write_heads'],
-      content_masking=options['content_masking'],
-      deallocate_content=options['deallocate_content'],
-      link_sharpness=options['link_sharpness'],
-    ),
-    controller_config=None if controller else dict(hidden_size=hidden_size),
-    output_size=output_size,
-    clip_value=config['clip_value'],
-    fast_kernels=fast_kernels,
-    controller=controller,
-  )
-  embedding_size = options['embedding_size']
-  if not (embedding_size or backward_size or options['bypass_dropout']):
-    return core
-  if embedding_size and vocabulary_size is None:
-    raise task_lib.TaskError(
-      '--embedding_size needs a task whose inputs are word ids (bAbI).'
-    )
-  backward = None
-  if backward_size:
-    backward = controllers.lstm(
-      backward_size,
-      layer_norm=options['layer_norm'],
-      fast_kernels=fast_kernels,
-      name='backward_lstm',
-    )
-  return model_lib.Model(
-    core,
-    vocabulary_size=vocabulary_size,
-    embedding_size=embedding_size,
-    backward=backward,
-    bypass_dropout=options['bypass_dropout'],
-    bypass_size=hidden_size + backward_size,
-  )
+  return compile_mode == 'xla'
 
 
 def unroll(
@@ -362,7 +293,12 @@ class Trainer:
     the same initial values under every strategy.
     """
     with self.strategy.scope():
-      build_variables(self.core, self.task.input_size)
+      if self.distributed and fast_kernels_for(self.compile_mode):
+        # In a replica's context: the speed kernels (on under XLA) read the
+        # variables' handles, which a distributed variable gives only there.
+        self.strategy.run(build_variables, (self.core, self.task.input_size))
+      else:
+        build_variables(self.core, self.task.input_size)
       self.optimizer.build(self.core.trainable_variables)
 
   def run_step(self):

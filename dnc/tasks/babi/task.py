@@ -11,15 +11,18 @@ Unlike the rest of `dnc.tasks.babi`, this module needs TensorFlow.
 """
 
 from collections.abc import Callable
+from collections.abc import Mapping
 from collections.abc import Sequence
 import json
 import pathlib
 from typing import Any
 
+from absl import flags
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from dnc import tasks as task_registry
 from dnc.tasks import base as task_lib
 from dnc.tasks.babi import batching
 from dnc.tasks.babi import encoding
@@ -133,6 +136,7 @@ def answer_count(mask: tf.Tensor) -> tf.Tensor:
   return tf.maximum(tf.reduce_sum(mask), 1.0)
 
 
+@task_registry.register('babi')
 class BabiTask(task_lib.Task):
   """Stories from files, answer-word cross-entropy, the per-task table."""
 
@@ -342,6 +346,44 @@ class BabiTask(task_lib.Task):
       logits = logits_of(tf.constant(batch.inputs))
       errors.add(chunk, np.argmax(logits.numpy(), -1))
     return errors
+
+  @classmethod
+  def from_config(cls, config: Mapping[str, Any]) -> 'BabiTask':
+    return cls(
+      Vocabulary(config['vocabulary']), config['tasks'], config['batch_size']
+    )
+
+  @classmethod
+  def recognises_legacy_config(cls, config: Mapping[str, Any]) -> bool:
+    return 'vocabulary' in config
+
+  def probabilities(self, logits: tf.Tensor) -> tf.Tensor:
+    return tf.nn.softmax(logits)  # One answer word of the vocabulary.
+
+  def serving_functions(self, module, outputs_of, asset_dir):
+    from dnc.tasks.babi import serving
+
+    return serving.serving_functions(
+      list(self.vocab.words), module, outputs_of, asset_dir
+    )
+
+  @classmethod
+  def define_example_flags(cls) -> None:
+    flags.DEFINE_string(
+      'data_dir', None, 'bAbI runs: the split directory of the stories.'
+    )
+    flags.DEFINE_integer(
+      'story', 0, "bAbI runs: draw story i of the run's tasks.", lower_bound=0
+    )
+    flags.DEFINE_enum(
+      'split', 'test', ['test', 'train'], 'bAbI runs: the split of --story.'
+    )
+
+  def draw_example(self, core, path, options, title) -> str:
+    # Imported here: drawing needs matplotlib, training does not.
+    from dnc.tasks.babi import picture
+
+    return picture.draw(core, self.vocab, self._tasks, options, path, title)
 
   def validate(
     self, logits_of: Callable[[Any], tf.Tensor], step: int

@@ -9,13 +9,15 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
+from absl import flags
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
+from dnc import config as config_lib
+from dnc import tasks
 from dnc.tasks import base as task_lib
 from dnc.tasks.repeat_copy import data as repeat_copy
-from dnc.train import flags as run_flags
 from dnc.train import trainer as trainer_lib
 
 # The task's flags that a checkpoint records. All but num_bits (the model's
@@ -29,15 +31,9 @@ TASK_KEYS = (
   'max_repeats',
 )
 
-# The reference script's defaults.
+# The reference script's defaults (its model is `ModelConfig`'s default).
 DEFAULTS = {
-  'hidden_size': 64,
-  'memory_size': 16,
-  'word_size': 16,
-  'num_write_heads': 1,
-  'num_read_heads': 4,
-  'clip_value': 20,
-  **run_flags.MODEL_DEFAULTS,
+  **config_lib.ModelConfig().to_dict(),
   'num_bits': 4,
   'batch_size': 16,
   'min_length': 1,
@@ -60,6 +56,7 @@ def rounded_output(logits: tf.Tensor, mask: np.ndarray) -> np.ndarray:
   return np.round(mask[..., None] * tf.sigmoid(logits).numpy())
 
 
+@tasks.register('repeat_copy')
 class RepeatCopyTask(task_lib.Task):
   """Batches drawn in the compiled step, sigmoid cross-entropy, bit errors."""
 
@@ -119,6 +116,48 @@ class RepeatCopyTask(task_lib.Task):
     # The generator, so that a resumed run draws the batches it would have.
     return {'task': self.data}
 
+  @classmethod
+  def from_config(cls, config: Mapping[str, Any]) -> 'RepeatCopyTask':
+    # Entries a config lacks are train.py's defaults.
+    return cls({**DEFAULTS, **config}, seed=0)
+
+  @classmethod
+  def recognises_legacy_config(cls, config: Mapping[str, Any]) -> bool:
+    return 'num_bits' in config and 'vocabulary' not in config
+
+  def probabilities(self, logits: tf.Tensor) -> tf.Tensor:
+    return tf.sigmoid(logits)  # Each bit, and the end marker, on its own.
+
+  @classmethod
+  def define_example_flags(cls) -> None:
+    flags.DEFINE_integer(
+      'length',
+      None,
+      "Repeat-copy: pattern length (default: the run's --max_length).",
+      lower_bound=1,
+    )
+    flags.DEFINE_integer(
+      'repeats',
+      None,
+      "Repeat-copy: number of repeats (default: the run's --max_repeats).",
+      lower_bound=1,
+    )
+
+  def draw_example(self, core, path, options, title) -> str:
+    # Imported here: drawing needs matplotlib, training does not.
+    from dnc.tasks.repeat_copy import picture
+
+    return picture.draw(
+      core,
+      self._config['num_bits'],
+      options.get('length') or self._config['max_length'],
+      options.get('repeats') or self._config['max_repeats'],
+      options.get('seed', 0),
+      options.get('batch_index', 0),
+      path,
+      title,
+    )
+
   def evaluate(
     self, logits_of: Callable[[Any], tf.Tensor], checkpoint: str, step: int
   ) -> str:
@@ -171,10 +210,10 @@ def make_trainer(
     tf.random.set_seed(seed)
   task = RepeatCopyTask(config, seed)
   if core is None:
-    core = trainer_lib.make_core(
-      run_flags.model_config_of(config),
+    core = config_lib.make_core(
+      config_lib.ModelConfig.from_dict(config),
       task.output_size,
-      fast_kernels=compile_mode == 'xla',
+      fast_kernels=trainer_lib.fast_kernels_for(compile_mode),
     )
   return trainer_lib.Trainer(
     task,
