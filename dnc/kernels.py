@@ -130,21 +130,23 @@ def matmul(
   Returns:
     `[batch_size, output_size]`.
   """
-  handles = [variable.handle for variable in variables]
-  forward_graph = None
+  dtype = variables[0].dtype
+  forward_graph, handles = None, None
   if not tf.executing_eagerly():
+    # Only here: a distributed variable has handles in a replica's context
+    # alone, where a training step runs, but a core may be built outside.
     forward_graph = tf.compat.v1.get_default_graph()
+    handles = [variable.handle for variable in variables]
     capture = getattr(forward_graph, 'capture', None)
     if capture is not None:  # Not in a TF1-style tf.Graph.
       handles = [capture(handle) for handle in handles]
-  dtype = variables[0].dtype
 
   @tf.custom_gradient
   def product(inputs, *weights):
     def grad(d_outputs):
-      if forward_graph is None or _builds_from(
-        tf.compat.v1.get_default_graph(), forward_graph
-      ):
+      if forward_graph is None:
+        weights_again = [tf.convert_to_tensor(v) for v in variables]
+      elif _builds_from(tf.compat.v1.get_default_graph(), forward_graph):
         weights_again = [
           tf.raw_ops.ReadVariableOp(resource=handle, dtype=dtype)
           for handle in handles

@@ -293,12 +293,7 @@ class Trainer:
     the same initial values under every strategy.
     """
     with self.strategy.scope():
-      if self.distributed and fast_kernels_for(self.compile_mode):
-        # In a replica's context: the speed kernels (on under XLA) read the
-        # variables' handles, which a distributed variable gives only there.
-        self.strategy.run(build_variables, (self.core, self.task.input_size))
-      else:
-        build_variables(self.core, self.task.input_size)
+      build_variables(self.core, self.task.input_size)
       self.optimizer.build(self.core.trainable_variables)
 
   def run_step(self):
