@@ -51,6 +51,7 @@ its variables directly.
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import concurrent.futures
 import contextlib
 from typing import Any
 
@@ -233,6 +234,25 @@ def make_core(
   )
 
 
+def _wrapped(variable: tf.Variable) -> keras.Variable:
+  """A `keras.Variable` that wraps (does not copy) `variable`.
+
+  As `keras.layers.TFSMLayer` wraps a SavedModel's variables. It is named
+  in `variable`'s own name scopes, so that its `path` ends in the
+  variable's name (`.../dnc/lstm/w_i`).
+  """
+  *scopes, name = variable.name.split(':')[0].split('/')
+  with contextlib.ExitStack() as stack:
+    for scope in scopes:
+      stack.enter_context(keras.name_scope(scope))
+    return keras.Variable(
+      variable,
+      dtype=variable.dtype.name,
+      trainable=variable.trainable,
+      name=name,
+    )
+
+
 @keras.saving.register_keras_serializable(package='dnc')
 class DNCCell(keras.layers.Layer):
   """One step of the DNC as a Keras RNN cell, for `keras.layers.RNN`.
@@ -327,31 +347,24 @@ class DNCCell(keras.layers.Layer):
 
     dtype = tf.as_dtype(self.variable_dtype)
     # Eagerly, as if the layer were built first, wherever Keras builds it
-    # (it may trace a subclassed model in a scratch graph, in a
-    # `keras.StatelessScope`, before `fit`'s first step).
+    # (it may build a layer inside a `tf.function`).
     with tf.init_scope():
       with tf.variable_creator_scope(record):
         self._core(
           tf.zeros([1, input_shape[-1]], dtype), self._core.initial_state(1)
         )
-      weights = []
-      for variable in created:
-        *scopes, name = variable.name.split(':')[0].split('/')
-        with contextlib.ExitStack() as stack:
-          for scope in scopes:
-            stack.enter_context(keras.name_scope(scope))
-          # Wraps (does not copy) the variable, as keras.layers.TFSMLayer.
-          # A callable initializer, which a `keras.StatelessScope` defers
-          # to its end, where it wraps the variable all the same.
-          weights.append(
-            keras.Variable(
-              lambda shape, dtype, variable=variable: variable,
-              shape=variable.shape,
-              dtype=variable.dtype.name,
-              trainable=variable.trainable,
-              name=name,
-            )
-          )
+
+      def wrap_all():
+        return [_wrapped(variable) for variable in created]
+
+      try:
+        weights = wrap_all()
+      except ValueError:
+        # In a `keras.StatelessScope`, where Keras traces a subclassed
+        # model before `fit`'s first step and refuses new variables. Its
+        # scopes belong to a thread: a thread of our own has none.
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:
+          weights = thread.submit(wrap_all).result()
     self._core_weights = weights  # Tracked by Keras, in creation order.
 
   def call(
