@@ -98,7 +98,12 @@ def _builds_from(graph: Any, forward_graph: Any) -> bool:
   same function). False where `tf.saved_model.save` traces the gradient on
   its own, outside the function.
   """
-  parents = {id(forward_graph), id(getattr(forward_graph, 'outer_graph', 0))}
+  parents = {id(forward_graph)}
+  outer = getattr(forward_graph, 'outer_graph', None)
+  if getattr(outer, 'outer_graph', None) is not None:
+    # A function graph (the root graph, where a SavedModel traces the
+    # gradient again, has no `outer_graph` of its own).
+    parents.add(id(outer))
   while graph is not None:
     if id(graph) in parents:
       return True
