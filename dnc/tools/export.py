@@ -77,10 +77,12 @@ class Exported(tf.Module):
     # One trace of the unroll, which every signature calls.
     self._logits = tf.function(
       self._unroll,
+      autograph=False,
       input_signature=[tf.TensorSpec([None, None, input_size], tf.float32)],
     )
     self.serve = tf.function(
       self._serve,
+      autograph=False,
       input_signature=[
         tf.TensorSpec([None, None, input_size], tf.float32, name='inputs')
       ],
@@ -115,9 +117,12 @@ class Exported(tf.Module):
       self._vocab_size = len(words)
       self.serve_words = tf.function(
         self._serve_words,
+        autograph=False,
         input_signature=[tf.TensorSpec([None, None], tf.string, name='words')],
       )
-      self.vocabulary = tf.function(self._vocabulary, input_signature=[])
+      self.vocabulary = tf.function(
+        self._vocabulary, input_signature=[], autograph=False
+      )
 
   def signature_functions(
     self,
