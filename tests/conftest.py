@@ -39,7 +39,7 @@ _LONGEST_FIRST = (
   'tests/train_test.py::TrainingTest',
   'tests/train_test.py::MemoryOptionsTest',
   'tests/trainer_test.py::RecomputeTest::test_same_steps_as_full',
-  'tests/fast_test.py::DNCEquivalenceTest',
+  'tests/kernels_test.py::DNCEquivalenceTest',
   'tests/distribute_test.py::MirroredStepTest',
   'tests/keras_test.py::TrainingTest',
   'tests/packaging_test.py',

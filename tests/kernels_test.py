@@ -304,7 +304,8 @@ class ChangedMathsTest(tf.test.TestCase):
   computes the patched forward pass: the outputs of the plain functions
   with the patch, not those of the unpatched step. The kernel's
   hand-written gradient is the unpatched one, which `check_gradients`
-  reports.
+  reports. The two references are eager steps (no compilation), which
+  agree with the XLA step to float32 rounding.
   """
 
   _CONFIG = dict(
@@ -318,29 +319,29 @@ class ChangedMathsTest(tf.test.TestCase):
     max_repeats=2,
   )
 
-  def _first_logits(self, fast_kernels):
-    """The outputs of the first XLA training step (before its update)."""
-    core = None  # train.py's: the speed kernels on, under XLA.
-    if not fast_kernels:
-      config = config_lib.ModelConfig.from_dict(
-        {**repeat_copy_task.DEFAULTS, **self._CONFIG}
-      )
-      core = config_lib.make_core(
-        config, self._CONFIG['num_bits'] + 1, fast_kernels=False
-      )
-    trainer = repeat_copy_task.make_trainer(
-      self._CONFIG, seed=7, compile_mode='xla', core=core
+  def _first_logits(self, fast_kernels, mode):
+    """The outputs of the first training step (before its update)."""
+    # Under XLA with the speed kernels, the core train.py builds.
+    config = config_lib.ModelConfig.from_dict(
+      {**repeat_copy_task.DEFAULTS, **self._CONFIG}
     )
+    core = config_lib.make_core(
+      config, self._CONFIG['num_bits'] + 1, fast_kernels=fast_kernels
+    )
+    trainer = repeat_copy_task.make_trainer(
+      self._CONFIG, seed=7, compile_mode=mode, core=core
+    )
+    trainer.build()  # Else the first call traces the step twice.
     return trainer.run_step()[3].numpy()
 
   def test_training_step_sees_the_change_and_the_check_reports_it(self):
-    unpatched = self._first_logits(fast_kernels=True)
+    unpatched = self._first_logits(fast_kernels=True, mode='eager')
     link = addressing.temporal_link
     with mock.patch.object(
       addressing, 'temporal_link', lambda *args: 0.5 * link(*args)
     ):
-      patched = self._first_logits(fast_kernels=True)
-      patched_plain = self._first_logits(fast_kernels=False)
+      patched = self._first_logits(fast_kernels=True, mode='xla')
+      patched_plain = self._first_logits(fast_kernels=False, mode='eager')
       with self.assertRaisesRegex(
         AssertionError, 'kernels.link_update_and_read: gradient'
       ):

@@ -252,56 +252,20 @@ class OldLayoutTest(absltest.TestCase):
     self.assertEqual(_checkpoint_steps(directory), [3, 6])
 
 
-class SummariesTest(absltest.TestCase):
-  def test_logdir_gets_scalars_pictures_and_text(self):
-    logdir = self.create_tempdir().full_path
-    code, output = _train(
-      *_TINY,
-      f'--logdir={logdir}',
-      f'--checkpoint_dir={self.create_tempdir().full_path}',
-      '--num_training_iterations=20',
-      '--report_interval=10',
-    )
-    self.assertEqual(code, 0, output)
-    (path,) = glob.glob(os.path.join(logdir, 'events.out.tfevents.*'))
-    values = {}
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        values.setdefault(value.tag, []).append(
-          (event.step, tf.make_ndarray(value.tensor))
-        )
-    for tag in ('loss', 'gradient_norm', 'steps_per_second', 'learning_rate'):
-      self.assertEqual([step for step, _ in values[tag]], [10, 20], tag)
-    np.testing.assert_allclose(values['learning_rate'][0][1], 1e-4)
-    losses = [loss for _, loss in _reported_losses(output)]
-    np.testing.assert_allclose(
-      [v for _, v in values['loss']], losses, rtol=1e-5
-    )
-    # The tiny model has 8 memory slots and 2 read heads; pictures are 8
-    # pixels per cell, time across.
-    for tag in ('write_weights/0', 'read_weights/0', 'read_weights/1', 'usage'):
-      width, height, png = values['memory/' + tag][-1][1]
-      self.assertEqual(int(height), 8 * 8, tag)
-      self.assertEqual(int(width) % 8, 0)
-      self.assertEqual(
-        tf.io.decode_png(png).shape, (int(height), int(width), 1)
-      )
-    self.assertIn('memory/gates', values)
-    self.assertIn('memory/memory_last_step', values)
-    self.assertIn(b'Observations:', values['sample'][-1][1].item())
-
-
-# One run of 30 steps (checkpoints at 10, 20 and 30), copied afresh for each
-# test that changes or resumes it; the group keeps them on one xdist worker.
+# One run of 30 steps (checkpoints at 10, 20 and 30, summaries in a logdir),
+# copied afresh for each test that changes or resumes it; the group keeps
+# them on one xdist worker.
 @pytest.mark.xdist_group('train_test_trained')
 class TrainedRunTest(absltest.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
     cls.trained = os.path.join(_class_tempdir(cls), 'run')
+    cls.logdir = os.path.join(_class_tempdir(cls), 'logdir')
     cls.training = _train(
       *_TINY,
       f'--checkpoint_dir={cls.trained}',
+      f'--logdir={cls.logdir}',
       '--checkpoint_interval=10',
       '--report_interval=10',
       '--num_training_iterations=30',
@@ -325,6 +289,35 @@ class TrainedRunTest(absltest.TestCase):
       path: os.path.getmtime(path)
       for path in glob.glob(os.path.join(self.directory, '*'))
     }
+
+  def test_logdir_gets_scalars_pictures_and_text(self):
+    _, output = self.training
+    (path,) = glob.glob(os.path.join(self.logdir, 'events.out.tfevents.*'))
+    values = {}
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        values.setdefault(value.tag, []).append(
+          (event.step, tf.make_ndarray(value.tensor))
+        )
+    for tag in ('loss', 'gradient_norm', 'steps_per_second', 'learning_rate'):
+      self.assertEqual([step for step, _ in values[tag]], [10, 20, 30], tag)
+    np.testing.assert_allclose(values['learning_rate'][0][1], 1e-4)
+    losses = [loss for _, loss in _reported_losses(output)]
+    np.testing.assert_allclose(
+      [v for _, v in values['loss']], losses, rtol=1e-5
+    )
+    # The tiny model has 8 memory slots and 2 read heads; pictures are 8
+    # pixels per cell, time across.
+    for tag in ('write_weights/0', 'read_weights/0', 'read_weights/1', 'usage'):
+      width, height, png = values['memory/' + tag][-1][1]
+      self.assertEqual(int(height), 8 * 8, tag)
+      self.assertEqual(int(width) % 8, 0)
+      self.assertEqual(
+        tf.io.decode_png(png).shape, (int(height), int(width), 1)
+      )
+    self.assertIn('memory/gates', values)
+    self.assertIn('memory/memory_last_step', values)
+    self.assertIn(b'Observations:', values['sample'][-1][1].item())
 
   def test_other_flags_stop_before_touching_anything(self):
     before = self._files()

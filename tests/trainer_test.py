@@ -33,6 +33,7 @@ class RecomputeTest(tf.test.TestCase, parameterized.TestCase):
     for recompute_chunk_length in (0, chunk_length):
       config = dict(_CONFIG, recompute_chunk_length=recompute_chunk_length)
       train = repeat_copy_task.make_trainer(config, seed=3, compile_mode=mode)
+      train.build()  # Else the first call traces the step twice.
       losses = [float(train.run_step()[0]) for _ in range(3)]
       runs.append((losses, [v.numpy() for v in train.core.trainable_variables]))
     (full_losses, full_weights), (losses, weights) = runs

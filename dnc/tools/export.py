@@ -73,10 +73,12 @@ class Exported(tf.Module):
     # One trace of the unroll, which every signature calls.
     self._logits = tf.function(
       self._unroll,
+      autograph=False,
       input_signature=[tf.TensorSpec([None, None, input_size], tf.float32)],
     )
     self.serve = tf.function(
       self._serve,
+      autograph=False,
       input_signature=[
         tf.TensorSpec([None, None, input_size], tf.float32, name='inputs')
       ],

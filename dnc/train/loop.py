@@ -115,7 +115,7 @@ def make_logits_of(
     `[T, B, output_size]`.
   """
 
-  @tf.function(jit_compile=jit_compile)
+  @tf.function(jit_compile=jit_compile, autograph=False)
   def logits_of(observations):
     # Outside `controllers.training`: no dropout.
     return trainer_lib.unroll(
@@ -169,7 +169,7 @@ def make_inspect(
   model = core if isinstance(core, model_lib.Model) else None
   inspected = internals.WithInternals(model.core if model else core)
 
-  @tf.function(jit_compile=jit_compile)
+  @tf.function(jit_compile=jit_compile, autograph=False)
   def inspect(inputs):
     if model:
       inputs = model.dnc_inputs(inputs)

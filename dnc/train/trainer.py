@@ -186,12 +186,14 @@ class Trainer:
         # variables ("Trying to access resource .../replica_1 ... from
         # device CPU:0"), so only each replica's forward and backward pass.
         self._gradients = tf.function(
-          self._loss_and_gradients, jit_compile=jit_compile
+          self._loss_and_gradients, jit_compile=jit_compile, autograph=False
         )
         jit_compile = False
-      self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
+      self.train_step = tf.function(
+        self._train_step, jit_compile=jit_compile, autograph=False
+      )
       self.forward_step = tf.function(
-        self._forward_step, jit_compile=jit_compile
+        self._forward_step, jit_compile=jit_compile, autograph=False
       )
 
   def _data(self, batch):

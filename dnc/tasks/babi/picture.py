@@ -35,7 +35,9 @@ def run_story(
   inputs = np.asarray(story.tokens)[:, None]
   if not (isinstance(core, model.Model) and core.embeds_words):
     inputs = tf.one_hot(inputs, vocab.size)
-  logits, steps = tf.function(visualize.unroll_with_internals)(core, inputs)
+  logits, steps = tf.function(visualize.unroll_with_internals, autograph=False)(
+    core, inputs
+  )
   probabilities = tf.nn.softmax(logits[:, 0]).numpy()
   words = vocab.decode(story.tokens)
   answer = np.zeros((len(words), 1))

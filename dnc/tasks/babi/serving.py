@@ -95,10 +95,12 @@ def serving_functions(
       'serve_words',
       tf.function(
         serve_words,
+        autograph=False,
         input_signature=[tf.TensorSpec([None, None], tf.string, name='words')],
       ),
     ),
     'vocabulary': task_lib.ServingFunction(
-      'vocabulary', tf.function(vocabulary, input_signature=[])
+      'vocabulary',
+      tf.function(vocabulary, input_signature=[], autograph=False),
     ),
   }

@@ -44,7 +44,7 @@ def run_repeat_copy(
     seed=seed,
   )
 
-  @tf.function
+  @tf.function(autograph=False)
   def unroll():
     data = task()
     logits, steps = visualize.unroll_with_internals(core, data.observations)
