@@ -367,13 +367,28 @@ def allocation(usage: tf.Tensor) -> tf.Tensor:
   Returns:
     `[batch_size, memory_size]`, a_t, summing to at most 1.
   """
-  clamped_usage = EPSILON + (1 - EPSILON) * usage
+  return (1 - _clamped(usage)) * free_list_products(usage)
+
+
+def _clamped(usage: tf.Tensor) -> tf.Tensor:
+  return EPSILON + (1 - EPSILON) * usage
+
+
+def free_list_products(usage: tf.Tensor) -> tf.Tensor:
+  """prod_{i<j} u_t[phi_t[i]] at each location phi_t[j]: `allocation`'s product.
+
+  The product of the (clamped) usages of the locations before each one in
+  the free list phi_t, as exp(sum log u) over one `[B, N, N]` mask.
+
+  Args:
+    usage: `[batch_size, memory_size]`, u_t.
+
+  Returns:
+    `[batch_size, memory_size]`, in (0, 1].
+  """
   before = comes_before(tf.expand_dims(usage, 2), tf.expand_dims(usage, 1))
-  # prod_{i before j} u[i], as exp(sum log u[i]) over one [B, N, N] mask.
-  prefix = tf.exp(
-    tf.reduce_sum(before * tf.expand_dims(tf.math.log(clamped_usage), 1), 2)
-  )
-  return (1 - clamped_usage) * prefix
+  log_usage = tf.expand_dims(tf.math.log(_clamped(usage)), 1)
+  return tf.exp(tf.reduce_sum(before * log_usage, 2))
 
 
 def comes_before(usage_j: tf.Tensor, usage_i: tf.Tensor) -> tf.Tensor:

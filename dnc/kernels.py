@@ -344,7 +344,8 @@ def allocation(usage: tf.Tensor) -> tf.Tensor:
   """`addressing.allocation(usage)`, with a gradient that keeps the usage.
 
   The backward pass builds the order of the locations again from the usage
-  instead of keeping the `[batch_size, N, N]` comparison of every step.
+  instead of keeping the `[batch_size, N, N]` comparison of every step; it
+  keeps the usage and the free list's products.
   The usage is kept in both shapes it is compared in: inside a
   differentiated while loop, XLA fuses the backward pass's read of a kept
   tensor into the comparison, and one tensor read there as both column and
@@ -361,6 +362,8 @@ def allocation(usage: tf.Tensor) -> tf.Tensor:
   def kernel(usage):
     usage_j = tf.expand_dims(usage, 2)  # Kept for the backward pass.
     usage_i = tf.expand_dims(usage, 1)
+    # Kept too. The same ops as inside `allocation`, which XLA computes once.
+    prefix = addressing.free_list_products(usage)
 
     def grad(d_allocation):
       # a_j = (1 - c_j) prod_{i before j} c_i, c = eps + (1 - eps) u.
@@ -368,9 +371,6 @@ def allocation(usage: tf.Tensor) -> tf.Tensor:
         tf.squeeze(usage_j, 2)
       )
       before = addressing.comes_before(usage_j, usage_i)  # [B, j, i]
-      prefix = tf.exp(
-        tf.reduce_sum(before * tf.expand_dims(tf.math.log(clamped_usage), 1), 2)
-      )
       d_log_prefix = d_allocation * (1 - clamped_usage) * prefix
       d_log_usage = tf.reduce_sum(before * tf.expand_dims(d_log_prefix, 2), 1)
       d_clamped_usage = d_log_usage / clamped_usage - d_allocation * prefix
