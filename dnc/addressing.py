@@ -277,10 +277,16 @@ def directional_read_weights(
     `[batch_size, num_reads, num_writes, memory_size]`: for each read head,
     one weighting per write head's link.
   """
-  if forward:  # f[i] = sum_j L[i, j] w[j]
-    return tf.einsum('bwij,brj->brwi', link, prev_read_weights)
-  # b[j] = sum_i w[i] L[i, j]
-  return tf.einsum('bwij,bri->brwj', link, prev_read_weights)
+  weights = tf.expand_dims(prev_read_weights, 1)  # [B, 1, R, N]
+  # Products that read L along its rows, the layout it is stored in (XLA's
+  # CPU matmul reads a transposed operand at about half the speed).
+  if forward:  # f[i] = sum_j L[i, j] w[j]: (L w^T)^T
+    weights = tf.linalg.matrix_transpose(
+      tf.matmul(link, weights, transpose_b=True)
+    )
+  else:  # b[j] = sum_i w[i] L[i, j]: w L
+    weights = tf.matmul(weights, link)
+  return tf.transpose(weights, [0, 2, 1, 3])  # [B, R, Wr, N]
 
 
 def retention(free_gate: tf.Tensor, read_weights: tf.Tensor) -> tf.Tensor:
