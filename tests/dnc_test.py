@@ -347,6 +347,16 @@ class CoreTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, 'batch_size'):
       _make_core().initial_state(0)
 
+  @parameterized.parameters(tf.float16, tf.bfloat16)
+  def test_low_precision_is_refused_with_the_keras_layers_rule(self, dtype):
+    with self.assertRaisesRegex(
+      TypeError,
+      r'`controller dtype` must be float32 or float64 \(the DNC computes in '
+      r'one of them; float16, bfloat16 and mixed precision are not '
+      rf'supported\), got {dtype.name}\.',
+    ):
+      dnc.DNC(_ACCESS_CONFIG, dict(hidden_size=4, dtype=dtype), 3)
+
   def test_bad_inputs_raise(self):
     core = _make_core()
     state = core.initial_state(2)
@@ -361,7 +371,9 @@ class CoreTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_state_of_another_batch_or_memory_size_raises(self):
     core = _make_core()
-    with self.assertRaisesRegex(ValueError, r'prev_state.access_output'):
+    with self.assertRaisesRegex(
+      ValueError, r'`inputs` has batch size 3 but `prev_state` has 2'
+    ):
       core(tf.zeros([3, 4]), core.initial_state(2))
     other = dnc.DNC(dict(_ACCESS_CONFIG, memory_size=16), _CONTROLLER_CONFIG, 3)
     with self.assertRaisesRegex(
@@ -372,11 +384,40 @@ class CoreTest(tf.test.TestCase, parameterized.TestCase):
   def test_inputs_of_another_feature_size_raise(self):
     core = _make_core()
     core(tf.zeros([2, 4]), core.initial_state(2))
-    with self.assertRaisesRegex(ValueError, r'`inputs` must have 4 features'):
+    with self.assertRaisesRegex(
+      ValueError, r'`inputs` must be \[batch_size, 4\].*got shape \[2, 6\]'
+    ):
       core(tf.zeros([2, 6]), core.initial_state(2))
-    # [2, 2, 2] flattens to the same 4 features.
-    output, _ = core(tf.zeros([2, 2, 2]), core.initial_state(2))
-    self.assertEqual(output.shape, (2, 3))
+
+  def test_a_sequence_or_higher_rank_passed_to_one_step_raises(self):
+    core = _make_core()
+    # Refused, not flattened: [2, 2, 2] would have been 4 features.
+    with self.assertRaisesRegex(
+      ValueError,
+      r'`inputs` of one step must be \[batch_size, input_size\], got shape '
+      r'\[2, 2, 2\]: to run a sequence, unroll the core over time-major',
+    ):
+      core(tf.zeros([2, 2, 2]), core.initial_state(2))
+    with self.assertRaisesRegex(ValueError, r'got shape \[2, 1, 2, 2\]\.$'):
+      core(tf.zeros([2, 1, 2, 2]), core.initial_state(2))
+
+  @parameterized.parameters('dynamic', 'static')
+  def test_batch_major_inputs_to_a_time_major_unroll_name_the_cause(
+    self, unroll
+  ):
+    core = _make_core()
+    batch_major = tf.zeros([2, 5, 4])  # [batch, time, features]
+    unroll = getattr(snt, f'{unroll}_unroll')
+    with self.assertRaisesRegex(
+      ValueError,
+      r'`inputs` has batch size 5 but `prev_state` has 2 .*batch-major '
+      r'\[batch, time, features\].*time-major \[time, batch, features\]',
+    ):
+      unroll(core, batch_major, core.initial_state(2))
+    outputs, _ = unroll(
+      core, tf.transpose(batch_major, [1, 0, 2]), core.initial_state(2)
+    )
+    self.assertEqual(outputs.shape, (5, 2, 3))
 
   def test_state_of_another_dtype_raises(self):
     core = _make_core()
