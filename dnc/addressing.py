@@ -373,10 +373,18 @@ def allocation(usage: tf.Tensor) -> tf.Tensor:
   Returns:
     `[batch_size, memory_size]`, a_t, summing to at most 1.
   """
-  return (1 - _clamped(usage)) * free_list_products(usage)
+  return (1 - clamped_usage(usage)) * free_list_products(usage)
 
 
-def _clamped(usage: tf.Tensor) -> tf.Tensor:
+def clamped_usage(usage: tf.Tensor) -> tf.Tensor:
+  """eps + (1 - eps) u: the usages in [eps, 1], as the allocation takes them.
+
+  Args:
+    usage: `[batch_size, memory_size]`, u_t.
+
+  Returns:
+    `[batch_size, memory_size]`.
+  """
   return EPSILON + (1 - EPSILON) * usage
 
 
@@ -393,7 +401,7 @@ def free_list_products(usage: tf.Tensor) -> tf.Tensor:
     `[batch_size, memory_size]`, in (0, 1].
   """
   before = comes_before(tf.expand_dims(usage, 2), tf.expand_dims(usage, 1))
-  log_usage = tf.expand_dims(tf.math.log(_clamped(usage)), 1)
+  log_usage = tf.expand_dims(tf.math.log(clamped_usage(usage)), 1)
   return tf.exp(tf.reduce_sum(before * log_usage, 2))
 
 

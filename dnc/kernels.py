@@ -367,9 +367,7 @@ def allocation(usage: tf.Tensor) -> tf.Tensor:
 
     def grad(d_allocation):
       # a_j = (1 - c_j) prod_{i before j} c_i, c = eps + (1 - eps) u.
-      clamped_usage = addressing.EPSILON + (1 - addressing.EPSILON) * (
-        tf.squeeze(usage_j, 2)
-      )
+      clamped_usage = addressing.clamped_usage(tf.squeeze(usage_j, 2))
       before = addressing.comes_before(usage_j, usage_i)  # [B, j, i]
       d_log_prefix = d_allocation * (1 - clamped_usage) * prefix
       d_log_usage = tf.reduce_sum(before * tf.expand_dims(d_log_prefix, 2), 1)
