@@ -24,6 +24,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 import contextlib
+import functools
 
 import sonnet as snt
 import tensorflow as tf
@@ -75,6 +76,12 @@ def lstm_fn(
   return next_hidden, snt.LSTMState(hidden=next_hidden, cell=next_cell)
 
 
+def _lstm_weights(fan_in: int, shape: list[int], dtype: tf.DType) -> tf.Tensor:
+  """`snt.LSTM`'s initial weights: truncated normal, stddev 1 / sqrt(fan_in)."""
+  stddev = 1 / tf.sqrt(tf.cast(fan_in, dtype))
+  return snt.initializers.TruncatedNormal(stddev=stddev)(shape, dtype)
+
+
 class LSTM(snt.RNNCore):
   """An LSTM with `snt.LSTM`'s maths, variables and initialisation.
 
@@ -123,11 +130,7 @@ class LSTM(snt.RNNCore):
     hidden = self._hidden_size
     recurrent = self._projection_size or hidden
     dtype = self._dtype
-
-    def normal(fan_in, shape):
-      stddev = 1 / tf.sqrt(tf.cast(fan_in, dtype))
-      return snt.initializers.TruncatedNormal(stddev=stddev)(shape, dtype)
-
+    normal = functools.partial(_lstm_weights, dtype=dtype)
     # The attribute names are `snt.LSTM`'s, which checkpoints record.
     self._w_i = tf.Variable(
       normal(input_size, [input_size, 4 * hidden]), name='w_i'
@@ -479,9 +482,7 @@ class LayerNormLSTM(snt.RNNCore):
   def _initialize(self, input_size: int) -> None:
     hidden, dtype = self._hidden_size, self._dtype
 
-    def normal(fan_in, shape):
-      init = snt.initializers.TruncatedNormal(stddev=1 / fan_in**0.5)
-      return init(shape, dtype)
+    normal = functools.partial(_lstm_weights, dtype=dtype)
 
     self.w_i = tf.Variable(
       normal(input_size, [input_size, 4 * hidden]), name='w_i'
