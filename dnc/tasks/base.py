@@ -63,6 +63,10 @@ class Task(abc.ABC):
   # sequences than trained on), and what a config saved before an entry
   # existed stands for.
   eval_may_differ: tuple[str, ...] = ()
+  # Flags of the task's config that a warm start (`--init_from`, a new run
+  # from another run's weights) may change: those that leave the meaning
+  # of the weights alone. All others must match.
+  warm_start_may_differ: tuple[str, ...] = ()
   config_defaults: Mapping[str, Any] = {}
   # The names of `step_metrics`, which the loop sums (and checkpoints).
   metric_names: tuple[str, ...] = ()
@@ -185,7 +189,32 @@ class Task(abc.ABC):
     """Called after a restore at `step`, to read host state back."""
     del step
 
-  # What the tools (`dnc.tools`: restore, export, visualize) ask of a task.
+  # What the tools (`dnc.tools`: restore, export, visualize, pretrained) ask
+  # of a task.
+
+  def prediction_batch(self, data_dir: str | None = None) -> DatasetTensors:
+    """A small fixed batch whose outputs a pretrained model records.
+
+    `dnc.tools.pretrained` records the model's outputs on it beside the
+    weights, so that a test can check that today's code still computes
+    them. The default draws `batch()` of an `in_graph` task rebuilt by
+    `from_config` (seeded); a task reading files overrides it.
+
+    Args:
+      data_dir: where to read examples from, for a task that reads files
+        (None: the task's default).
+
+    Returns:
+      numpy `DatasetTensors`: observations `[T, B, ...]`, target and mask
+      `[T, B]` (the positions whose outputs count).
+    """
+    del data_dir
+    if not self.in_graph:
+      raise NotImplementedError(
+        f'{type(self).__name__} gives no fixed batch to record predictions '
+        'on: implement prediction_batch.'
+      )
+    return DatasetTensors(*(np.asarray(x) for x in self.batch()))
 
   @classmethod
   def from_config(cls, config: Mapping[str, Any]) -> 'Task':

@@ -32,6 +32,12 @@ from dnc.tasks.babi.vocabulary import UnknownWordsError
 from dnc.tasks.babi.vocabulary import Vocabulary
 from dnc.train import checkpoints
 
+# The repository's own bAbI-format stories (a source checkout's tests).
+TEST_STORIES = (
+  pathlib.Path(__file__).resolve().parents[3]
+  / 'tests/testdata/babi/tasks_1-20_v1-2/en'
+)
+
 
 def load(
   data_dir: str,
@@ -142,6 +148,14 @@ class BabiTask(task_lib.Task):
 
   in_graph = False
   eval_may_differ = ('tasks', 'batch_size', 'permute_words')
+  # Not the batch size: the stories seen (`validate`) are step x batch size
+  # over every segment of a run that warm starts.
+  warm_start_may_differ = (
+    'tasks',
+    'permute_words',
+    'validation_fraction',
+    'validation_seed',
+  )
   # A config saved before an option existed was made without it.
   config_defaults = {
     'permute_words': '',
@@ -346,6 +360,48 @@ class BabiTask(task_lib.Task):
       logits = logits_of(tf.constant(batch.inputs))
       errors.add(chunk, np.argmax(logits.numpy(), -1))
     return errors
+
+  def prediction_batch(
+    self, data_dir: str | None = None, stories_per_task: int = 2
+  ) -> task_lib.DatasetTensors:
+    """The first test stories of each of the task's bAbI tasks, unpadded.
+
+    Stories with words the vocabulary lacks are left out.
+
+    Args:
+      data_dir: a bAbI split directory; None: the repository's own stories
+        (`tests/testdata/babi/tasks_1-20_v1-2/en`).
+      stories_per_task: at most this many stories of each task.
+
+    Raises:
+      task_lib.TaskError: no test story of these tasks in `data_dir` that
+        the vocabulary can encode.
+    """
+    directory = pathlib.Path(data_dir or TEST_STORIES)
+    try:
+      found = files.find_task_files(
+        directory, 'test', self._tasks, missing_ok=True
+      )
+    except FileNotFoundError as e:
+      raise task_lib.TaskError(f'--data_dir: {e}') from e
+    stories = []
+    for task, path in found.items():
+      encoded = []
+      for raw in files.parse_file(path, task):
+        if len(encoded) == stories_per_task:
+          break
+        try:
+          encoded.append(encoding.encode_story(raw, self.vocab))
+        except UnknownWordsError:
+          continue
+      stories += encoded
+    if not stories:
+      raise task_lib.TaskError(
+        f'--data_dir={directory}: no test story of tasks {self._tasks} in '
+        "the model's vocabulary."
+      )
+    batch = batching.make_batch(stories)
+    return self._tensors(batch)
 
   @classmethod
   def from_config(cls, config: Mapping[str, Any]) -> 'BabiTask':

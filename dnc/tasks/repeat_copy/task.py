@@ -62,6 +62,8 @@ class RepeatCopyTask(task_lib.Task):
 
   in_graph = True
   eval_may_differ = TASK_KEYS[1:]
+  # A warm start may go on to longer or more repeated patterns.
+  warm_start_may_differ = TASK_KEYS[1:]
 
   def __init__(self, config: Mapping[str, Any], seed: int | None = None):
     """Builds the task, padded to its longest sequence (static for XLA).
