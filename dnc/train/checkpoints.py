@@ -23,6 +23,8 @@ from absl import logging
 import tensorflow as tf
 
 CONFIG_FILE = 'config.json'
+# Written in a run's directory by a warm start (`--init_from`): where from.
+INIT_FROM_FILE = 'init_from.json'
 # The subdirectory holding the checkpoint of the best validation score.
 BEST_DIR = 'best'
 
@@ -229,6 +231,100 @@ class Checkpointer:
       The path of the new checkpoint.
     """
     return self.best_manager.save(checkpoint_number=step)
+
+
+def _short(value: Any) -> str:
+  text = repr(value)
+  return text if len(text) <= 40 else f'{text[:36]} ...'
+
+
+def check_warm_start(
+  directory: str,
+  config: Mapping[str, Any],
+  defaults: Mapping[str, Any] | None = None,
+  may_differ: Sequence[str] = (),
+) -> str:
+  """Checks that `directory` holds a model of `config`, to warm start from.
+
+  Reads only `config.json` and the checkpoint index: call it before any
+  slow work.
+
+  Args:
+    directory: the `--init_from` value: a pretrained folder
+      (`dnc.tools.pretrained`) or a run's `--checkpoint_dir`.
+    config: the new run's config.
+    defaults: what the entries an older saved config lacks stand for.
+    may_differ: config entries that may differ (the task's
+      `warm_start_may_differ`); `task_module` always may.
+
+  Returns:
+    The path of the latest checkpoint in `directory`.
+
+  Raises:
+    CheckpointError: in one line naming `--init_from` (and the differing
+      flags, with both values).
+  """
+  flag = f'--init_from={directory}'
+  path = os.path.join(directory, CONFIG_FILE)
+  if not tf.io.gfile.exists(path):
+    raise CheckpointError(
+      f'{flag}: no {path}; pass a pretrained folder or a run directory.'
+    )
+  try:
+    with tf.io.gfile.GFile(path) as f:
+      saved = {**(defaults or {}), **json.load(f)}
+  except (ValueError, tf.errors.OpError) as e:
+    raise CheckpointError(f'{flag}: cannot read {path}: {e}') from e
+  ignored = {*may_differ, 'task_module'}
+  differing = [
+    f'--{key} {_short(saved.get(key))} there, {_short(config.get(key))} here'
+    for key in sorted(set(saved) | set(config))
+    if key not in ignored and saved.get(key) != config.get(key)
+  ]
+  if differing:
+    raise CheckpointError(
+      f'{flag} holds a model of other flags: {"; ".join(differing)}. '
+      'Pass its flags, or another --init_from.'
+    )
+  checkpoint = tf.train.latest_checkpoint(directory)
+  if checkpoint is None:
+    raise CheckpointError(f'{flag}: no checkpoint there.')
+  return checkpoint
+
+
+def warm_start(path: str, **trackables: Any) -> None:
+  """Restores the model and counters of checkpoint `path` for a new run.
+
+  Args:
+    path: a checkpoint (`check_warm_start`'s result).
+    **trackables: `core` and `step`, which it must hold, and counters it may
+      hold (e.g. `train_seconds`; absent ones keep their values). Nothing
+      else: the optimiser and the task start afresh.
+
+  Raises:
+    CheckpointError: the checkpoint lacks the model or does not fit it.
+  """
+  required = {key: trackables.pop(key) for key in ('core', 'step')}
+  try:
+    status = tf.train.Checkpoint(**required).restore(path)
+    status.assert_existing_objects_matched().expect_partial()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    message = str(e).strip().splitlines()[0]
+    raise CheckpointError(
+      f'--init_from: cannot restore the model from {path}: {message}'
+    ) from e
+  if trackables:
+    tf.train.Checkpoint(**trackables).restore(path).expect_partial()
+
+
+def write_json(path: str, value: Any) -> None:
+  """Writes `value` as JSON to `path` through a temporary file and a
+  rename, so that `path` is either the old file or the whole new one."""
+  temp_path = f'{path}.tmp-{uuid.uuid4().hex}'
+  with tf.io.gfile.GFile(temp_path, 'w') as f:
+    json.dump(value, f, indent=2, sort_keys=True)
+    f.write('\n')
+  tf.io.gfile.rename(temp_path, path, overwrite=True)
 
 
 def _reason(error: Exception, *paths: str) -> str:

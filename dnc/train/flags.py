@@ -185,6 +185,15 @@ def define_run_flags(
     checkpoint_interval,
     'Checkpointing step interval (<= 0: off).',
   )
+  flags.DEFINE_string(
+    'init_from',
+    '',
+    'Warm start: a new run (a --checkpoint_dir without checkpoints) starts '
+    'from the weights of this pretrained folder (or run directory), going '
+    'on with its step and training hours, with a fresh optimiser. Its model '
+    'flags must be these. Ignored, with a note, when --checkpoint_dir holds '
+    'a checkpoint: resuming wins.',
+  )
   flags.DEFINE_integer(
     'max_checkpoints_to_keep',
     3,

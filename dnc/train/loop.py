@@ -14,9 +14,14 @@ where `make_task(saved_config)` builds its `dnc.tasks.base.Task` from the flags.
   already trained, then report every `--report_interval` steps, checkpoint
   every `--checkpoint_interval` steps and at the end, and on SIGINT/SIGTERM
   checkpoint (with `--checkpoint_interval` <= 0, nothing is saved, as it
-  then says) and exit with 128 + the signal. After each checkpoint (not
-  one forced by a signal) a task that holds out validation data scores it
-  (`Task.validate`): the record goes to `validation.jsonl` beside the
+  then says) and exit with 128 + the signal. A new run with `--init_from`
+  starts from another run's (or a pretrained folder's) weights, step and
+  training hours, with a fresh optimiser and task state, and records where
+  from in `init_from.json` (a model of other flags is refused before any
+  work; a checkpoint in `--checkpoint_dir` wins over it). Each part of a
+  run appends its command line to `commands.jsonl`. After each checkpoint
+  (not one forced by a signal) a task that holds out validation data scores
+  it (`Task.validate`): the record goes to `validation.jsonl` beside the
   checkpoints, and the checkpoint of the best score so far is kept in
   `best/`;
 - eval: take the model's and the task's flags from the checkpoint's
@@ -41,7 +46,9 @@ from collections.abc import Sequence
 import contextlib
 import json
 import os
+import shlex
 import signal
+import sys
 import time
 from typing import Any
 
@@ -80,6 +87,8 @@ USER_ERRORS = (
 
 # Beside the checkpoints: one JSON record per validated checkpoint.
 VALIDATION_FILE = 'validation.jsonl'
+# Beside them too: the command line of each part of the run.
+COMMANDS_FILE = 'commands.jsonl'
 
 
 def _run_config(
@@ -230,12 +239,37 @@ def train(
     **trainer.trackables(),
   )
   checkpointer.check_config()  # Fails fast, before the slow tracing.
+  warm_start = _check_warm_start(checkpointer, task, config, run.init_from)
   # So does a directory a save would fail in, not after hours of training.
   checkpoints.check_directory(
     run.checkpoint_dir, writable=checkpointing and chief
   )
   trainer.build()
   restored = checkpointer.restore_latest()
+  if warm_start:
+    checkpoints.warm_start(
+      warm_start,
+      core=trainer.core,
+      step=trainer.step,
+      train_seconds=train_seconds,
+    )
+    origin = {
+      'init_from': os.path.abspath(run.init_from),
+      'checkpoint': os.path.abspath(warm_start),
+      'step': int(trainer.step.numpy()),
+      'train_hours': float(train_seconds.numpy()) / 3600,
+    }
+    if checkpointing and chief:
+      checkpoints.write_json(
+        os.path.join(run.checkpoint_dir, checkpoints.INIT_FROM_FILE), origin
+      )
+    logging.info(
+      'Warm start from %s at step %d (%.2f training hours before); the '
+      'optimiser starts afresh.',
+      warm_start,
+      origin['step'],
+      origin['train_hours'],
+    )
   iteration = int(trainer.step.numpy())
   distribute.check_same_on_workers(
     trainer.strategy,
@@ -264,6 +298,8 @@ def train(
     )
     return 0
 
+  if checkpointing and chief:
+    _append_command(run.checkpoint_dir, iteration)
   logits_of = make_logits_of(trainer.core, task, run.jit_compile)
   clock = time.perf_counter()
 
@@ -358,6 +394,36 @@ def train(
       distribute.fingerprint(trainer.core.variables),
     )
   return 128 + stop.received if stop.received else 0
+
+
+def _check_warm_start(
+  checkpointer: checkpoints.Checkpointer,
+  task: task_lib.Task,
+  config: Mapping[str, Any],
+  init_from: str,
+) -> str | None:
+  """The checkpoint `--init_from` names, checked; None if not to be used."""
+  if not init_from:
+    return None
+  latest = checkpointer.manager.latest_checkpoint
+  if latest:
+    logging.warning(
+      '--init_from=%s is ignored: --checkpoint_dir holds %s, which the run '
+      'resumes from.',
+      init_from,
+      latest,
+    )
+    return None
+  return checkpoints.check_warm_start(
+    init_from, config, _config_defaults(task), task.warm_start_may_differ
+  )
+
+
+def _append_command(directory: str, step: int) -> None:
+  """Records the command line of each part of a run, and its first step."""
+  record = {'step': step, 'command': shlex.join(['python', *sys.argv])}
+  with open(os.path.join(directory, COMMANDS_FILE), 'a') as f:
+    f.write(json.dumps(record) + '\n')
 
 
 @contextlib.contextmanager
