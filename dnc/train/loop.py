@@ -382,10 +382,12 @@ def train(
       iteration,
       run.checkpoint_interval,
     )
+  # An eager step (`compile_mode='eager'`) is never traced.
+  traced = getattr(trainer.train_step, 'experimental_get_tracing_count', None)
   logging.info(
     'Stopped at step %d; the training step was traced %d time(s).',
     iteration,
-    trainer.train_step.experimental_get_tracing_count(),
+    traced() if traced else 0,
   )
   if trainer.distributed:
     logging.info(
