@@ -26,6 +26,7 @@ _EXPECTED = {
   'docs/distribute.md': 0,
   'docs/keras.md': 1,
   'docs/options.md': 1,
+  'docs/pretrained.md': 0,
   'docs/repeat_copy.md': 0,
   'docs/tests.md': 0,
   'docs/training.md': 1,

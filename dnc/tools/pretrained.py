@@ -223,7 +223,7 @@ def write(
     size = _save_weights(restored, partial, segment['to_hours'] * 3600)
     if size > max_mb * 2**20:
       raise PretrainedError(
-        f'The weights of {restored.path} take {size / 2**20:.1f} MB, over '
+        f'The weights of {restored.path} take {size / 2**20:.2f} MB, over '
         f'--max_mb={max_mb:g}; nothing was written.'
       )
     record = {
