@@ -19,6 +19,7 @@ import types
 
 from absl.testing import absltest
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from dnc import config as config_lib
@@ -130,6 +131,8 @@ class ShippedModelsTest(absltest.TestCase):
         self.assertTrue((folder / 'RECORD.md').is_file())
 
 
+# One xdist worker for the class, so that setUpClass runs once.
+@pytest.mark.xdist_group('pretrained_tool')
 class PretrainedToolTest(tf.test.TestCase):
   """A folder of the old layout's run, and a warm start from it, made once
   (`setUpClass`); each test checks one part."""

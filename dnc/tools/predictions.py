@@ -61,9 +61,9 @@ def record(restored: restore.Restored, batch: Any) -> dict[str, Any]:
     'dtype': str(observations.dtype),
     'positions': positions.tolist(),
     'answers': answers.tolist(),
-    'margins': np.round(margins, 6).tolist(),
+    'margins': np.round(margins.astype(np.float64), 6).tolist(),
     'logits': [
-      np.round(logits[t, b], 6).tolist()
+      np.round(logits[t, b].astype(np.float64), 6).tolist()
       for t, b in positions[:_LOGIT_POSITIONS]
     ],
     'atol': ATOL,
