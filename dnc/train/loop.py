@@ -124,7 +124,9 @@ def make_logits_of(
     `[T, B, output_size]`.
   """
 
-  @tf.function(jit_compile=jit_compile, autograph=False)
+  # One trace for every batch shape from the second on (XLA still compiles
+  # each shape it runs).
+  @tf.function(jit_compile=jit_compile, autograph=False, reduce_retracing=True)
   def logits_of(observations):
     # Outside `controllers.training`: no dropout.
     return trainer_lib.unroll(

@@ -186,14 +186,27 @@ class Trainer:
         # variables ("Trying to access resource .../replica_1 ... from
         # device CPU:0"), so only each replica's forward and backward pass.
         self._gradients = tf.function(
-          self._loss_and_gradients, jit_compile=jit_compile, autograph=False
+          self._loss_and_gradients,
+          jit_compile=jit_compile,
+          autograph=False,
+          reduce_retracing=not recompute_chunk_length,
         )
         jit_compile = False
+      # Batches of other lengths (bAbI's buckets) share one trace from the
+      # second length on, with the time dimension left unknown (XLA still
+      # compiles each length it runs). Recomputation needs the number of
+      # steps when traced, so it keeps one trace per length.
       self.train_step = tf.function(
-        self._train_step, jit_compile=jit_compile, autograph=False
+        self._train_step,
+        jit_compile=jit_compile,
+        autograph=False,
+        reduce_retracing=not recompute_chunk_length,
       )
       self.forward_step = tf.function(
-        self._forward_step, jit_compile=jit_compile, autograph=False
+        self._forward_step,
+        jit_compile=jit_compile,
+        autograph=False,
+        reduce_retracing=True,
       )
 
   def _data(self, batch):
