@@ -25,6 +25,9 @@ OLD_LAYOUT_RESUME_FLAGS = (
   '--checkpoint_interval=3',
   '--report_interval=1',
   '--num_training_iterations=6',
+  # The same gradients as the recomputation train_babi.py defaults to,
+  # with one trace of the step for all story lengths.
+  '--recompute_chunk_length=0',
 )
 BABI_DIR_VARIABLE = 'DNC_BABI_DIR'
 REAL_BABI = (
