@@ -90,7 +90,12 @@ def _uneven_babi_batch(task):
 
 
 class MirroredStepTest(tf.test.TestCase, parameterized.TestCase):
-  @parameterized.product(task=('repeat_copy', 'babi'), mode=('function', 'xla'))
+  # XLA compiles each replica's gradients the same way for every task (the
+  # tasks differ in what comes before: batches drawn in the step or fed,
+  # the weighting of uneven masks), so one task is compiled with it.
+  @parameterized.parameters(
+    ('repeat_copy', 'function'), ('repeat_copy', 'xla'), ('babi', 'function')
+  )
   def test_one_step_equals_the_single_device_step(self, task, mode):
     trainers = []
     for strategy in (None, _mirrored()):

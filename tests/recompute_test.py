@@ -47,20 +47,24 @@ def _values_and_gradients(core, unroll, inputs, initial_state):
 
 
 class DynamicUnrollTest(tf.test.TestCase, parameterized.TestCase):
-  def setUp(self):
-    super().setUp()
+  @classmethod
+  def setUpClass(cls):
+    # Built once: no test changes the core, and its reference gradients (an
+    # eager float64 unroll) took a third of the file's time when each test
+    # computed them again.
+    super().setUpClass()
     tf.random.set_seed(0)
-    self.core = _core()
-    self.inputs = tf.random.normal(
+    cls.core = _core()
+    cls.inputs = tf.random.normal(
       [_NUM_STEPS, _BATCH_SIZE, _INPUT_SIZE], dtype=tf.float64
     )
     # Full backprop from a non-zero state, the reference for every case.
     warm_up = tf.random.normal([4, _BATCH_SIZE, _INPUT_SIZE], dtype=tf.float64)
-    _, self.initial_state = snt.dynamic_unroll(
-      self.core, warm_up, self.core.initial_state(_BATCH_SIZE, tf.float64)
+    _, cls.initial_state = snt.dynamic_unroll(
+      cls.core, warm_up, cls.core.initial_state(_BATCH_SIZE, tf.float64)
     )
-    self.expected = _values_and_gradients(
-      self.core, snt.dynamic_unroll, self.inputs, self.initial_state
+    cls.expected = _values_and_gradients(
+      cls.core, snt.dynamic_unroll, cls.inputs, cls.initial_state
     )
 
   @parameterized.parameters(
