@@ -11,8 +11,6 @@ export a SavedModel that serves, and draw its memory, with no change to
 from collections.abc import Mapping
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from typing import Any
 
@@ -29,6 +27,7 @@ from dnc.tools import restore
 from dnc.tools import visualize
 from dnc.train import flags as run_flags
 from dnc.train import loop
+from tests import scripts
 from tests import shared_data
 
 FLAGS = flags.FLAGS
@@ -139,15 +138,7 @@ def _run(*flags_: str) -> tuple[int, str]:
   env['PYTHONPATH'] = os.pathsep.join(
     paths + [p for p in [env.get('PYTHONPATH')] if p]
   )
-  result = subprocess.run(
-    [sys.executable, '-c', code, *flags_],
-    capture_output=True,
-    text=True,
-    timeout=600,
-    env=env,
-    cwd=shared_data.REPO,
-  )
-  return result.returncode, result.stdout + result.stderr
+  return scripts.run(['-c', code, *flags_], env, str(shared_data.REPO))
 
 
 # One xdist worker for the class, so that setUpClass runs once.

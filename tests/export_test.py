@@ -31,6 +31,7 @@ from dnc.tools import export
 from dnc.tools import restore
 from dnc.train import checkpoints
 from tests import oracles
+from tests import scripts
 from tests import shared_data
 
 _INPUT_SIZE = 4
@@ -281,6 +282,10 @@ class _Processes:
         process.wait()
 
   def start(self, name, args, cwd=_ROOT, env=None):
+    if args[0] == sys.executable and env is None and '-I' not in args:
+      # The repository's scripts and tools, forked with TensorFlow imported.
+      self._running[name] = scripts.start(args[1:], cwd=cwd)
+      return
     self._running[name] = subprocess.Popen(
       args,
       stdout=subprocess.PIPE,

@@ -1,4 +1,5 @@
-"""End-to-end tests of train.py, run as a user runs it (a subprocess)."""
+"""End-to-end tests of train.py, run as a user runs it (a process of its
+own: `tests.scripts`)."""
 
 import glob
 import importlib
@@ -7,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import scripts
 from tests import shared_data
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,30 +38,13 @@ _TINY = (
 )
 
 
-def _environment():
-  env = dict(os.environ)
-  env['PYTHONPATH'] = os.pathsep.join(
-    p for p in (_ROOT, env.get('PYTHONPATH')) if p
-  )
-  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  return env
-
-
 def _start(*flags):
-  return subprocess.Popen(
-    [sys.executable, _TRAIN, *flags],
-    stdout=subprocess.PIPE,
-    stderr=subprocess.STDOUT,
-    text=True,
-    env=_environment(),
-  )
+  return scripts.start([_TRAIN, *flags])
 
 
 def _train(*flags, timeout=300):
   """Runs train.py; returns (exit code, everything it printed)."""
-  process = _start(*flags)
-  output, _ = process.communicate(timeout=timeout)
-  return process.returncode, output
+  return scripts.run([_TRAIN, *flags], timeout=timeout)
 
 
 def _reported_losses(output):

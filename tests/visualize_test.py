@@ -16,6 +16,7 @@ from dnc.tasks import babi
 from dnc.tasks.babi import picture as babi_picture
 from dnc.tasks.repeat_copy import picture as repeat_copy_picture
 from dnc.tools import visualize
+from tests import scripts
 from tests import shared_data
 
 try:
@@ -31,25 +32,21 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
-def _environment():
-  env = dict(os.environ)
-  env['PYTHONPATH'] = os.pathsep.join(
-    p for p in (_ROOT, env.get('PYTHONPATH')) if p
-  )
-  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  return env
-
-
 def _run(*args, timeout=300):
   """Runs `python *args` from the repository; returns (exit code, output)."""
+  return scripts.run(list(args), cwd=_ROOT, timeout=timeout)
+
+
+def _fresh_interpreter(code):
+  """Runs `python -c code` in a new interpreter: what it imports counts."""
   result = subprocess.run(
-    [sys.executable, *args],
+    [sys.executable, '-c', code],
     stdout=subprocess.PIPE,
     stderr=subprocess.STDOUT,
     text=True,
-    env=_environment(),
+    env=scripts.environment(),
     cwd=_ROOT,
-    timeout=timeout,
+    timeout=300,
   )
   return result.returncode, result.stdout
 
@@ -132,8 +129,7 @@ class ImportTest(absltest.TestCase):
   def test_works_without_matplotlib_until_asked_to_draw(self):
     # TensorFlow's Keras imports matplotlib whenever it is installed, so
     # hide it (as if not installed) rather than look for it in sys.modules.
-    code, output = _run(
-      '-c',
+    code, output = _fresh_interpreter(
       'import sys; sys.modules["matplotlib"] = None; import dnc; '
       'assert "dnc.tools.visualize" not in sys.modules; '
       'from dnc.tools import visualize; '
@@ -147,7 +143,9 @@ class ImportTest(absltest.TestCase):
   def test_imports_beside_train_py(self):
     # Both would define --checkpoint_dir and --seed if this module defined
     # its flags on import.
-    code, output = _run('-c', 'import dnc.tools.visualize, train; print("ok")')
+    code, output = _fresh_interpreter(
+      'import dnc.tools.visualize, train; print("ok")'
+    )
     self.assertEqual(code, 0, output)
 
 
