@@ -96,7 +96,9 @@ class BabiTaskTest(absltest.TestCase):
     paths = sorted(_EN.glob('qa1_*.txt'))
     for path in paths:
       data.create_file(path.name, path.read_text())
-    with self.assertLogs(level='INFO') as logs:
+    # absl's logger: another test's flag parsing may have left it at
+    # WARNING, which would keep its INFO records from the root logger.
+    with self.assertLogs(logger='absl', level='INFO') as logs:
       vocab, stories = babi_task.load(data.full_path, [1], ['train', 'test'])
     words = sorted(shared_data.babi_words(paths))
     self.assertEqual(vocab.words, ('<pad>', '-', *words))

@@ -13,6 +13,7 @@ import tempfile
 import time
 
 from absl import flags
+from absl import logging as absl_logging
 from absl.testing import absltest
 import numpy as np
 import pytest
@@ -112,6 +113,8 @@ class FlagsTest(absltest.TestCase):
       importlib.import_module('train')  # Defines its flags on absl's FLAGS.
     finally:
       sys.path.remove(_ROOT)
+    # Parsing sets absl's verbosity (and its logger's level); put it back.
+    self.addCleanup(absl_logging.set_verbosity, absl_logging.get_verbosity())
     for flag, message in (
       ('--memory_size=0', 'memory_size'),
       ('--num_read_heads=-1', 'num_read_heads'),
