@@ -27,7 +27,6 @@ lists the model's trainable variables.
 from collections.abc import Sequence
 import json
 import os
-import shutil
 import tempfile
 
 from absl import app
@@ -154,12 +153,7 @@ def export(
   check_output_dir(output_dir)
   restored = restore.load(checkpoint_dir, best=best)
   output_dir = os.path.abspath(output_dir)
-  parent = os.path.dirname(output_dir)
-  os.makedirs(parent, exist_ok=True)
-  partial = tempfile.mkdtemp(
-    prefix=f'.{os.path.basename(output_dir)}.partial-', dir=parent
-  )
-  try:
+  with checkpoints.staging_directory(output_dir) as partial:
     with tempfile.TemporaryDirectory() as asset_dir:
       model = Exported(restored, asset_dir)
       saved = os.path.join(partial, 'model')
@@ -171,8 +165,6 @@ def export(
       raise ExportError(
         f'--output_dir {output_dir}: {e.strerror}; nothing was written.'
       ) from e
-  finally:
-    shutil.rmtree(partial, ignore_errors=True)
   return restored
 
 

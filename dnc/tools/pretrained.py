@@ -30,7 +30,6 @@ import os
 import shlex
 import shutil
 import sys
-import tempfile
 from typing import Any
 import uuid
 
@@ -214,12 +213,7 @@ def write(
     except OSError as e:
       raise PretrainedError(f'--results={results}: {e.strerror}.') from e
   batch = restored.task.prediction_batch(data_dir)
-  parent = os.path.dirname(output)
-  os.makedirs(parent, exist_ok=True)
-  partial = tempfile.mkdtemp(
-    prefix=f'.{os.path.basename(output)}.partial-', dir=parent
-  )
-  try:
+  with checkpoints.staging_directory(output) as partial:
     size = _save_weights(restored, partial, segment['to_hours'] * 3600)
     if size > max_mb * 2**20:
       raise PretrainedError(
@@ -248,8 +242,6 @@ def write(
     with open(os.path.join(partial, record_lib.RECORD_MD), 'w') as f:
       f.write(record_lib.render(record, restored.config, rows, notes))
     _swap(partial, output)
-  finally:
-    shutil.rmtree(partial, ignore_errors=True)
   return restored
 
 

@@ -8,13 +8,17 @@ checkpoint falls back to the previous readable one; nothing is deleted except
 by the usual rotation after a successful save.
 """
 
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+import contextlib
 import json
 import os
 import resource
+import shutil
 import signal
 import sys
+import tempfile
 from typing import Any
 import uuid
 
@@ -315,6 +319,24 @@ def warm_start(path: str, **trackables: Any) -> None:
     ) from e
   if trackables:
     tf.train.Checkpoint(**trackables).restore(path).expect_partial()
+
+
+@contextlib.contextmanager
+def staging_directory(path: str) -> Iterator[str]:
+  """A new directory beside `path`, removed on exit (with what is left in it).
+
+  Write a directory's files there and move them into place at the end, so
+  that `path` is never half written: a failure leaves it as it was.
+  """
+  parent = os.path.dirname(os.path.abspath(path))
+  os.makedirs(parent, exist_ok=True)
+  staging = tempfile.mkdtemp(
+    prefix=f'.{os.path.basename(path)}.partial-', dir=parent
+  )
+  try:
+    yield staging
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_json(path: str, value: Any) -> None:
