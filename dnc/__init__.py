@@ -7,6 +7,7 @@ from dnc import dnc
 from dnc import internals
 from dnc import model
 from dnc import recompute
+from dnc import sparse_link
 from dnc import util
 from dnc.access import AccessState
 from dnc.access import MemoryAccess
@@ -27,5 +28,6 @@ __all__ = [
   'internals',
   'model',
   'recompute',
+  'sparse_link',
   'util',
 ]

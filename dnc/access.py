@@ -154,6 +154,7 @@ class MemoryAccess(snt.RNNCore):
     content_masking: bool = False,
     deallocate_content: bool = False,
     link_sharpness: bool = False,
+    link_sparsity: int = 0,
   ):
     """Constructs a memory access module.
 
@@ -187,6 +188,11 @@ class MemoryAccess(snt.RNNCore):
         the layer `link_sharpness` `[R, 2 Wr]` (one exponent per write
         head's link and direction, laid out backward then forward as the
         read modes; see `addressing.sharpen_link_weights`).
+      link_sparsity: K > 0 keeps the link matrix sparse, at most K entries
+        per row (the paper's Methods, "Sparse link matrix"; K = 8 is its
+        suggestion), and allocates through a sort, so that no part of the
+        step grows as N^2 (`addressing.TemporalLinkage(sparsity=K)`,
+        `addressing.sorted_allocation`); 0 (default) is the dense link.
     """
     super().__init__(name=name)
     util.check_positive_int(memory_size, 'memory_size')
@@ -200,6 +206,15 @@ class MemoryAccess(snt.RNNCore):
       ('link_sharpness', link_sharpness),
     ):
       util.check_bool(value, option)
+    if (
+      isinstance(link_sparsity, bool)
+      or not isinstance(link_sparsity, int)
+      or not 0 <= link_sparsity <= memory_size
+    ):
+      raise ValueError(
+        f'`link_sparsity` must be an integer in [0, memory_size = '
+        f'{memory_size}] (0: the dense link), got {link_sparsity!r}.'
+      )
     self._content_masking = content_masking
     self._deallocate_content = deallocate_content
     self._link_sharpness = link_sharpness
@@ -216,9 +231,11 @@ class MemoryAccess(snt.RNNCore):
       num_reads, word_size, name='read_content_weights'
     )
     self._linkage = addressing.TemporalLinkage(
-      memory_size, num_writes, fast_kernels=fast_kernels
+      memory_size, num_writes, fast_kernels=fast_kernels, sparsity=link_sparsity
     )
-    self._freeness = addressing.Freeness(memory_size, fast_kernels=fast_kernels)
+    self._freeness = addressing.Freeness(
+      memory_size, fast_kernels=fast_kernels, sort=link_sparsity > 0
+    )
 
     # One linear layer per interface piece: (name, rows, columns). Each
     # output is reshaped to [B, rows, columns], or [B, rows] without columns.
@@ -508,8 +525,8 @@ class MemoryAccess(snt.RNNCore):
     util.check_shape(
       state.write_weights, [batch_size, wr, n], 'prev_state.write_weights'
     )
-    util.check_shape(
-      state.linkage.link, [batch_size, wr, n, n], 'prev_state.linkage.link'
+    self._linkage.check_link(
+      state.linkage.link, batch_size, 'prev_state.linkage.link'
     )
     util.check_shape(
       state.linkage.precedence_weights,
@@ -521,7 +538,8 @@ class MemoryAccess(snt.RNNCore):
   @property
   def state_size(self) -> AccessState:
     """Shapes of the state without the batch: M `[N, W]`, w^r `[R, N]`,
-    w^w `[Wr, N]`, L `[Wr, N, N]`, p `[Wr, N]`, u `[N]`."""
+    w^w `[Wr, N]`, L `[Wr, N, N]` (sparse: `[Wr, N, K]` indices and
+    values), p `[Wr, N]`, u `[N]`."""
     n, w = self._memory_size, self._word_size
     return AccessState(
       memory=tf.TensorShape([n, w]),

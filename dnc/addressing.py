@@ -28,6 +28,7 @@ import sonnet as snt
 import tensorflow as tf
 
 from dnc import kernels
+from dnc import sparse_link
 from dnc import util
 
 # Keeps norms, divisions and the allocation's products away from zero.
@@ -376,6 +377,32 @@ def allocation(usage: tf.Tensor) -> tf.Tensor:
   return (1 - clamped_usage(usage)) * free_list_products(usage)
 
 
+def sorted_allocation(usage: tf.Tensor) -> tf.Tensor:
+  """`allocation` through a sort of the usages, in O(N log N).
+
+  The same a_t, written as the paper writes it: phi_t sorts the usages in
+  ascending order (a stable sort, so ties go to the lower index, as
+  `comes_before` orders them), a_t[phi_t[j]] = (1 - u_t[phi_t[j]])
+  prod_{i<j} u_t[phi_t[i]], the product an exclusive cumulative sum of
+  logs. What the sparse link (`MemoryAccess(link_sparsity=K)`) runs, so
+  that no part of its step grows as N^2.
+
+  Args:
+    usage: `[batch_size, memory_size]`, u_t.
+
+  Returns:
+    `[batch_size, memory_size]`, a_t, summing to at most 1.
+  """
+  free_list = tf.argsort(usage, axis=1, stable=True)  # phi_t
+  sorted_usage = clamped_usage(tf.gather(usage, free_list, batch_dims=1))
+  log_usage = tf.math.log(sorted_usage)
+  products = tf.exp(tf.math.cumsum(log_usage, 1, exclusive=True))
+  sorted_allocation = (1 - sorted_usage) * products
+  return tf.gather(
+    sorted_allocation, util.batch_invert_permutation(free_list), batch_dims=1
+  )
+
+
 def clamped_usage(usage: tf.Tensor) -> tf.Tensor:
   """eps + (1 - eps) u: the usages in [eps, 1], as the allocation takes them.
 
@@ -460,6 +487,10 @@ class TemporalLinkage(snt.RNNCore):
   `L[i, j]` is how much location i was written right after location j, so
   reading through L walks memory forwards in write order and through its
   transpose walks backwards. Each write head has its own L and p.
+
+  With `sparsity=K`, L is the paper's sparse link matrix (`dnc.sparse_link`):
+  at most K entries per row, stored as a `sparse_link.SparseLink` in the
+  state's `link`, updated and read in O(N K) instead of O(N^2).
   """
 
   def __init__(
@@ -468,6 +499,7 @@ class TemporalLinkage(snt.RNNCore):
     num_writes: int,
     name: str = 'temporal_linkage',
     fast_kernels: bool = False,
+    sparsity: int = 0,
   ):
     """Constructs a temporal linkage.
 
@@ -477,15 +509,27 @@ class TemporalLinkage(snt.RNNCore):
       name: module name.
       fast_kernels: whether `update_and_read` runs the speed kernel
         `dnc.kernels.link_update_and_read` (same values, a hand-written
-        gradient) instead of the plain functions.
+        gradient) instead of the plain functions (the dense link only).
+      sparsity: K, the sparse link matrix's entries per row (0: the dense
+        link matrix); at most `memory_size`.
     """
     super().__init__(name=name)
     util.check_positive_int(memory_size, 'memory_size')
     util.check_positive_int(num_writes, 'num_writes')
     util.check_bool(fast_kernels, 'fast_kernels')
+    if (
+      isinstance(sparsity, bool)
+      or not isinstance(sparsity, int)
+      or not 0 <= sparsity <= memory_size
+    ):
+      raise ValueError(
+        f'`sparsity` must be an integer in [0, memory_size = {memory_size}] '
+        f'(0: the dense link), got {sparsity!r}.'
+      )
     self._memory_size = memory_size
     self._num_writes = num_writes
     self._fast_kernels = fast_kernels
+    self._sparsity = sparsity
 
   def __call__(
     self, write_weights: tf.Tensor, prev_state: TemporalLinkageState
@@ -503,7 +547,7 @@ class TemporalLinkage(snt.RNNCore):
     """
     self._check_step(write_weights, prev_state)
     return TemporalLinkageState(
-      link=temporal_link(
+      link=self._link(
         prev_state.link, prev_state.precedence_weights, write_weights
       ),
       precedence_weights=precedence_weights(
@@ -518,21 +562,41 @@ class TemporalLinkage(snt.RNNCore):
     n, wr = self._memory_size, self._num_writes
     util.check_shape(write_weights, [None, wr, n], 'write_weights')
     batch_size = write_weights.shape[0]
-    util.check_shape(prev_state.link, [batch_size, wr, n, n], 'prev_state.link')
+    self.check_link(prev_state.link, batch_size, 'prev_state.link')
     util.check_shape(
       prev_state.precedence_weights,
       [batch_size, wr, n],
       'prev_state.precedence_weights',
     )
 
+  def check_link(self, link, batch_size: int | None, name: str) -> None:
+    """Raises unless `link` is this module's L (dense, or sparse)."""
+    n, wr, k = self._memory_size, self._num_writes, self._sparsity
+    if not k:
+      util.check_shape(link, [batch_size, wr, n, n], name)
+      return
+    if not isinstance(link, sparse_link.SparseLink):
+      raise TypeError(
+        f'`{name}` must be a sparse_link.SparseLink (the module has '
+        f'sparsity {k}), got {type(link).__name__}.'
+      )
+    util.check_shape(link.indices, [batch_size, wr, n, k], f'{name}.indices')
+    util.check_shape(link.values, [batch_size, wr, n, k], f'{name}.values')
+    sparse_link.check_memory_size(n, link.values.dtype)
+
   # The reference's names of the two updates (its tests call them).
   def _link(
     self,
-    prev_link: tf.Tensor,
+    prev_link: tf.Tensor | sparse_link.SparseLink,
     prev_precedence_weights: tf.Tensor,
     write_weights: tf.Tensor,
-  ) -> tf.Tensor:
-    """`temporal_link`: `[batch_size, num_writes, N, N]`, L_t."""
+  ) -> tf.Tensor | sparse_link.SparseLink:
+    """`temporal_link` (`[batch_size, num_writes, N, N]`, L_t), or
+    `sparse_link.sparse_temporal_link` with `sparsity`."""
+    if self._sparsity:
+      return sparse_link.sparse_temporal_link(
+        prev_link, prev_precedence_weights, write_weights, self._sparsity
+      )
     return temporal_link(prev_link, prev_precedence_weights, write_weights)
 
   def _precedence_weights(
@@ -542,23 +606,33 @@ class TemporalLinkage(snt.RNNCore):
     return precedence_weights(prev_precedence_weights, write_weights)
 
   def directional_read_weights(
-    self, link: tf.Tensor, prev_read_weights: tf.Tensor, forward: bool
+    self,
+    link: tf.Tensor | sparse_link.SparseLink,
+    prev_read_weights: tf.Tensor,
+    forward: bool,
   ) -> tf.Tensor:
     """`directional_read_weights` with this module's shapes checked.
 
     Args:
-      link: `[batch_size, num_writes, memory_size, memory_size]`, L.
+      link: `[batch_size, num_writes, memory_size, memory_size]`, L (a
+        `sparse_link.SparseLink` with `sparsity`).
       prev_read_weights: `[batch_size, num_reads, memory_size]`, w_{t-1}^r.
       forward: forwards (f_t = L w) or backwards (b_t = L^T w).
 
     Returns:
       `[batch_size, num_reads, num_writes, memory_size]`.
     """
-    n, wr = self._memory_size, self._num_writes
-    util.check_shape(link, [None, wr, n, n], 'link')
+    self.check_link(link, None, 'link')
+    batch_size = tf.nest.flatten(link)[0].shape[0]
     util.check_shape(
-      prev_read_weights, [link.shape[0], None, n], 'prev_read_weights'
+      prev_read_weights,
+      [batch_size, None, self._memory_size],
+      'prev_read_weights',
     )
+    if self._sparsity:
+      return sparse_link.sparse_directional_read_weights(
+        link, prev_read_weights, forward
+      )
     return directional_read_weights(link, prev_read_weights, forward)
 
   def update_and_read(
@@ -591,7 +665,17 @@ class TemporalLinkage(snt.RNNCore):
       [write_weights.shape[0], None, self._memory_size],
       'prev_read_weights',
     )
-    if self._fast_kernels:
+    if self._sparsity:
+      link = self._link(
+        prev_state.link, prev_state.precedence_weights, write_weights
+      )
+      forward_weights = sparse_link.sparse_directional_read_weights(
+        link, prev_read_weights, True
+      )
+      backward_weights = sparse_link.sparse_directional_read_weights(
+        link, prev_read_weights, False
+      )
+    elif self._fast_kernels:
       link, forward_weights, backward_weights = kernels.link_update_and_read(
         prev_state.link,
         prev_state.precedence_weights,
@@ -614,11 +698,16 @@ class TemporalLinkage(snt.RNNCore):
 
   @property
   def state_size(self) -> TemporalLinkageState:
-    """L `[num_writes, N, N]` and p `[num_writes, N]`, without the batch."""
-    n, wr = self._memory_size, self._num_writes
+    """L `[num_writes, N, N]` (with `sparsity`, a `SparseLink` of
+    `[num_writes, N, K]` each) and p `[num_writes, N]`, without the batch."""
+    n, wr, k = self._memory_size, self._num_writes, self._sparsity
+    link = tf.TensorShape([wr, n, n])
+    if k:
+      link = sparse_link.SparseLink(
+        indices=tf.TensorShape([wr, n, k]), values=tf.TensorShape([wr, n, k])
+      )
     return TemporalLinkageState(
-      link=tf.TensorShape([wr, n, n]),
-      precedence_weights=tf.TensorShape([wr, n]),
+      link=link, precedence_weights=tf.TensorShape([wr, n])
     )
 
   def initial_state(
@@ -641,6 +730,7 @@ class Freeness(snt.RNNCore):
     memory_size: int,
     name: str = 'freeness',
     fast_kernels: bool = False,
+    sort: bool = False,
   ):
     """Constructs a freeness module.
 
@@ -650,12 +740,17 @@ class Freeness(snt.RNNCore):
       fast_kernels: whether the allocation runs the speed kernel
         `dnc.kernels.allocation` (same values, a hand-written gradient that
         keeps less per step) instead of `allocation`.
+      sort: whether the allocation sorts the usages (`sorted_allocation`,
+        O(N log N)) instead of comparing all pairs (`allocation`, O(N^2),
+        faster for the dense DNC's sizes); the same values either way.
     """
     super().__init__(name=name)
     util.check_positive_int(memory_size, 'memory_size')
     util.check_bool(fast_kernels, 'fast_kernels')
+    util.check_bool(sort, 'sort')
     self._memory_size = memory_size
     self._fast_kernels = fast_kernels
+    self._sort = sort
 
   def __call__(
     self,
@@ -714,6 +809,8 @@ class Freeness(snt.RNNCore):
     """
     usage = tf.convert_to_tensor(usage)
     util.check_shape(usage, [None, self._memory_size], 'usage')
+    if self._sort:
+      return sorted_allocation(usage)
     return (
       kernels.allocation(usage) if self._fast_kernels else allocation(usage)
     )

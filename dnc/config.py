@@ -42,6 +42,8 @@ class ModelConfig:
       None: no clipping).
     content_masking, deallocate_content, link_sharpness: the memory options
       of Csordás and Schmidhuber (2019; `dnc.access.MemoryAccess`).
+    link_sparsity: K of the paper's sparse link matrix (0: dense;
+      `dnc.access.MemoryAccess`).
     layer_norm: a layer-normalised LSTM controller (Franke et al. 2018).
     bypass_dropout: dropout on the controller output's bypass of the
       memory (`dnc.model.Model`), in [0, 1).
@@ -62,6 +64,7 @@ class ModelConfig:
   content_masking: bool = False
   deallocate_content: bool = False
   link_sharpness: bool = False
+  link_sparsity: int = 0
   layer_norm: bool = False
   bypass_dropout: float = 0.0
   embedding_size: int = 0
@@ -76,6 +79,12 @@ class ModelConfig:
     _check_int(self, 'num_read_heads', minimum=1)
     _check_int(self, 'embedding_size', minimum=0)
     _check_int(self, 'backward_size', minimum=0)
+    _check_int(self, 'link_sparsity', minimum=0)
+    if self.link_sparsity > self.memory_size:
+      raise ConfigError(
+        f'`link_sparsity` must be at most `memory_size` '
+        f'({self.memory_size}), got {self.link_sparsity}.'
+      )
     if self.projection_size is not None:
       _check_int(self, 'projection_size', minimum=1)
     if self.clip_value is not None and not self.clip_value >= 0:
@@ -220,6 +229,7 @@ def make_core(
       content_masking=config.content_masking,
       deallocate_content=config.deallocate_content,
       link_sharpness=config.link_sharpness,
+      link_sparsity=config.link_sparsity,
     ),
     controller_config=controller_config,
     output_size=output_size,

@@ -21,6 +21,7 @@ import sonnet as snt
 import tensorflow as tf
 
 from dnc import dnc
+from dnc import sparse_link
 
 # Fields of each step, with their shapes (B batch, N memory_size, W word_size,
 # R num_reads, Wr num_writes).
@@ -117,7 +118,10 @@ class WithInternals(snt.RNNCore):
     if self._include_memory:
       internals['memory'] = access_state.memory
     if self._include_link:
-      internals['link'] = access_state.linkage.link
+      link = access_state.linkage.link
+      if isinstance(link, sparse_link.SparseLink):  # Drawn as a matrix.
+        link = sparse_link.to_dense(link)
+      internals['link'] = link
     return (output, internals), state
 
   def initial_state(

@@ -51,9 +51,16 @@ def _np_usage_after_read(prev_usage, free_gate, read_weights):
   return usage
 
 
-def _allocation(fast):
-  """`addressing.allocation` or its kernel."""
-  return kernels.allocation if fast else addressing.allocation
+_ALLOCATIONS = {
+  'pairs': addressing.allocation,
+  'kernel': kernels.allocation,
+  'sort': addressing.sorted_allocation,
+}
+
+
+def _allocation(kind):
+  """`addressing.allocation`, its kernel, or `sorted_allocation`."""
+  return _ALLOCATIONS[kind]
 
 
 class WeightedSoftmaxTest(tf.test.TestCase, parameterized.TestCase):
@@ -738,22 +745,22 @@ class FreenessTest(tf.test.TestCase, parameterized.TestCase):
     mode=_MODES,
     dtype=(np.float32, np.float64),
     memory_size=(1, 6, 40),
-    fast=(False, True),
+    kind=tuple(_ALLOCATIONS),
   )
-  def test_allocation_matches_sort_oracle(self, mode, dtype, memory_size, fast):
+  def test_allocation_matches_sort_oracle(self, mode, dtype, memory_size, kind):
     rng = np.random.RandomState(12)
     usage = _random_usage_without_ties(rng, 3, memory_size)
     usage[0] = rng.uniform(size=memory_size)  # Plain random usages too.
     usage = usage.astype(dtype)
-    got = _in_mode(_allocation(fast), mode)(usage)
+    got = _in_mode(_allocation(kind), mode)(usage)
     self.assertEqual(got.dtype, dtype)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     self.assertAllClose(
       got, _np_allocation(usage.astype(np.float64)), rtol=tol, atol=tol
     )
 
-  @parameterized.product(mode=_MODES, fast=(False, True))
-  def test_allocation_ties_go_to_lower_index(self, mode, fast):
+  @parameterized.product(mode=_MODES, kind=tuple(_ALLOCATIONS))
+  def test_allocation_ties_go_to_lower_index(self, mode, kind):
     usage = np.array(
       [
         [0.5, 0.2, 0.5, 0.2, 0.9],
@@ -762,33 +769,33 @@ class FreenessTest(tf.test.TestCase, parameterized.TestCase):
         [0.7, 0.1, 0.7, 0.7, 0.4],
       ]
     )
-    got = _in_mode(_allocation(fast), mode)(usage).numpy()
+    got = _in_mode(_allocation(kind), mode)(usage).numpy()
     self.assertAllClose(got, _np_allocation(usage), rtol=1e-12, atol=1e-15)
     self.assertAllEqual(got.argmax(-1), [1, 0, 2, 1])
     # The tied partner waits behind the winner: (1 - u) * u.
     self.assertAllClose(got[0, 3], (1 - 0.2) * 0.2, rtol=1e-5)
     self.assertAllClose(got[2, 4], (1 - 0.3) * 0.3, rtol=1e-5)
 
-  @parameterized.parameters(False, True)
-  def test_allocation_prefers_least_used_and_sums_to_one(self, fast):
+  @parameterized.parameters(*_ALLOCATIONS)
+  def test_allocation_prefers_least_used_and_sums_to_one(self, kind):
     rng = np.random.RandomState(13)
     usage = rng.uniform(0, 0.01, size=(4, 8)).astype(np.float32)
-    got = _allocation(fast)(usage).numpy()
+    got = _allocation(kind)(usage).numpy()
     self.assertAllEqual(got.argmax(-1), usage.argmin(-1))
     self.assertAllClose(got.sum(-1), np.ones(4), atol=1e-5)
     self.assertTrue((got >= 0).all())
     # With high usages the least used slot still gets the most.
     usage = rng.uniform(0.5, 1.0, size=(4, 8)).astype(np.float32)
-    got = _allocation(fast)(usage).numpy()
+    got = _allocation(kind)(usage).numpy()
     self.assertAllEqual(got.argmax(-1), usage.argmin(-1))
     self.assertTrue((got.sum(-1) <= 1 + 1e-6).all())
 
-  @parameterized.product(memory_size=(3, 7), fast=(False, True))
-  def test_allocation_gradient_matches_numeric(self, memory_size, fast):
+  @parameterized.product(memory_size=(3, 7), kind=tuple(_ALLOCATIONS))
+  def test_allocation_gradient_matches_numeric(self, memory_size, kind):
     rng = np.random.RandomState(14)
     usage = _random_usage_without_ties(rng, 2, memory_size)
     theoretical, numerical = tf.test.compute_gradient(
-      _allocation(fast), [tf.constant(usage)]
+      _allocation(kind), [tf.constant(usage)]
     )
     self.assertAllClose(theoretical, numerical, atol=1e-6, rtol=1e-6)
     self.assertGreater(np.abs(theoretical[0]).max(), 0.1)

@@ -134,6 +134,28 @@ def np_link(prev_link, prev_precedence, write_weights):
   return link
 
 
+def np_top_k_normalised(weights, k):
+  """The K largest entries (ties to the lower index) over their sum, dense."""
+  sparse = np.zeros_like(weights)
+  for index in np.ndindex(*weights.shape[:-1]):
+    row = weights[index]
+    top = np.argsort(-row, kind='stable')[:k]
+    sparse[index][top] = row[top] / max(row[top].sum(), EPS)
+  return sparse
+
+
+def np_sparse_link(prev_link, prev_precedence, write_weights, k):
+  """The Methods' sparse link update on a dense matrix: `np_link` of the
+  K-sparse, renormalised w and p, then entries below 1/K set to zero."""
+  link = np_link(
+    prev_link,
+    np_top_k_normalised(prev_precedence, k),
+    np_top_k_normalised(write_weights, k),
+  )
+  link[link < 1 / k] = 0
+  return link
+
+
 def np_precedence(prev_precedence, write_weights):
   write_sum = write_weights.sum(-1, keepdims=True)
   return (1 - write_sum) * prev_precedence + write_weights

@@ -39,6 +39,7 @@ def define_model_flags(
   content_masking: bool = _DEFAULT.content_masking,
   deallocate_content: bool = _DEFAULT.deallocate_content,
   link_sharpness: bool = _DEFAULT.link_sharpness,
+  link_sparsity: int = _DEFAULT.link_sparsity,
 ) -> None:
   """Defines the DNC's flags (`MODEL_FLAGS`) with these defaults.
 
@@ -90,6 +91,14 @@ def define_model_flags(
     link_sharpness,
     'Csordas and Schmidhuber (2019): each read head sharpens its forward '
     'and backward link weightings with a learned exponent >= 1.',
+  )
+  flags.DEFINE_integer(
+    'link_sparsity',
+    link_sparsity,
+    "The paper's sparse link matrix: at most this many entries per row "
+    '(its Methods suggest 8), and an allocation by sorting, so that the '
+    'step costs O(N log N) instead of O(N^2); 0: the dense link matrix.',
+    lower_bound=0,
   )
   _define_literature_flags()
 
