@@ -8,6 +8,7 @@ from dnc import controllers
 from dnc import dnc
 from dnc import kernels
 from dnc import model
+from dnc import sparse_link
 from dnc import util
 from dnc.train import trainer
 
@@ -72,6 +73,8 @@ class ModelConfigTest(tf.test.TestCase):
       (dict(clip_value=-1), '`clip_value` must be >= 0'),
       (dict(bypass_dropout=1.0), r'`bypass_dropout` must be in \[0, 1\)'),
       (dict(layer_norm=True, forget_bias=0.0), 'forget_bias'),
+      (dict(link_sparsity=-1), '`link_sparsity` must be an integer >= 0'),
+      (dict(memory_size=4, link_sparsity=5), '`link_sparsity` must be at'),
     ):
       with self.subTest(options=options):
         with self.assertRaisesRegex(config_lib.ConfigError, message):
@@ -95,6 +98,10 @@ class MakeCoreTest(tf.test.TestCase, parameterized.TestCase):
       self.assertIn(f'dnc/memory_access/{layer}/w:0', names)
     core = _make(deallocate_content=True)
     self.assertTrue(core._access._deallocate_content)
+    state = _make(link_sparsity=3).initial_state(2)
+    link = state.access_state.linkage.link
+    self.assertIsInstance(link, sparse_link.SparseLink)
+    self.assertEqual(link.values.shape[-1], 3)
 
   @parameterized.parameters(True, False)
   def test_layer_norm_is_the_controller_of_the_dnc(self, fast_kernels):

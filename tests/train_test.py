@@ -82,6 +82,7 @@ class FlagsTest(absltest.TestCase):
       'num_write_heads',
       'num_read_heads',
       'clip_value',
+      'link_sparsity',
       'max_grad_norm',
       'learning_rate',
       'optimizer_epsilon',
@@ -123,6 +124,7 @@ class FlagsTest(absltest.TestCase):
       ('--max_grad_norm=-1', 'max_grad_norm'),
       ('--optimizer_epsilon=0', 'optimizer_epsilon'),
       ('--clip_value=-1', 'clip_value'),
+      ('--link_sparsity=-1', 'link_sparsity'),
       ('--min_length=3', 'min_length'),
       ('--min_repeats=5', 'min_repeats'),
     ):
