@@ -53,6 +53,10 @@ class ModelConfig:
     forget_bias: the default LSTM controller's forget-gate bias.
     projection_size: the default LSTM controller's output projection
       (None: none).
+    controller_only: no memory: the controller (the LSTM of `hidden_size`,
+      layer-normalised with `layer_norm`) and an output layer alone
+      (`dnc.controllers.ControllerOnly`), the baseline that shows what the
+      memory buys; the memory's fields are then unused.
   """
 
   hidden_size: int = 64
@@ -71,6 +75,7 @@ class ModelConfig:
   backward_size: int = 0
   forget_bias: float = 1.0
   projection_size: int | None = None
+  controller_only: bool = False
 
   def __post_init__(self):
     for name in ('hidden_size', 'memory_size', 'word_size'):
@@ -98,6 +103,12 @@ class ModelConfig:
       raise ConfigError(
         '`forget_bias` and `projection_size` set the default LSTM '
         'controller; `layer_norm` and `backward_size` replace it.'
+      )
+    model_options = self.embedding_size or self.backward_size
+    if self.controller_only and (model_options or self.bypass_dropout):
+      raise ConfigError(
+        '`controller_only` is a bare controller: it takes none of '
+        '`embedding_size`, `backward_size` and `bypass_dropout`.'
       )
 
   @classmethod
@@ -182,7 +193,9 @@ def make_core(
     dtype: the default LSTM controller's dtype (None: float32).
 
   Returns:
-    The `dnc.DNC`, as the reference builds it unless `layer_norm` is set;
+    With `controller_only`, a `dnc.controllers.ControllerOnly` (no memory).
+    Otherwise the `dnc.DNC`, as the reference builds it unless `layer_norm`
+    is set;
     with `embedding_size`, `backward_size` or `bypass_dropout`, a
     `dnc.model.Model` around it, whose inputs are `[T, B, input_size]`
     (word ids `[T, B]` with `embedding_size`).
@@ -196,6 +209,16 @@ def make_core(
       f'`config` must be a ModelConfig, got {type(config).__name__}.'
     )
   backward_size = config.backward_size
+  if config.controller_only:
+    if controller is None:
+      controller = controllers.lstm(
+        config.hidden_size,
+        layer_norm=config.layer_norm,
+        fast_kernels=fast_kernels,
+      )
+    return controllers.ControllerOnly(
+      controller, output_size, clip_value=config.clip_value
+    )
   if controller is not None and (config.layer_norm or backward_size):
     raise ConfigError(
       '`controller` replaces the LSTM that `layer_norm` and `backward_size` '

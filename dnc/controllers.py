@@ -619,3 +619,75 @@ def lstm(
   if layer_norm:
     return LayerNormLSTM(hidden_size, name=name, fast_kernels=fast_kernels)
   return LSTM(hidden_size, name=name, fast_kernels=fast_kernels)
+
+
+class ControllerOnly(snt.RNNCore):
+  """A controller and an output layer, without memory: a DNC's baseline.
+
+    y_t = W_y clip(h_t)          h_t = controller(x_t), the DNC's h_t
+
+  The DNC without its reads: what a task's results owe to the memory shows
+  against this core at about the same number of weights (a larger
+  controller). Clipped as `dnc.DNC` clips its controller and its output.
+  """
+
+  def __init__(
+    self,
+    controller: snt.RNNCore,
+    output_size: int,
+    clip_value: float | None = None,
+    name: str = 'controller_only',
+  ):
+    """Wraps `controller`.
+
+    Args:
+      controller: a Sonnet RNN core (e.g. `lstm(H)`).
+      output_size: outputs per step.
+      clip_value: if positive, the controller's output and state and the
+        core's output are clipped to `[-clip_value, clip_value]`.
+      name: module name.
+    """
+    super().__init__(name=name)
+    if not callable(controller) or not hasattr(controller, 'initial_state'):
+      raise TypeError(
+        '`controller` must be a Sonnet RNN core, got '
+        f'{type(controller).__name__}.'
+      )
+    util.check_positive_int(output_size, 'output_size')
+    if clip_value is not None and not clip_value >= 0:
+      raise ValueError(
+        f'`clip_value` must be None or >= 0, got {clip_value!r}.'
+      )
+    self._controller = controller
+    self._clip_value = clip_value or 0
+    self._output = snt.Linear(output_size, name='output_linear')
+    self.dtype = getattr(controller, 'dtype', tf.float32)
+
+  @property
+  def controller(self) -> snt.RNNCore:
+    """The wrapped core."""
+    return self._controller
+
+  def _clip(self, x: tf.Tensor) -> tf.Tensor:
+    if self._clip_value > 0:
+      return tf.clip_by_value(x, -self._clip_value, self._clip_value)
+    return x
+
+  def __call__(self, inputs: tf.Tensor, prev_state) -> tuple:
+    """One step.
+
+    Args:
+      inputs: `[batch_size, input_size]`, x_t.
+      prev_state: the controller's state.
+
+    Returns:
+      output: `[batch_size, output_size]`, y_t.
+      next_state: the controller's state.
+    """
+    output, state = self._controller(tf.convert_to_tensor(inputs), prev_state)
+    state = tf.nest.map_structure(self._clip, state)
+    return self._clip(self._output(self._clip(output))), state
+
+  def initial_state(self, batch_size: int | tf.Tensor):
+    """The controller's."""
+    return self._controller.initial_state(batch_size)
