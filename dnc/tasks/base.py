@@ -15,6 +15,13 @@ Batches come one of two ways (`in_graph`):
 
 `core_inputs(observations)` then turns them into the core's float inputs
 `[T, B, input_size]` inside the step (bAbI: one-hot word ids).
+
+By default each batch starts from the core's zero state. A task whose
+batches continue the previous ones (`carries_state`: row b of a batch goes
+on where row b of the last one ended, as windows of a long text for
+truncated backpropagation) has the trainer start each batch from the state
+the last one ended in; that state is checkpointed, so a run resumes
+exactly.
 """
 
 import abc
@@ -43,6 +50,9 @@ class Report(NamedTuple):
     steps_per_second: the interval's training speed.
     batch: the last batch of the interval (`DatasetTensors`).
     logits: the model's `[T, B, output_size]` outputs on it.
+    core: the model being trained (e.g. to generate a sample from it).
+    logits_of: the compiled forward pass, as `evaluate` takes it (e.g. to
+      score some held-out data at each report).
   """
 
   step: int
@@ -51,6 +61,8 @@ class Report(NamedTuple):
   steps_per_second: float
   batch: DatasetTensors
   logits: tf.Tensor
+  core: Any = None
+  logits_of: Callable[[Any], tf.Tensor] | None = None
 
 
 class Task(abc.ABC):
@@ -77,6 +89,13 @@ class Task(abc.ABC):
   # The name the task is registered as (`dnc.tasks.register` sets it); a
   # run's config records it, so that the tools can rebuild the task.
   name: str | None = None
+  # Whether each training batch continues the last one, row by row, so that
+  # the trainer carries the core's state from one batch to the next (and
+  # checkpoints it) instead of starting each from zeros. Such a task has a
+  # fixed `batch_size` (the rows of every batch), and its model must be an
+  # RNN core (not a `dnc.model.Model`) trained on one device.
+  carries_state: bool = False
+  batch_size: int | None = None
 
   @property
   @abc.abstractmethod
@@ -137,6 +156,28 @@ class Task(abc.ABC):
       checkpoint: the path restored, for the text.
       step: its training step.
     """
+
+  def sample(self, core: Any) -> str:
+    """What `--mode=sample` prints: text the restored core generates.
+
+    The task's own flags (length, prompt, temperature, seed) say what to
+    generate.
+
+    Args:
+      core: the restored core (an RNN core: `core(inputs, state)` for one
+        step of `[1, input_size]` inputs, `core.initial_state(1)`).
+
+    Returns:
+      The text to print.
+
+    Raises:
+      TaskError: the task does not generate (the default).
+    """
+    del core
+    raise TaskError(
+      f'--mode=sample: the {self.name or type(self).__name__} task does not '
+      'generate samples.'
+    )
 
   def validate(
     self, logits_of: Callable[[Any], tf.Tensor], step: int

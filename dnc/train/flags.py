@@ -137,6 +137,13 @@ def _define_literature_flags() -> None:
     'of Franke et al. 2018, which used --hidden_size); 0: off.',
     lower_bound=0,
   )
+  flags.DEFINE_boolean(
+    'controller_only',
+    _DEFAULT.controller_only,
+    'The baseline without memory: the controller (LSTM of --hidden_size) '
+    'and an output layer alone; give it a larger --hidden_size to match '
+    "the DNC's number of weights. The memory flags are then unused.",
+  )
 
 
 def define_optimizer_flags(
@@ -228,7 +235,11 @@ def define_run_flags(
     lower_bound=-1,
   )
   flags.DEFINE_enum(
-    'mode', 'train', ['train', 'eval'], 'Train, or evaluate a checkpoint.'
+    'mode',
+    'train',
+    ['train', 'eval', 'sample'],
+    'Train, evaluate a checkpoint, or print what it generates (for tasks '
+    'that sample, such as character-level language modelling).',
   )
   flags.DEFINE_enum(
     'eval_checkpoint',

@@ -27,7 +27,13 @@ where `make_task(saved_config)` builds its `dnc.tasks.base.Task` from the flags.
 - eval: take the model's and the task's flags from the checkpoint's
   `config.json` (flags given on the command line win, and are checked),
   restore the model (the newest, or with `--eval_checkpoint=best` the best
-  one) and print the task's evaluation.
+  one) and print the task's evaluation;
+- sample: restore as eval does and print what the model generates
+  (`Task.sample`, for tasks that generate, e.g. text).
+
+A task that `carries_state` (`dnc.tasks.base`) has each training batch start
+from the core's state at the end of the last one, checkpointed with the
+model (`dnc.train.trainer.CarriedState`).
 
 With `--distribute` (`dnc.train.distribute`) training is data-parallel: only the
 chief writes checkpoints, summaries and validation records (the other
@@ -357,6 +363,8 @@ def train(
           / (time.perf_counter() - report_start),
           batch=batch,
           logits=logits,
+          core=trainer.core,
+          logits_of=logits_of,
         )
         logging.info('%s', task.report(report))
         if writer:
@@ -460,14 +468,17 @@ def evaluate(
 ) -> int:
   """Evaluates the latest checkpoint of `--checkpoint_dir`; prints the result.
 
-  Args:
-    make_task: builds the task from the flags and the saved config.
-    task_flags: the task's flags that its config records; with the model's,
-      each takes the saved value unless given on the command line.
-    flag_values: the parsed flags.
+  With `--mode=sample`, prints what the task generates from it instead
+  (`Task.sample`).
 
-  Returns:
-    The exit code.
+    Args:
+      make_task: builds the task from the flags and the saved config.
+      task_flags: the task's flags that its config records; with the model's,
+        each takes the saved value unless given on the command line.
+      flag_values: the parsed flags.
+
+    Returns:
+      The exit code.
   """
   directory = flag_values.checkpoint_dir
   saved = checkpoints.Checkpointer(directory, {}).saved_config()
@@ -511,6 +522,9 @@ def evaluate(
       if best
       else f'No checkpoint in {directory} to evaluate.'
     )
+  if flag_values.mode == 'sample':
+    print(task.sample(core))
+    return 0
   logits_of = make_logits_of(core, task, flag_values.jit_compile)
   print(task.evaluate(logits_of, restored, int(step.numpy())))
   return 0
@@ -551,7 +565,7 @@ def run(
     or 128 + the signal that stopped training.
   """
   try:
-    if flag_values.mode == 'eval':
+    if flag_values.mode in ('eval', 'sample'):
       if flag_values.seed is not None:
         tf.random.set_seed(flag_values.seed)
       return evaluate(make_task, task_flags, flag_values)

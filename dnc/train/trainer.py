@@ -17,8 +17,10 @@ from typing import Any
 import sonnet as snt
 import tensorflow as tf
 
+from dnc import config as config_lib
 from dnc import controllers
 from dnc import model as model_lib
+from dnc import recompute
 from dnc.tasks import base as task_lib
 from dnc.train import rmsprop
 
@@ -60,6 +62,66 @@ def unroll(
   if isinstance(core, model_lib.Model):
     return core(inputs, recompute_chunk_length)
   return model_lib.unroll(core, inputs, recompute_chunk_length)
+
+
+def unroll_from(
+  core: snt.RNNCore,
+  inputs: tf.Tensor,
+  initial_state: Any,
+  recompute_chunk_length: int = 0,
+) -> tuple[tf.Tensor, Any]:
+  """Logits `[T, B, output_size]` and the final state of an RNN core's
+  unroll from `initial_state` (`unroll` starts from zeros).
+
+  Args:
+    core: an RNN core (not a `dnc.model.Model`).
+    inputs: `[T, B, input_size]`.
+    initial_state: the core's state for a batch of B.
+    recompute_chunk_length: as for `unroll`.
+
+  Returns:
+    The outputs `[T, B, output_size]` and the state after the last step.
+  """
+  if recompute_chunk_length == 0:
+    return snt.dynamic_unroll(core, inputs, initial_state)
+  chunk_length = recompute_chunk_length if recompute_chunk_length > 0 else None
+  return recompute.dynamic_unroll(core, inputs, initial_state, chunk_length)
+
+
+class CarriedState(tf.Module):
+  """The core's state at the end of the last batch, as variables.
+
+  For a task that `carries_state`: the next batch starts from it. A module,
+  so that a checkpoint holds it (and a resumed run goes on from it).
+  """
+
+  def __init__(self, core: snt.RNNCore, batch_size: int):
+    """Zeros: the core's initial state.
+
+    Args:
+      core: an RNN core.
+      batch_size: the rows of every batch.
+    """
+    super().__init__(name='carried_state')
+    initial = core.initial_state(batch_size)
+    self._structure = initial
+    self.values = [
+      tf.Variable(x, trainable=False, name=f'state_{i}')
+      for i, x in enumerate(tf.nest.flatten(initial))
+    ]
+
+  def read(self) -> Any:
+    """The state, in the core's structure."""
+    return tf.nest.pack_sequence_as(
+      self._structure, [v.read_value() for v in self.values]
+    )
+
+  def assign(self, state: Any) -> None:
+    """Keeps `state` (no gradient flows back through it: truncation)."""
+    for variable, value in zip(
+      self.values, tf.nest.flatten(state), strict=True
+    ):
+      variable.assign(tf.stop_gradient(value))
 
 
 def model_inputs(
@@ -106,7 +168,10 @@ class Trainer:
     train_step: one training step, compiled as asked; takes no argument for
       an `in_graph` task, else a batch's `(observations, target, mask)`;
       returns `(loss, gradient_norm_before_clipping, batch, logits)`.
-    forward_step: the same without gradients; returns the loss.
+    forward_step: the same without gradients; returns the loss (from the
+      zero state).
+    carried: for a task that `carries_state`, the `CarriedState` the next
+      batch starts from; else None.
   """
 
   def __init__(
@@ -175,6 +240,19 @@ class Trainer:
       )
     self._recompute_chunk_length = recompute_chunk_length
     self._max_grad_norm = max_grad_norm
+    self.carried = None
+    if task.carries_state:
+      if isinstance(core, model_lib.Model):
+        raise config_lib.ConfigError(
+          'A task that carries the state from batch to batch needs a bare '
+          'core: no --embedding_size, --backward_size or --bypass_dropout.'
+        )
+      if self.distributed:
+        raise config_lib.ConfigError(
+          'A task that carries the state from batch to batch trains on one '
+          'device: --distribute=none.'
+        )
+      self.carried = CarriedState(core, task.batch_size)
     self.compile_mode = compile_mode
     self._gradients = self._loss_and_gradients
     if compile_mode == 'eager':
@@ -216,12 +294,17 @@ class Trainer:
 
   def _loss_and_gradients(self, data, weight):
     """One replica's loss (times `weight`), gradients, logits and metrics."""
+    inputs = model_inputs(self.core, self.task, data.observations)
     with controllers.training(self.core), tf.GradientTape() as tape:
-      logits = unroll(
-        self.core,
-        model_inputs(self.core, self.task, data.observations),
-        self._recompute_chunk_length,
-      )
+      if self.carried is None:
+        logits = unroll(self.core, inputs, self._recompute_chunk_length)
+      else:
+        logits, final_state = unroll_from(
+          self.core,
+          inputs,
+          self.carried.read(),
+          self._recompute_chunk_length,
+        )
       loss = self.task.cost(logits, data.target, data.mask)
       if weight is not None:
         loss *= weight
@@ -232,6 +315,8 @@ class Trainer:
       for g in tape.gradient(loss, self.core.trainable_variables)
     ]
     metrics = self.task.step_metrics(logits, data.target, data.mask)
+    if self.carried is not None:
+      self.carried.assign(final_state)
     return loss, grads, logits, metrics
 
   def _replica_step(self, data):
@@ -325,10 +410,12 @@ class Trainer:
 
   def trackables(self) -> dict[str, Any]:
     """What a checkpoint must hold to resume exactly."""
+    carried = {} if self.carried is None else {'carried_state': self.carried}
     return dict(
       core=self.core,
       optimizer=self.optimizer,
       step=self.step,
+      **carried,
       **self.task.trackables(),
     )
 
