@@ -3,7 +3,8 @@ the registry that lets tools rebuild any run's task by name.
 
 - `base`: `Task`, what the training loop and the tools ask of a task;
 - `repeat_copy`: the repeat-copy task (`data`, and it as a `Task`: `task`);
-- `babi`: the bAbI question-answering tasks.
+- `babi`: the bAbI question-answering tasks;
+- `char_lm`: character-level language modelling of a text file.
 
 A task registers itself under a name:
 
@@ -23,7 +24,11 @@ import importlib
 from typing import Any
 
 # Imported on a lookup, so that they register; they need TensorFlow.
-_BUILTIN_MODULES = ('dnc.tasks.repeat_copy.task', 'dnc.tasks.babi.task')
+_BUILTIN_MODULES = (
+  'dnc.tasks.repeat_copy.task',
+  'dnc.tasks.babi.task',
+  'dnc.tasks.char_lm.task',
+)
 
 # The config entries that name a run's task and the module that registers it.
 NAME_KEY = 'task'
