@@ -22,6 +22,7 @@ _EXPECTED = {
   'README.md': 2,
   'benchmarks/README.md': 0,
   'docs/babi.md': 0,
+  'docs/char_lm.md': 0,
   'docs/core.md': 3,
   'docs/distribute.md': 0,
   'docs/keras.md': 1,
