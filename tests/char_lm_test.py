@@ -6,6 +6,7 @@ against numpy; and one tiny end-to-end run: validation below the unigram
 entropy, a sample reproduced in another process, the baseline's weights.
 """
 
+import json
 import math
 import os
 import re
@@ -23,6 +24,7 @@ from dnc.tasks import base as task_lib
 from dnc.tasks.char_lm import sampling
 from dnc.tasks.char_lm import task as char_lm
 from dnc.tasks.char_lm import text as text_lib
+from dnc.tools import export
 from dnc.train import trainer as trainer_lib
 from tests import scripts
 
@@ -405,6 +407,54 @@ class TrainCharLMTest(tf.test.TestCase):
       output,
     )
     self.assertAllClose(float(evaluated), float(valid), atol=2e-4)
+
+  def test_export_serves_the_next_character_of_texts(self):
+    output_dir = os.path.join(self.tmp, 'export')
+    export.export(self.run_dir, output_dir)
+    model = tf.saved_model.load(output_dir)
+    with open(os.path.join(self.run_dir, 'config.json')) as f:
+      vocabulary = text_lib.Vocabulary(json.load(f)['vocabulary'])
+    characters = model.signatures['characters']()['characters'].numpy()
+    self.assertEqual(
+      [c.decode() for c in characters], [''] + list(vocabulary.characters)
+    )
+    texts = ['alpha be', '', 'zé']  # 'z' is unknown: id 0.
+    served = model.signatures['text'](texts=tf.constant(texts))
+    self.assertAllEqual(served['lengths'], [8, 0, 2])
+    for i, text in enumerate(texts):
+      # The oracle: serving_default on the one-hot of the Python ids (no
+      # character at all for the empty text).
+      ids = vocabulary.encode(text)
+      inputs = np.eye(vocabulary.size, dtype=np.float32)[ids][None]
+      if not len(ids):
+        inputs = np.zeros((1, 1, vocabulary.size), np.float32)
+      expected = model.signatures['serving_default'](inputs=inputs)
+      self.assertAllClose(
+        served['next_probabilities'][i],
+        expected['probabilities'][0, -1],
+        atol=1e-6,
+      )
+
+  def test_baseline_is_matched_to_the_dnc(self):
+    # Without --hidden_size: the DNC's is the default, the baseline's chosen.
+    code, output = _run(
+      *(f for f in self.common[1:] if not f.startswith('--hidden_size')),
+      f'--data={self.data}',
+      f'--checkpoint_dir={self.tmp}/baseline',
+      '--controller_only',
+      '--num_training_iterations=0',
+    )
+    self.assertEqual(code, 0, output)
+    vocabulary_size = int(re.search(r'a vocabulary of (\d+)', output)[1])
+    dnc = config_lib.ModelConfig(
+      hidden_size=256, memory_size=8, word_size=4, num_read_heads=1
+    )
+    hidden, weights, target = char_lm.matched_hidden_size(dnc, vocabulary_size)
+    self.assertIn(
+      f'--hidden_size={hidden}, {weights} weights (the DNC of these flags '
+      f'has {target})',
+      output,
+    )
 
   def test_errors_are_one_line_naming_the_flag(self):
     short = _write(self.tmp, 'short.txt', 'abc' * 20)
