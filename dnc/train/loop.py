@@ -65,6 +65,7 @@ import sonnet as snt
 import tensorflow as tf
 
 from dnc import config as config_lib
+from dnc import controllers
 from dnc import internals
 from dnc import model as model_lib
 from dnc import tasks
@@ -201,7 +202,7 @@ def make_inspect(
 
 def write_summaries(
   writer: tf.summary.SummaryWriter,
-  inspect: Callable[[Any], Mapping[str, tf.Tensor]],
+  inspect: Callable[[Any], Mapping[str, tf.Tensor]] | None,
   step: int,
   scalars: Mapping[str, float],
   batch: task_lib.DatasetTensors,
@@ -210,12 +211,14 @@ def write_summaries(
   """Writes one report's TensorBoard record at `step`.
 
   The record holds `scalars`, pictures of the memory addressing of the
-  batch's first sequence (collected by `inspect`, see `make_inspect`) and the
-  readable `sample`.
+  batch's first sequence (collected by `inspect`, see `make_inspect`; none
+  if `inspect` is None, a model without memory) and the readable `sample`.
   """
-  length = task_lib.first_sequence_length(batch.mask)
-  steps = inspect(np.asarray(batch.observations)[:, :1])
-  first = {key: value.numpy()[:length, 0] for key, value in steps.items()}
+  first = None
+  if inspect is not None:
+    length = task_lib.first_sequence_length(batch.mask)
+    steps = inspect(np.asarray(batch.observations)[:, :1])
+    first = {key: value.numpy()[:length, 0] for key, value in steps.items()}
   summaries.write_report(writer, step, scalars, first, sample)
 
 
@@ -348,7 +351,9 @@ def train(
   writer = inspect = None
   if run.logdir and chief:
     writer = tf.summary.create_file_writer(run.logdir)
-    inspect = make_inspect(trainer.core, task, run.jit_compile)
+    # The baseline without memory has no addressing to picture.
+    if not isinstance(trainer.core, controllers.ControllerOnly):
+      inspect = make_inspect(trainer.core, task, run.jit_compile)
   report_start, report_step = time.perf_counter(), iteration
   with checkpoints.StopSignal() as stop, _lost_worker(checkpointer, trainer):
     while iteration < run.num_training_iterations and not stop.received:
