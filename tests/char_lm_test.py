@@ -67,6 +67,22 @@ class VocabularyTest(tf.test.TestCase):
       vocabulary.code_points(), [-1] + [ord(c) for c in characters]
     )
 
+  def test_prediction_batch_reads_every_character(self):
+    task = char_lm.CharLMTask.from_config(
+      dict(
+        vocabulary='xa\nz',
+        batch_size=4,
+        window_length=8,
+        reset_state=False,
+        valid_fraction=0.05,
+        test_fraction=0.05,
+      )
+    )
+    batch = task.prediction_batch()
+    rows = [task.vocabulary.decode(batch.observations[:, b]) for b in (0, 1)]
+    self.assertEqual(rows, ['xa\nz', 'z\nax'])
+    self.assertAllEqual(batch.target[:-1], batch.observations[1:])
+
   def test_repeated_character_is_refused(self):
     with self.assertRaisesRegex(task_lib.TaskError, 'repeats'):
       text_lib.Vocabulary('abca')

@@ -225,6 +225,24 @@ class CharLMTask(task_lib.Task):
       f'({unknown:,} unknown): {bpc:.4f} bits per character.'
     )
 
+  def prediction_batch(
+    self, data_dir: str | None = None
+  ) -> task_lib.DatasetTensors:
+    """Two rows of no text: the known characters in id order, and reversed.
+
+    Returns:
+      numpy `DatasetTensors`: observations and target (each row's next
+      character) `[vocab_size - 1, 2]`, mask ones.
+    """
+    del data_dir
+    ids = np.arange(1, self.vocabulary.size, dtype=np.int32)
+    observations = np.stack([ids, ids[::-1]], 1)
+    return task_lib.DatasetTensors(
+      observations,
+      np.roll(observations, -1, 0),
+      np.ones(observations.shape, np.float32),
+    )
+
   def serving_functions(self, module, outputs_of, asset_dir):
     from dnc.tasks.char_lm import serving
 
