@@ -52,6 +52,7 @@ _LONGEST_FIRST = (
   'tests/train_test.py::SafetyTest',
   'tests/train_test.py::TrainedRunTest',
   'tests/custom_task_test.py::CustomTaskTest',
+  'tests/char_lm_test.py::TrainCharLMTest',
   'tests/pretrained_test.py',
   'tests/packaging_test.py',
   'tests/visualize_test.py::EndToEndTest',
