@@ -476,14 +476,14 @@ def evaluate(
   With `--mode=sample`, prints what the task generates from it instead
   (`Task.sample`).
 
-    Args:
-      make_task: builds the task from the flags and the saved config.
-      task_flags: the task's flags that its config records; with the model's,
-        each takes the saved value unless given on the command line.
-      flag_values: the parsed flags.
+  Args:
+    make_task: builds the task from the flags and the saved config.
+    task_flags: the task's flags that its config records; with the model's,
+      each takes the saved value unless given on the command line.
+    flag_values: the parsed flags.
 
-    Returns:
-      The exit code.
+  Returns:
+    The exit code.
   """
   directory = flag_values.checkpoint_dir
   saved = checkpoints.Checkpointer(directory, {}).saved_config()
