@@ -6,6 +6,7 @@ peak resident memory and compiles from a cold cache.
 
 from collections.abc import Callable
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -49,9 +50,14 @@ def step_flops(config: dict[str, Any]) -> float:
   Multiply-adds count 2. Per time step and sequence: the LSTM, the
   interface and output layers, content lookups, erase and write, read-out,
   and the N^2 terms (pairwise allocation, link update, forward and backward
-  link reads). Backpropagation is counted as twice the forward pass.
+  link reads). With `link_sparsity` K > 0 the link terms are N K instead of
+  N^2 and the allocation a sort, about N log2 N comparisons. Backpropagation
+  is counted as twice the forward pass.
   """
   n, w = config['memory_size'], config['word_size']
+  k = config.get('link_sparsity', 0)
+  link = n * k if k else n * n
+  allocation = n * max(1, math.ceil(math.log2(n))) if k else n * n
   r, wr = config['num_read_heads'], config['num_write_heads']
   h, bits = config['hidden_size'], config['num_bits']
   controller_in = bits + 2 + r * w
@@ -62,9 +68,9 @@ def step_flops(config: dict[str, Any]) -> float:
     + 2 * (h + r * w) * (bits + 1)  # output linear
     + 2 * (wr + r) * n * w
     + 4 * n * w  # content lookups and norms
-    + wr * 4 * n * n  # pairwise allocation
-    + wr * 6 * n * n  # link update
-    + 2 * 2 * r * wr * n * n  # forward and backward link reads
+    + wr * 4 * allocation  # pairwise allocation, or a sort
+    + wr * 6 * link  # link update
+    + 2 * 2 * r * wr * link  # forward and backward link reads
     + 4 * wr * n * w
     + 2 * r * n * w  # erase and write, read words
   )

@@ -11,7 +11,9 @@ memory 256 x 64, 4 read heads, 1 write head), through `snt.dynamic_unroll`
 pass). Each point runs in a fresh process, so that its peak resident memory
 is its own. Sweeps: the batch size (T = 1378, the longest en-10k story), the
 memory size (batch 8, T = 1378) and the story length (batch 8, N = 256);
-and the memory's share (batch 8 and 32, the LSTM at 256 units and at one).
+the memory's share (batch 8 and 32, the LSTM at 256 units and at one); and
+the sparse link matrix (`link_sparsity`, K = 8, against the dense link at
+N = 256, and at N = 64 and 1,024).
 'full' is skipped where it would need more than `--max_full_batch_tokens`
 batch x length (about 0.8 GiB per 1,378-token story at DNC1 size), so that
 no point can take the machine's memory.
@@ -49,6 +51,12 @@ _SWEEPS = {
   # any controller's with these memory kernels.
   'memory_share': [
     dict(_DNC1, batch_size=b, hidden_size=h) for b in (8, 32) for h in (256, 1)
+  ],
+  # The paper's sparse link matrix (K = 8) against the dense link at DNC1
+  # size, and how the sparse link's rate holds from N = 64 to 1,024.
+  'link_sparsity': [
+    dict(_DNC1, memory_size=n, link_sparsity=k)
+    for n, k in ((256, 0), (256, 8), (64, 8), (1024, 8))
   ],
 }
 
@@ -132,11 +140,11 @@ def main() -> None:
   gflops = train_step.matmul_gflops()
   print(f'float32 matmul: {gflops:.0f} GFLOP/s (2048 x 2048)\n')
   print(
-    '| sweep | batch | N | LSTM | length | mode | step (s) | p10-p90 (s) | '
+    '| sweep | batch | N | K | LSTM | length | mode | step (s) | p10-p90 (s) | '
     'peak memory (GiB) | tokens/s | en-10k epoch (h) | matmul bound (s) | '
     'first call (s) |'
   )
-  print('|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|')
+  print('|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|')
   results = []
   for sweep in args.sweeps.split(','):
     if sweep not in _SWEEPS:
@@ -157,7 +165,8 @@ def main() -> None:
         results.append(dict(sweep=sweep, mode=mode, **config, **point))
         print(
           f'| {sweep} | {config["batch_size"]} | {config["memory_size"]} | '
-          f'{config["hidden_size"]} | {config["length"]} | {mode} | '
+          f'{config.get("link_sparsity", 0)} | {config["hidden_size"]} | '
+          f'{config["length"]} | {mode} | '
           f'{step_s:.2f} | '
           f'{point["p10_ms"] / 1000:.2f}-{point["p90_ms"] / 1000:.2f} | '
           f'{point["peak_rss_mib"] / 1024:.2f} | {rate:,.0f} | '
