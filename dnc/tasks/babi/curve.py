@@ -11,14 +11,13 @@ Needs matplotlib (`pip install 'dnc[viz]'`).
 """
 
 from collections.abc import Sequence
-import os
 
 from absl import app
 from absl import flags
 from absl import logging
 
 from dnc.tasks.babi import results
-from dnc.train import loop
+from dnc.tools import curve
 
 
 def plot_curves(runs: Sequence[tuple[str, Sequence[dict]]], path: str) -> str:
@@ -35,37 +34,20 @@ def plot_curves(runs: Sequence[tuple[str, Sequence[dict]]], path: str) -> str:
   Raises:
     ImportError: matplotlib is not installed.
   """
-  try:
-    from matplotlib import figure
-  except ImportError as e:
-    raise ImportError(
-      "Drawing needs matplotlib: pip install 'dnc[viz]'."
-    ) from e
-
-  fig = figure.Figure(figsize=(7, 4.2), layout='constrained')
-  ax = fig.subplots()
-  for label, records in runs:
-    seen = [r['stories_seen'] / 1e3 for r in records]
-    ax.plot(seen, [r['score'] for r in records], marker='o', label=label)
-  for name, style in (('LSTM', ':'), ('DNC1', '--')):
-    mean = results.PAPER_MEANS[name][0]
-    ax.axhline(mean, color='grey', linestyle=style, linewidth=1)
-    ax.annotate(
-      f'{name} (paper, test) {mean}%',
-      (0, mean),
-      xycoords=('axes fraction', 'data'),
-      xytext=(4, 3),
-      textcoords='offset points',
-      fontsize=8,
-      color='grey',
-    )
-  ax.set_xlabel('training stories seen (thousands)')
-  ax.set_ylabel('validation mean error over tasks (%)')
-  ax.set_ylim(bottom=0)
-  ax.grid(alpha=0.3)
-  ax.legend()
-  fig.savefig(path, dpi=100)
-  return path
+  references = [
+    (f'{name} (paper, test) {results.PAPER_MEANS[name][0]}%',)
+    + (results.PAPER_MEANS[name][0], style)
+    for name, style in (('LSTM', ':'), ('DNC1', '--'))
+  ]
+  return curve.plot_curves(
+    runs,
+    path,
+    x='stories_seen',
+    x_scale=1e-3,
+    x_label='training stories seen (thousands)',
+    y_label='validation mean error over tasks (%)',
+    references=references,
+  )
 
 
 FLAGS = flags.FLAGS
@@ -74,27 +56,7 @@ flags.DEFINE_list('labels', [], 'A label per run (default: directory names).')
 
 
 def main(argv: Sequence[str]) -> int:
-  run_dirs = argv[1:]
-  if not run_dirs:
-    raise app.UsageError('Name one or more train_babi.py run directories.')
-  labels = FLAGS.labels or [
-    os.path.basename(os.path.normpath(d)) for d in run_dirs
-  ]
-  if len(labels) != len(run_dirs):
-    raise app.UsageError(
-      f'--labels: {len(labels)} labels for {len(run_dirs)} runs.'
-    )
-  runs = []
-  for label, run_dir in zip(labels, run_dirs, strict=True):
-    records = loop.read_validation(run_dir)
-    if not records:
-      logging.error(
-        'No validation records in %s: is it a train_babi.py run with '
-        '--validation_fraction > 0?',
-        run_dir,
-      )
-      return 1
-    runs.append((label, records))
+  runs = curve.read_runs(argv[1:], FLAGS.labels)
   logging.info('Wrote %s.', plot_curves(runs, FLAGS.output))
   return 0
 
