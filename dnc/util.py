@@ -31,8 +31,18 @@ def batch_invert_permutation(permutations: tf.Tensor) -> tf.Tensor:
   """
   permutations = tf.convert_to_tensor(permutations)
   check_shape(permutations, [None, None], 'permutations')
-  # The position of value j in a permutation is where argsort puts j.
-  return tf.argsort(permutations, axis=1, stable=True)
+  # out[b, p[b, i]] = i: one scatter, O(n) (a second sort would be O(n log
+  # n), and XLA's sort on CPU is slow: benchmarks/README.md).
+  shape = tf.shape(permutations)
+  rows = tf.broadcast_to(tf.range(shape[0])[:, None], shape)
+  positions = tf.broadcast_to(
+    tf.range(shape[1], dtype=permutations.dtype)[None], shape
+  )
+  return tf.scatter_nd(
+    tf.stack([tf.cast(rows, permutations.dtype), permutations], -1),
+    positions,
+    tf.cast(shape, permutations.dtype),
+  )
 
 
 def batch_gather(values: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
