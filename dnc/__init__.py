@@ -7,12 +7,17 @@ from dnc import dnc
 from dnc import internals
 from dnc import model
 from dnc import recompute
+from dnc import sam
+from dnc import sparse_access
 from dnc import sparse_link
 from dnc import util
 from dnc.access import AccessState
 from dnc.access import MemoryAccess
 from dnc.dnc import DNC
 from dnc.dnc import DNCState
+from dnc.sam import SAM
+from dnc.sparse_access import SparseAccessState
+from dnc.sparse_access import SparseMemoryAccess
 
 __version__ = '0.1.0'
 
@@ -21,6 +26,9 @@ __all__ = [
   'DNC',
   'DNCState',
   'MemoryAccess',
+  'SAM',
+  'SparseAccessState',
+  'SparseMemoryAccess',
   'access',
   'addressing',
   'controllers',
@@ -28,6 +36,8 @@ __all__ = [
   'internals',
   'model',
   'recompute',
+  'sam',
+  'sparse_access',
   'sparse_link',
   'util',
 ]

@@ -150,9 +150,7 @@ class DNC(snt.RNNCore):
       self._controller = controllers.LSTM(
         **{'name': 'lstm', **controller_config}, fast_kernels=fast_kernels
       )
-    self._access = access.MemoryAccess(
-      **access_config, fast_kernels=fast_kernels
-    )
+    self._access = self._make_access(access_config, fast_kernels)
     self._output_linear = snt.Linear(output_size, name='output_linear')
     self._matmul = kernels.matmul if fast_kernels else util.matmul
     self._output_size = output_size
@@ -169,6 +167,13 @@ class DNC(snt.RNNCore):
     else:
       self._dtype = tf.as_dtype(getattr(self._controller, 'dtype', tf.float32))
     self._dtype = util.check_dtype(self._dtype, 'controller dtype')
+
+  def _make_access(
+    self, access_config: Mapping[str, Any], fast_kernels: bool
+  ) -> snt.RNNCore:
+    """The memory access module of `access_config` (`MemoryAccess` here;
+    `dnc.sam.SAM` builds its sparse one)."""
+    return access.MemoryAccess(**access_config, fast_kernels=fast_kernels)
 
   @property
   def controller(self) -> snt.RNNCore:

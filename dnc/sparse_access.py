@@ -1,0 +1,509 @@
+"""Sparse Access Memory (SAM; Rae et al., NeurIPS 2016), its memory access.
+
+"Scaling Memory-Augmented Neural Networks with Sparse Reads and Writes":
+each read head reads only K slots, the single write head writes only to
+the slots read at the last step and to the least recently accessed slot,
+and the state keeps the weightings as K (indices, values) per head instead
+of N-vectors. Each equation is one plain function of tensors here:
+
+- `sparse_content_read_weights`: w_t^R = softmax(beta D(q, M_t[i])) over
+  the K slots i most similar to the key q (exact top-K over all N slots),
+  0 elsewhere;
+- `least_recently_used`: I_t^U, the slot of smallest U_{t-1};
+- `sparse_write_weights`: w_t^W = alpha_t (gamma_t w_{t-1}^R + (1 -
+  gamma_t) I_t^U), w_{t-1}^R the mean of the read heads' weightings;
+- `sparse_erase_and_write`: M_t = (1 - R_t) M_{t-1} + w_t^W a_t^T, R_t =
+  I_t^U 1^T (the least recently accessed row is erased entirely);
+- `update_last_access`: U_t(i) = t where slot i was read or written this
+  step with a weight above delta, else U_{t-1}(i);
+- `sparse_read_words`: r_t = sum_i w_t^R(i) M_t(i) over the K read slots.
+
+`SparseMemoryAccess` owns the interface layers and the state and calls
+them, in the order write, then read, as `access.MemoryAccess` does.
+Choices where the paper is silent are in docs/core.md ("Sparse Access
+Memory").
+
+A `SparseWeights(indices, values)` of `[..., S]` each means the N-vector
+with `values[..., e]` added at `indices[..., e]`; indices may repeat (the
+write weighting's read slots and its least recently used slot), and their
+values then add up (`to_dense`). In the state the indices are held in the
+values' dtype, so that the state has one dtype, as `sparse_link.SparseLink`
+does; the functions take and return int32 indices.
+
+Shapes use B (batch_size), N (memory_size), W (word_size), R (num_reads), K
+(the reads per head) and S = R K + 1 (the write weighting's entries).
+"""
+
+import collections
+from collections.abc import Callable
+
+import sonnet as snt
+import tensorflow as tf
+
+from dnc import addressing
+from dnc import kernels
+from dnc import sparse_link
+from dnc import util
+
+# A sparse weighting: `indices` and `values`, each `[..., S]`.
+SparseWeights = collections.namedtuple('SparseWeights', ('indices', 'values'))
+
+SparseAccessState = collections.namedtuple(
+  'SparseAccessState',
+  ('memory', 'read_weights', 'write_weights', 'usage', 'time'),
+)
+
+# The paper's delta: an access of at most this weight is negligible and
+# leaves U(i) as it was (pytorch-dnc's value).
+ACCESS_THRESHOLD = 0.005
+
+
+def _batch_index(indices: tf.Tensor) -> tf.Tensor:
+  """int32 `[B, ...]` slots -> `[B, ..., 2]` (batch, slot), for scatters."""
+  batch = tf.range(tf.shape(indices)[0])
+  batch = tf.reshape(batch, [-1] + [1] * (indices.shape.rank - 1))
+  return tf.stack([tf.broadcast_to(batch, tf.shape(indices)), indices], -1)
+
+
+def to_dense(weights: SparseWeights, memory_size: int) -> tf.Tensor:
+  """A `SparseWeights` as N-vectors, repeated indices summed: O(N S).
+
+  Args:
+    weights: `SparseWeights`, each `[..., S]`; indices int32 or floats.
+    memory_size: N.
+
+  Returns:
+    `[..., memory_size]`.
+  """
+  values = tf.convert_to_tensor(weights.values)
+  slots = tf.one_hot(
+    tf.cast(weights.indices, tf.int32), memory_size, dtype=values.dtype
+  )  # [..., S, N]
+  return tf.reduce_sum(tf.expand_dims(values, -1) * slots, axis=-2)
+
+
+def sparse_content_read_weights(
+  memory: tf.Tensor,
+  keys: tf.Tensor,
+  strengths: tf.Tensor,
+  k: int,
+  strength_op: Callable[[tf.Tensor], tf.Tensor] = tf.nn.softplus,
+) -> SparseWeights:
+  """w_t^R(i) = softmax_{i in top K}(beta D(q, M_t[i])), 0 off the top K.
+
+  The K slots most similar to each key over all N (exact, not the paper's
+  approximate nearest neighbours; ties to the lower slot, as
+  `tf.math.top_k` breaks them), and the softmax of `addressing.
+  content_weights` over those K only. With K = N it is `content_weights`.
+  Gradients flow through the similarities of the K slots chosen, not the
+  choice.
+
+  Args:
+    memory: `[batch_size, memory_size, word_size]`, M_t.
+    keys: `[batch_size, num_reads, word_size]`, q_t.
+    strengths: `[batch_size, num_reads]`, beta before `strength_op`.
+    k: K, in [1, memory_size].
+    strength_op: makes the strengths positive (softplus, as the DNC's).
+
+  Returns:
+    `SparseWeights` of int32 indices and values, each `[batch_size,
+    num_reads, k]`, the values of each head summing to 1.
+  """
+  similarity = addressing.cosine_similarity(memory, keys)  # [B, R, N]
+  top_similarity, indices = tf.math.top_k(similarity, k)
+  values = addressing.weighted_softmax(top_similarity, strengths, strength_op)
+  return SparseWeights(indices=indices, values=values)
+
+
+def least_recently_used(usage: tf.Tensor) -> tf.Tensor:
+  """The least recently accessed slot, argmin_i U_{t-1}(i) (I_t^U).
+
+  Ties go to the lower slot, so a fresh memory (U = 0) fills in order.
+
+  Args:
+    usage: `[batch_size, memory_size]`, U_{t-1}.
+
+  Returns:
+    int32 `[batch_size]`.
+  """
+  # top_k, unlike argmin, documents its ties: the lower index first.
+  _, index = tf.math.top_k(-tf.stop_gradient(usage), 1)
+  return index[:, 0]
+
+
+def sparse_write_weights(
+  prev_read_weights: SparseWeights,
+  least_used: tf.Tensor,
+  write_gate: tf.Tensor,
+  interpolation_gate: tf.Tensor,
+) -> SparseWeights:
+  """w_t^W = alpha_t (gamma_t w_{t-1}^R + (1 - gamma_t) I_t^U).
+
+  w_{t-1}^R is the mean of the read heads' last weightings, so that w_t^W
+  sums to at most alpha_t.
+
+  Args:
+    prev_read_weights: `SparseWeights` w_{t-1}^R, int32 indices and values
+      `[batch_size, num_reads, k]`.
+    least_used: int32 `[batch_size]`, the slot of I_t^U.
+    write_gate: `[batch_size]`, alpha_t, in [0, 1].
+    interpolation_gate: `[batch_size]`, gamma_t, in [0, 1].
+
+  Returns:
+    `SparseWeights` of int32 indices and values `[batch_size, S]`, S =
+    num_reads * k + 1: the read slots (head by head), then the least used
+    slot.
+  """
+  values = prev_read_weights.values
+  num_reads, k = values.shape[1:]
+  alpha = tf.expand_dims(write_gate, 1)
+  gamma = tf.expand_dims(interpolation_gate, 1)
+  read_values = tf.reshape(values, [-1, num_reads * k]) / num_reads
+  indices = tf.concat(
+    [
+      tf.reshape(prev_read_weights.indices, [-1, num_reads * k]),
+      tf.expand_dims(least_used, 1),
+    ],
+    1,
+  )
+  values = alpha * tf.concat([gamma * read_values, 1 - gamma], 1)
+  return SparseWeights(indices=indices, values=values)
+
+
+def sparse_erase_and_write(
+  memory: tf.Tensor,
+  least_used: tf.Tensor,
+  write_weights: SparseWeights,
+  write_vector: tf.Tensor,
+) -> tf.Tensor:
+  """M_t = (1 - R_t) M_{t-1} + w_t^W a_t^T, R_t = I_t^U 1^T.
+
+  The least recently accessed row is set to zero, then a_t is added to
+  each written row in proportion to its weight: O(S W) scatters.
+
+  Args:
+    memory: `[batch_size, memory_size, word_size]`, M_{t-1}.
+    least_used: int32 `[batch_size]`, the slot of I_t^U.
+    write_weights: `SparseWeights` w_t^W, int32 indices and values
+      `[batch_size, S]`.
+    write_vector: `[batch_size, word_size]`, a_t.
+
+  Returns:
+    `[batch_size, memory_size, word_size]`, M_t.
+  """
+  erased = tf.tensor_scatter_nd_update(
+    memory, _batch_index(least_used), tf.zeros_like(write_vector)
+  )
+  added = tf.expand_dims(write_weights.values, 2) * tf.expand_dims(
+    write_vector, 1
+  )  # [B, S, W]
+  return tf.tensor_scatter_nd_add(
+    erased, _batch_index(write_weights.indices), added
+  )
+
+
+def update_last_access(
+  prev_usage: tf.Tensor,
+  time: tf.Tensor,
+  write_weights: SparseWeights,
+  read_weights: SparseWeights,
+  threshold: float = ACCESS_THRESHOLD,
+) -> tf.Tensor:
+  """U_t(i) = t if slot i was accessed with weight above delta, else U_{t-1}.
+
+  A slot is accessed if its write weight (its entries of w_t^W summed) or
+  its weight in any one read head exceeds delta: U_t is the step of each
+  slot's last non-negligible access (the paper's U^(2), as a time stamp
+  rather than the time since). Not differentiable.
+
+  Args:
+    prev_usage: `[batch_size, memory_size]`, U_{t-1}.
+    time: `[batch_size]`, t, in the dtype of `prev_usage`.
+    write_weights: `SparseWeights` w_t^W, int32 indices `[batch_size, S]`.
+    read_weights: `SparseWeights` w_t^R, int32 indices `[batch_size,
+      num_reads, k]`.
+    threshold: delta.
+
+  Returns:
+    `[batch_size, memory_size]`, U_t.
+  """
+  zeros = tf.zeros_like(prev_usage)
+  written = tf.tensor_scatter_nd_add(
+    zeros,
+    _batch_index(write_weights.indices),
+    tf.stop_gradient(write_weights.values),
+  )
+  read = tf.tensor_scatter_nd_add(
+    zeros,
+    _batch_index(read_weights.indices),
+    tf.cast(read_weights.values > threshold, zeros.dtype),
+  )  # How many heads read each slot above delta.
+  accessed = (written > threshold) | (read > 0)
+  time = tf.broadcast_to(tf.expand_dims(time, 1), tf.shape(prev_usage))
+  return tf.stop_gradient(tf.where(accessed, time, prev_usage))
+
+
+def sparse_read_words(
+  read_weights: SparseWeights, memory: tf.Tensor
+) -> tf.Tensor:
+  """r_t = sum_i w_t^R(i) M_t[i], over each head's K slots.
+
+  Args:
+    read_weights: `SparseWeights` w_t^R, int32 indices and values
+      `[batch_size, num_reads, k]`.
+    memory: `[batch_size, memory_size, word_size]`, M_t.
+
+  Returns:
+    `[batch_size, num_reads, word_size]`, r_t.
+  """
+  rows = tf.gather(memory, read_weights.indices, batch_dims=1)  # [B, R, K, W]
+  return tf.reduce_sum(tf.expand_dims(read_weights.values, 3) * rows, 2)
+
+
+class SparseMemoryAccess(snt.RNNCore):
+  """SAM's memory access: K-sparse content reads, a write to the slots
+  just read or to the least recently accessed slot.
+
+  Each step takes the controller output, turns it into the interface
+  (read keys and strengths, write vector, write and interpolation gates)
+  with one linear layer per piece, then writes (`sparse_write_weights`,
+  `sparse_erase_and_write`), reads (`sparse_content_read_weights`,
+  `sparse_read_words`) and updates the last access times
+  (`update_last_access`).
+  """
+
+  def __init__(
+    self,
+    memory_size: int = 128,
+    word_size: int = 20,
+    num_reads: int = 1,
+    sparse_reads: int = 4,
+    access_threshold: float = ACCESS_THRESHOLD,
+    name: str = 'sparse_memory_access',
+    fast_kernels: bool = False,
+  ):
+    """Constructs a sparse memory access module.
+
+    Args:
+      memory_size: number of memory slots, N.
+      word_size: size of each memory word, W.
+      num_reads: number of read heads, R (one write head, as the paper's).
+      sparse_reads: K, the slots each read head reads, in [1, N] (the
+        paper's K = 4 and pytorch-dnc's default).
+      access_threshold: delta in [0, 1): an access of at most this weight
+        leaves a slot's last access time U(i) unchanged.
+      name: module name.
+      fast_kernels: whether the interface's product runs through
+        `dnc.kernels.matmul` (same values; a gradient that re-reads the
+        weights), as `access.MemoryAccess`'s does.
+    """
+    super().__init__(name=name)
+    util.check_positive_int(memory_size, 'memory_size')
+    util.check_positive_int(word_size, 'word_size')
+    util.check_positive_int(num_reads, 'num_reads')
+    util.check_positive_int(sparse_reads, 'sparse_reads')
+    if sparse_reads > memory_size:
+      raise ValueError(
+        f'`sparse_reads` must be at most `memory_size` ({memory_size}), got '
+        f'{sparse_reads}.'
+      )
+    if isinstance(access_threshold, bool) or not (
+      isinstance(access_threshold, (int, float)) and 0 <= access_threshold < 1
+    ):
+      raise ValueError(
+        f'`access_threshold` must be a number in [0, 1), got '
+        f'{access_threshold!r}.'
+      )
+    util.check_bool(fast_kernels, 'fast_kernels')
+    self._memory_size = memory_size
+    self._word_size = word_size
+    self._num_reads = num_reads
+    self._sparse_reads = sparse_reads
+    self._access_threshold = float(access_threshold)
+    self._matmul = kernels.matmul if fast_kernels else util.matmul
+
+    # One linear layer per interface piece: (name, rows, columns), as in
+    # `access.MemoryAccess`; the output is reshaped to [B, rows, columns],
+    # or kept [B, rows] without columns.
+    self._interface_shapes = {
+      'write_vector': (word_size, None),
+      'write_gate': (1, None),
+      'interpolation_gate': (1, None),
+      'read_keys': (num_reads, word_size),
+      'read_strengths': (num_reads, None),
+    }
+    self._interface_linears = {
+      piece: snt.Linear(rows * (columns or 1), name=piece)
+      for piece, (rows, columns) in self._interface_shapes.items()
+    }
+
+  @tf.autograph.experimental.do_not_convert
+  def __call__(
+    self, inputs: tf.Tensor, prev_state: SparseAccessState
+  ) -> tuple[tf.Tensor, SparseAccessState]:
+    """Runs one step of memory access.
+
+    Args:
+      inputs: `[batch_size, input_size]`, the controller output.
+      prev_state: `SparseAccessState` of the previous step (see
+        `state_size`).
+
+    Returns:
+      read_words: `[batch_size, num_reads, word_size]`, r_t.
+      next_state: `SparseAccessState`.
+    """
+    read_words, next_state, _ = self.call_with_interface(inputs, prev_state)
+    return read_words, next_state
+
+  @tf.autograph.experimental.do_not_convert
+  def call_with_interface(
+    self, inputs: tf.Tensor, prev_state: SparseAccessState
+  ) -> tuple[tf.Tensor, SparseAccessState, dict[str, tf.Tensor]]:
+    """`__call__`, also returning the interface it read from `inputs`.
+
+    Args:
+      inputs: `[batch_size, input_size]`, the controller output h_t.
+      prev_state: `SparseAccessState` of the previous step.
+
+    Returns:
+      read_words: `[batch_size, num_reads, word_size]`, r_t.
+      next_state: `SparseAccessState`.
+      interface: the dict of `_read_inputs`.
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    util.check_shape(inputs, [None, None], 'inputs')
+    self._check_state(prev_state, inputs.shape[0])
+    interface = self._read_inputs(inputs)
+    dtype = prev_state.memory.dtype
+    time = prev_state.time + 1  # t
+    prev_read_weights = SparseWeights(
+      indices=tf.cast(prev_state.read_weights.indices, tf.int32),
+      values=prev_state.read_weights.values,
+    )  # w_{t-1}^R
+    least_used = least_recently_used(prev_state.usage)  # I_t^U
+    write_weights = sparse_write_weights(
+      prev_read_weights,
+      least_used,
+      write_gate=interface['write_gate'],
+      interpolation_gate=interface['interpolation_gate'],
+    )  # w_t^W
+    memory = sparse_erase_and_write(
+      prev_state.memory, least_used, write_weights, interface['write_vector']
+    )  # M_t
+    read_weights = sparse_content_read_weights(
+      memory,
+      interface['read_content_keys'],
+      interface['read_content_strengths'],
+      self._sparse_reads,
+    )  # w_t^R
+    usage = update_last_access(
+      prev_state.usage,
+      time,
+      write_weights,
+      read_weights,
+      self._access_threshold,
+    )  # U_t
+    next_state = SparseAccessState(
+      memory=memory,
+      read_weights=SparseWeights(
+        tf.cast(read_weights.indices, dtype), read_weights.values
+      ),
+      write_weights=SparseWeights(
+        tf.cast(write_weights.indices, dtype), write_weights.values
+      ),
+      usage=usage,
+      time=time,
+    )
+    return sparse_read_words(read_weights, memory), next_state, interface
+
+  def _read_inputs(self, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Splits the controller output into the interface.
+
+    Args:
+      inputs: `[batch_size, input_size]`.
+
+    Returns:
+      A dict of tensors: read_content_keys `[B, R, W]`,
+      read_content_strengths `[B, R]` (beta before softplus), write_vector
+      `[B, W]` (a_t), write_gate and interpolation_gate `[B]` (sigmoids,
+      alpha_t and gamma_t).
+    """
+    linears = list(self._interface_linears.values())
+    flat_pieces = tf.split(
+      util.linear(linears, inputs, self._matmul),
+      [linear.output_size for linear in linears],
+      axis=1,
+    )
+    pieces = {}
+    for (piece, (rows, columns)), value in zip(
+      self._interface_shapes.items(), flat_pieces, strict=True
+    ):
+      if columns is not None:
+        value = tf.reshape(value, [-1, rows, columns])
+      pieces[piece] = value
+    return {
+      'read_content_keys': pieces['read_keys'],
+      'read_content_strengths': pieces['read_strengths'],
+      'write_vector': pieces['write_vector'],
+      'write_gate': tf.sigmoid(pieces['write_gate'][:, 0]),
+      'interpolation_gate': tf.sigmoid(pieces['interpolation_gate'][:, 0]),
+    }
+
+  def _check_state(
+    self, state: SparseAccessState, batch_size: int | None
+  ) -> None:
+    """Raises unless `state` is a `SparseAccessState` of this module's sizes."""
+    if not isinstance(state, SparseAccessState):
+      raise TypeError(
+        f'`prev_state` must be a SparseAccessState, got {type(state).__name__}.'
+      )
+    size = self.state_size
+    util.check_shape(
+      state.memory, [batch_size, *size.memory], 'prev_state.memory'
+    )
+    for name in ('read_weights', 'write_weights'):
+      value = getattr(state, name)
+      if not isinstance(value, SparseWeights):
+        raise TypeError(
+          f'`prev_state.{name}` must be a SparseWeights, got '
+          f'{type(value).__name__}.'
+        )
+      for field, leaf in zip(SparseWeights._fields, value, strict=True):
+        util.check_shape(
+          leaf,
+          [batch_size, *getattr(getattr(size, name), field)],
+          f'prev_state.{name}.{field}',
+        )
+    util.check_shape(
+      state.usage, [batch_size, self._memory_size], 'prev_state.usage'
+    )
+    util.check_shape(state.time, [batch_size], 'prev_state.time')
+
+  @property
+  def state_size(self) -> SparseAccessState:
+    """Shapes of the state without the batch: M `[N, W]`, w^R `[R, K]`
+    indices and values, w^W `[S]` indices and values (S = R K + 1), U
+    `[N]`, t `[]`."""
+    n, w = self._memory_size, self._word_size
+    reads = tf.TensorShape([self._num_reads, self._sparse_reads])
+    writes = tf.TensorShape([self._num_reads * self._sparse_reads + 1])
+    return SparseAccessState(
+      memory=tf.TensorShape([n, w]),
+      read_weights=SparseWeights(indices=reads, values=reads),
+      write_weights=SparseWeights(indices=writes, values=writes),
+      usage=tf.TensorShape([n]),
+      time=tf.TensorShape([]),
+    )
+
+  @property
+  def output_size(self) -> tf.TensorShape:
+    """The read words r_t without the batch: `[num_reads, word_size]`."""
+    return tf.TensorShape([self._num_reads, self._word_size])
+
+  def initial_state(
+    self, batch_size: int | tf.Tensor, dtype: tf.DType = tf.float32
+  ) -> SparseAccessState:
+    """All-zero `SparseAccessState` for `batch_size` (int or scalar tensor):
+    an empty memory, no reads yet, every slot last accessed at t = 0."""
+    sparse_link.check_memory_size(self._memory_size, dtype)
+    return util.zero_state(self.state_size, batch_size, dtype)
