@@ -467,3 +467,147 @@ def fixture_core(fixture, config, dtype, **kwargs):
   for name in names:
     variables[name].assign(fixture['weights/' + name])
   return core, names, variables
+
+
+# Sparse Access Memory (Rae et al., NeurIPS 2016), on dense numpy arrays:
+# every weighting an N-vector, the top K found by a stable sort.
+
+
+def np_cosine_similarity(memory, keys):
+  """D(k, M[i]) with the DNC's epsilons: `[B, H, N]` of `[B, N, W]` M and
+  `[B, H, W]` keys."""
+  key_norm = np.sqrt((keys * keys).sum(-1) + EPS)
+  row_norm = np.sqrt((memory * memory).sum(-1) + EPS)
+  dot = np.einsum('bhw,bnw->bhn', keys, memory)
+  return dot / (key_norm[:, :, None] * row_norm[:, None, :] + EPS)
+
+
+def np_sparse_read_weights(memory, keys, strengths, k):
+  """w^R: softmax(softplus(beta) D) over each head's K most similar slots
+  (ties to the lower slot), 0 elsewhere. `[B, R, N]`."""
+  similarity = np_cosine_similarity(memory, keys)
+  weights = np.zeros_like(similarity)
+  for index in np.ndindex(*similarity.shape[:2]):
+    top = np.argsort(-similarity[index], kind='stable')[:k]
+    weights[index][top] = np_softmax(
+      np_softplus(strengths[index]) * similarity[index][top]
+    )
+  return weights
+
+
+def py_least_recently_used(usage):
+  """The first slot of smallest U in each row, by a plain loop."""
+  slots = []
+  for row in usage:
+    best = 0
+    for i, value in enumerate(row):
+      if value < row[best]:
+        best = i
+    slots.append(best)
+  return slots
+
+
+def py_update_last_access(usage, time, write_weights, read_weights, delta):
+  """U_t(i) = t where w^W(i) > delta or some head's w^R(i) > delta, by loops.
+
+  Args:
+    usage: `[B, N]`; time: `[B]`; write_weights: dense `[B, N]`;
+    read_weights: dense `[B, R, N]`.
+  """
+  usage = np.array(usage, dtype=np.float64)
+  for b in range(usage.shape[0]):
+    for i in range(usage.shape[1]):
+      read = any(head[i] > delta for head in read_weights[b])
+      if write_weights[b][i] > delta or read:
+        usage[b, i] = time[b]
+  return usage
+
+
+def np_sam_step(interface, prev, k, delta=0.005):
+  """One step of SAM's memory access, written from the paper.
+
+  Args:
+    interface: the dict of `SparseMemoryAccess._read_inputs`, numpy arrays.
+    prev: dict of `memory` `[B, N, W]`, `read_weights` dense `[B, R, N]`
+      (at most K entries per head), `usage` `[B, N]` (U, the step of each
+      slot's last access) and `time` `[B]`.
+    k: K.
+    delta: the access threshold.
+
+  Returns:
+    (read_words `[B, R, W]`, the next state as a dict like `prev` with also
+    dense `write_weights` `[B, N]`).
+  """
+  time = prev['time'] + 1
+  memory = prev['memory'].copy()
+  alpha = interface['write_gate']
+  gamma = interface['interpolation_gate']
+  least_used = py_least_recently_used(prev['usage'])
+  write_weights = np.zeros(prev['usage'].shape)
+  for b, slot in enumerate(least_used):
+    last_read = prev['read_weights'][b].mean(0)  # over the read heads
+    write_weights[b] = alpha[b] * gamma[b] * last_read
+    write_weights[b, slot] += alpha[b] * (1 - gamma[b])
+    memory[b, slot] = 0  # (1 - R_t) M_{t-1}
+    memory[b] += np.outer(write_weights[b], interface['write_vector'][b])
+  read_weights = np_sparse_read_weights(
+    memory,
+    interface['read_content_keys'],
+    interface['read_content_strengths'],
+    k,
+  )
+  usage = py_update_last_access(
+    prev['usage'], time, write_weights, read_weights, delta
+  )
+  read_words = np.einsum('brn,bnw->brw', read_weights, memory)
+  return read_words, {
+    'memory': memory,
+    'read_weights': read_weights,
+    'write_weights': write_weights,
+    'usage': usage,
+    'time': time,
+  }
+
+
+def random_sam_state(rng, batch_size, memory_size, word_size, reads, k):
+  """A nonzero previous SAM state (dict of numpy arrays, dense weights) and
+  its `read_weights` as (indices, values) `[B, R, K]`. Last access times
+  are small integers, so the least recently used slot has ties."""
+  indices = np.stack(
+    [
+      [rng.permutation(memory_size)[:k] for _ in range(reads)]
+      for _ in range(batch_size)
+    ]
+  )
+  values = np_softmax(rng.normal(size=(batch_size, reads, k)))
+  dense = np.zeros((batch_size, reads, memory_size))
+  for index in np.ndindex(batch_size, reads):
+    dense[index][indices[index]] = values[index]
+  time = rng.integers(3, 6, size=batch_size).astype(np.float64)
+  state = {
+    'memory': rng.normal(size=(batch_size, memory_size, word_size)),
+    'read_weights': dense,
+    'usage': rng.integers(0, 3, size=(batch_size, memory_size)).astype(
+      np.float64
+    ),
+    'time': time,
+  }
+  return state, (indices, values)
+
+
+def to_sparse_access_state(state, sparse_reads, dtype):
+  """The `SparseAccessState` of `random_sam_state`'s state (dict) and read
+  weights (indices, values), with an empty last write."""
+  from dnc import sparse_access  # The oracles above need no package.
+
+  c = lambda x: tf.constant(x, dtype)
+  indices, values = sparse_reads
+  batch_size, reads, k = values.shape
+  no_write = np.zeros([batch_size, reads * k + 1])
+  return sparse_access.SparseAccessState(
+    memory=c(state['memory']),
+    read_weights=sparse_access.SparseWeights(c(indices), c(values)),
+    write_weights=sparse_access.SparseWeights(c(no_write), c(no_write)),
+    usage=c(state['usage']),
+    time=c(state['time']),
+  )
