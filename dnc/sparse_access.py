@@ -66,7 +66,7 @@ def _batch_index(indices: tf.Tensor) -> tf.Tensor:
 
 
 def to_dense(weights: SparseWeights, memory_size: int) -> tf.Tensor:
-  """A `SparseWeights` as N-vectors, repeated indices summed: O(N S).
+  """A `SparseWeights` as N-vectors, repeated indices summed: O(N + S).
 
   Args:
     weights: `SparseWeights`, each `[..., S]`; indices int32 or floats.
@@ -76,10 +76,15 @@ def to_dense(weights: SparseWeights, memory_size: int) -> tf.Tensor:
     `[..., memory_size]`.
   """
   values = tf.convert_to_tensor(weights.values)
-  slots = tf.one_hot(
-    tf.cast(weights.indices, tf.int32), memory_size, dtype=values.dtype
-  )  # [..., S, N]
-  return tf.reduce_sum(tf.expand_dims(values, -1) * slots, axis=-2)
+  leading = tf.shape(values)[:-1]
+  size = values.shape[-1]
+  values = tf.reshape(values, [-1, size])  # [G, S]
+  groups = tf.shape(values)[0]
+  slots = tf.reshape(tf.range(groups) * memory_size, [-1, 1]) + tf.reshape(
+    tf.cast(weights.indices, tf.int32), [-1, size]
+  )
+  dense = tf.math.unsorted_segment_sum(values, slots, groups * memory_size)
+  return tf.reshape(dense, tf.concat([leading, [memory_size]], 0))
 
 
 def sparse_content_read_weights(
@@ -211,8 +216,8 @@ def update_last_access(
 ) -> tf.Tensor:
   """U_t(i) = t if slot i was accessed with weight above delta, else U_{t-1}.
 
-  A slot is accessed if its write weight (its entries of w_t^W summed) or
-  its weight in any one read head exceeds delta: U_t is the step of each
+  A slot is accessed if its write weight or its weight in any one read
+  head (repeated entries summed) exceeds delta: U_t is the step of each
   slot's last non-negligible access (the paper's U^(2), as a time stamp
   rather than the time since). Not differentiable.
 
@@ -221,24 +226,16 @@ def update_last_access(
     time: `[batch_size]`, t, in the dtype of `prev_usage`.
     write_weights: `SparseWeights` w_t^W, int32 indices `[batch_size, S]`.
     read_weights: `SparseWeights` w_t^R, int32 indices `[batch_size,
-      num_reads, k]`.
+      num_reads, k]` (a head's repeated slots add up).
     threshold: delta.
 
   Returns:
     `[batch_size, memory_size]`, U_t.
   """
-  zeros = tf.zeros_like(prev_usage)
-  written = tf.tensor_scatter_nd_add(
-    zeros,
-    _batch_index(write_weights.indices),
-    tf.stop_gradient(write_weights.values),
-  )
-  read = tf.tensor_scatter_nd_add(
-    zeros,
-    _batch_index(read_weights.indices),
-    tf.cast(read_weights.values > threshold, zeros.dtype),
-  )  # How many heads read each slot above delta.
-  accessed = (written > threshold) | (read > 0)
+  memory_size = prev_usage.shape[1]
+  written = to_dense(write_weights, memory_size)  # w_t^W, [B, N]
+  read = to_dense(read_weights, memory_size)  # w_t^R, [B, R, N]
+  accessed = (written > threshold) | tf.reduce_any(read > threshold, 1)
   time = tf.broadcast_to(tf.expand_dims(time, 1), tf.shape(prev_usage))
   return tf.stop_gradient(tf.where(accessed, time, prev_usage))
 

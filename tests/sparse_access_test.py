@@ -44,7 +44,13 @@ def _variables(module):
 
 
 def _dense(weights, memory_size):
-  return sparse_access.to_dense(weights, memory_size).numpy()
+  """A `SparseWeights` as N-vectors by numpy, repeated slots added up."""
+  indices = np.asarray(weights.indices).astype(int)
+  values = np.asarray(weights.values)
+  dense = np.zeros(values.shape[:-1] + (memory_size,))
+  for index in np.ndindex(*values.shape):
+    dense[index[:-1]][indices[index]] += values[index]
+  return dense
 
 
 def _random_sparse_weights(rng, batch_size, reads, memory_size, k):
@@ -229,6 +235,16 @@ class SparseAccessFunctionsTest(tf.test.TestCase, parameterized.TestCase):
 
 
 class SparseMemoryAccessTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.parameters(*oracles.MODES)
+  def test_to_dense_adds_repeated_slots(self, mode):
+    rng = np.random.default_rng(9)
+    weights = sparse_access.SparseWeights(
+      rng.integers(0, 4, size=(2, 3, 5)).astype(np.float64),
+      rng.normal(size=(2, 3, 5)),
+    )
+    got = oracles.in_mode(sparse_access.to_dense, mode)(weights, 4)
+    self.assertAllClose(got, _dense(weights, 4), rtol=1e-12, atol=1e-12)
+
   def test_read_inputs_match_linear_layers(self):
     rng = np.random.default_rng(3)
     module = sparse_access.SparseMemoryAccess(5, 3, num_reads=2, sparse_reads=2)
