@@ -23,7 +23,7 @@ _EXPECTED = {
   'benchmarks/README.md': 0,
   'docs/babi.md': 0,
   'docs/char_lm.md': 0,
-  'docs/core.md': 3,
+  'docs/core.md': 4,
   'docs/distribute.md': 0,
   'docs/keras.md': 1,
   'docs/options.md': 1,
