@@ -16,8 +16,11 @@ from dnc.access import MemoryAccess
 from dnc.dnc import DNC
 from dnc.dnc import DNCState
 from dnc.sam import SAM
+from dnc.sam import SDNC
 from dnc.sparse_access import SparseAccessState
 from dnc.sparse_access import SparseMemoryAccess
+from dnc.sparse_access import SparseTemporalAccessState
+from dnc.sparse_access import SparseTemporalMemoryAccess
 
 __version__ = '0.1.0'
 
@@ -27,8 +30,11 @@ __all__ = [
   'DNCState',
   'MemoryAccess',
   'SAM',
+  'SDNC',
   'SparseAccessState',
   'SparseMemoryAccess',
+  'SparseTemporalAccessState',
+  'SparseTemporalMemoryAccess',
   'access',
   'addressing',
   'controllers',

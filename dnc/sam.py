@@ -1,10 +1,15 @@
-"""Sparse Access Memory (SAM; Rae et al., NeurIPS 2016) as an RNN core.
+"""Sparse Access Memory (SAM) and the Sparse DNC (SDNC) as RNN cores.
+
+Rae et al., "Scaling Memory-Augmented Neural Networks with Sparse Reads and
+Writes" (NeurIPS 2016).
 
 The DNC's core (`dnc.DNC`: a controller that sees the input and the last
 read words, an output layer on the controller output and the new read
 words) around SAM's memory access (`sparse_access.SparseMemoryAccess`):
 K-sparse content reads and writes to the slots just read or to the least
 recently accessed one, in O(K W) a step apart from the top-K search.
+`SDNC` adds the DNC's sparse temporal links and read modes
+(`sparse_access.SparseTemporalMemoryAccess`).
 
   core = dnc.SAM(
     dict(memory_size=64, word_size=8, num_reads=2, sparse_reads=4),
@@ -79,5 +84,46 @@ class SAM(dnc.DNC):
   ) -> snt.RNNCore:
     """The `sparse_access.SparseMemoryAccess` of `access_config`."""
     return sparse_access.SparseMemoryAccess(
+      **access_config, fast_kernels=fast_kernels
+    )
+
+
+class SDNC(SAM):
+  """The Sparse DNC (Rae et al., NeurIPS 2016): SAM with temporal links.
+
+  `SAM`'s core around `sparse_access.SparseTemporalMemoryAccess`: SAM's
+  sparse reads and writes, the DNC's sparse link matrix, and read heads
+  that mix content, forward and backward reads by their read modes.
+  `access_config` also takes `link_sparsity` (K_L, 8 by default).
+  """
+
+  def __init__(
+    self,
+    access_config: Mapping[str, Any],
+    controller_config: Mapping[str, Any] | None = None,
+    output_size: int | None = None,
+    clip_value: float | None = None,
+    name: str = 'sdnc',
+    *,
+    controller: snt.RNNCore | None = None,
+    fast_kernels: bool = False,
+  ):
+    """Constructs an SDNC core; the arguments are `SAM`'s, `access_config`
+    those of `sparse_access.SparseTemporalMemoryAccess`."""
+    super().__init__(
+      access_config,
+      controller_config,
+      output_size=output_size,
+      clip_value=clip_value,
+      name=name,
+      controller=controller,
+      fast_kernels=fast_kernels,
+    )
+
+  def _make_access(
+    self, access_config: Mapping[str, Any], fast_kernels: bool
+  ) -> snt.RNNCore:
+    """The `sparse_access.SparseTemporalMemoryAccess` of `access_config`."""
+    return sparse_access.SparseTemporalMemoryAccess(
       **access_config, fast_kernels=fast_kernels
     )

@@ -20,6 +20,12 @@ of N-vectors. Each equation is one plain function of tensors here:
 
 `SparseMemoryAccess` owns the interface layers and the state and calls
 them, in the order write, then read, as `access.MemoryAccess` does.
+
+The paper's Sparse DNC (SDNC) adds the DNC's temporal links:
+`SparseTemporalMemoryAccess` updates the sparse link matrix of
+`dnc.sparse_link` with each write, and each read head mixes its content
+reads with the K largest entries of its forward and backward weightings
+(`top_k_weights`) by its read modes (`sparse_read_weights`).
 Choices where the paper is silent are in docs/core.md ("Sparse Access
 Memory").
 
@@ -36,6 +42,7 @@ Shapes use B (batch_size), N (memory_size), W (word_size), R (num_reads), K
 
 import collections
 from collections.abc import Callable
+from collections.abc import Mapping
 
 import sonnet as snt
 import tensorflow as tf
@@ -51,6 +58,13 @@ SparseWeights = collections.namedtuple('SparseWeights', ('indices', 'values'))
 SparseAccessState = collections.namedtuple(
   'SparseAccessState',
   ('memory', 'read_weights', 'write_weights', 'usage', 'time'),
+)
+
+# The SDNC's: SAM's state and the sparse link's (`TemporalLinkageState` of
+# a `sparse_link.SparseLink` and the dense precedence weights).
+SparseTemporalAccessState = collections.namedtuple(
+  'SparseTemporalAccessState',
+  ('memory', 'read_weights', 'write_weights', 'linkage', 'usage', 'time'),
 )
 
 # The paper's delta: an access of at most this weight is negligible and
@@ -257,6 +271,56 @@ def sparse_read_words(
   return tf.reduce_sum(tf.expand_dims(read_weights.values, 3) * rows, 2)
 
 
+def top_k_weights(weights: tf.Tensor, k: int) -> SparseWeights:
+  """The K largest entries of each weighting, as they are (f^_t, b^_t).
+
+  The SDNC's forward and backward weightings kept sparse: not
+  renormalised, so each still sums to at most what the link read gave.
+  Ties go to the lower slot.
+
+  Args:
+    weights: `[..., memory_size]`, non-negative.
+    k: K, at most `memory_size`.
+
+  Returns:
+    `SparseWeights` of int32 indices and values, each `[..., k]`.
+  """
+  values, indices = tf.math.top_k(weights, k)
+  return SparseWeights(indices=indices, values=values)
+
+
+def sparse_read_weights(
+  read_mode: tf.Tensor,
+  content_weights: SparseWeights,
+  forward_weights: SparseWeights,
+  backward_weights: SparseWeights,
+) -> SparseWeights:
+  """w_t^R = pi_t[b] b^_t + pi_t[c] c_t^R + pi_t[f] f^_t (the SDNC's read).
+
+  `access.read_weights` of one write head on sparse weightings: their
+  entries side by side, each scaled by its read mode.
+
+  Args:
+    read_mode: `[batch_size, num_reads, 3]`, pi_t, laid out backward,
+      forward, content (as `access.MemoryAccess`'s with one write head).
+    content_weights: `SparseWeights` c_t^R, each `[batch_size, num_reads,
+      k]`.
+    forward_weights: the same shapes, f^_t.
+    backward_weights: the same shapes, b^_t.
+
+  Returns:
+    `SparseWeights` of int32 indices and values `[batch_size, num_reads, 3
+    k]`: the backward entries, the forward ones, then the content ones.
+  """
+  parts = (backward_weights, forward_weights, content_weights)
+  indices = tf.concat([part.indices for part in parts], 2)
+  values = tf.concat(
+    [read_mode[:, :, i : i + 1] * part.values for i, part in enumerate(parts)],
+    2,
+  )
+  return SparseWeights(indices=indices, values=values)
+
+
 class SparseMemoryAccess(snt.RNNCore):
   """SAM's memory access: K-sparse content reads, a write to the slots
   just read or to the least recently accessed slot.
@@ -317,6 +381,8 @@ class SparseMemoryAccess(snt.RNNCore):
     self._num_reads = num_reads
     self._sparse_reads = sparse_reads
     self._access_threshold = float(access_threshold)
+    self._state_type = SparseAccessState
+    self._read_entries = sparse_reads  # Of each head's w^R.
     self._matmul = kernels.matmul if fast_kernels else util.matmul
 
     # One linear layer per interface piece: (name, rows, columns), as in
@@ -387,11 +453,8 @@ class SparseMemoryAccess(snt.RNNCore):
     memory = sparse_erase_and_write(
       prev_state.memory, least_used, write_weights, interface['write_vector']
     )  # M_t
-    read_weights = sparse_content_read_weights(
-      memory,
-      interface['read_content_keys'],
-      interface['read_content_strengths'],
-      self._sparse_reads,
+    read_weights, more_state = self._read_weights(
+      interface, memory, write_weights, prev_read_weights, prev_state
     )  # w_t^R
     usage = update_last_access(
       prev_state.usage,
@@ -400,7 +463,7 @@ class SparseMemoryAccess(snt.RNNCore):
       read_weights,
       self._access_threshold,
     )  # U_t
-    next_state = SparseAccessState(
+    next_state = self._state_type(
       memory=memory,
       read_weights=SparseWeights(
         tf.cast(read_weights.indices, dtype), read_weights.values
@@ -410,8 +473,40 @@ class SparseMemoryAccess(snt.RNNCore):
       ),
       usage=usage,
       time=time,
+      **more_state,
     )
     return sparse_read_words(read_weights, memory), next_state, interface
+
+  def _read_weights(
+    self,
+    interface: Mapping[str, tf.Tensor],
+    memory: tf.Tensor,
+    write_weights: SparseWeights,
+    prev_read_weights: SparseWeights,
+    prev_state: SparseAccessState,
+  ) -> tuple[SparseWeights, dict[str, object]]:
+    """w_t^R: the content reads (`sparse_content_read_weights`).
+
+    Args:
+      interface: the dict of `_read_inputs`.
+      memory: `[batch_size, memory_size, word_size]`, M_t.
+      write_weights: `SparseWeights` w_t^W (int32 indices).
+      prev_read_weights: `SparseWeights` w_{t-1}^R (int32 indices).
+      prev_state: the state of the previous step.
+
+    Returns:
+      `SparseWeights` of int32 indices and values `[batch_size, num_reads,
+      k]`, and the fields of the next state that only the subclass has
+      (none here).
+    """
+    del write_weights, prev_read_weights, prev_state  # The SDNC's.
+    read_weights = sparse_content_read_weights(
+      memory,
+      interface['read_content_keys'],
+      interface['read_content_strengths'],
+      self._sparse_reads,
+    )
+    return read_weights, {}
 
   def _read_inputs(self, inputs: tf.Tensor) -> dict[str, tf.Tensor]:
     """Splits the controller output into the interface.
@@ -423,7 +518,8 @@ class SparseMemoryAccess(snt.RNNCore):
       A dict of tensors: read_content_keys `[B, R, W]`,
       read_content_strengths `[B, R]` (beta before softplus), write_vector
       `[B, W]` (a_t), write_gate and interpolation_gate `[B]` (sigmoids,
-      alpha_t and gamma_t).
+      alpha_t and gamma_t); the SDNC's also read_mode `[B, R, 3]` (a
+      softmax, pi_t, laid out backward, forward, content).
     """
     linears = list(self._interface_linears.values())
     flat_pieces = tf.split(
@@ -438,21 +534,25 @@ class SparseMemoryAccess(snt.RNNCore):
       if columns is not None:
         value = tf.reshape(value, [-1, rows, columns])
       pieces[piece] = value
-    return {
+    interface = {
       'read_content_keys': pieces['read_keys'],
       'read_content_strengths': pieces['read_strengths'],
       'write_vector': pieces['write_vector'],
       'write_gate': tf.sigmoid(pieces['write_gate'][:, 0]),
       'interpolation_gate': tf.sigmoid(pieces['interpolation_gate'][:, 0]),
     }
+    if 'read_mode' in pieces:  # The SDNC's.
+      interface['read_mode'] = tf.nn.softmax(pieces['read_mode'], axis=-1)
+    return interface
 
   def _check_state(
     self, state: SparseAccessState, batch_size: int | None
   ) -> None:
     """Raises unless `state` is a `SparseAccessState` of this module's sizes."""
-    if not isinstance(state, SparseAccessState):
+    name = self._state_type.__name__
+    if not isinstance(state, self._state_type):
       raise TypeError(
-        f'`prev_state` must be a SparseAccessState, got {type(state).__name__}.'
+        f'`prev_state` must be a {name}, got {type(state).__name__}.'
       )
     size = self.state_size
     util.check_shape(
@@ -482,8 +582,8 @@ class SparseMemoryAccess(snt.RNNCore):
     indices and values, w^W `[S]` indices and values (S = R K + 1), U
     `[N]`, t `[]`."""
     n, w = self._memory_size, self._word_size
-    reads = tf.TensorShape([self._num_reads, self._sparse_reads])
-    writes = tf.TensorShape([self._num_reads * self._sparse_reads + 1])
+    reads = tf.TensorShape([self._num_reads, self._read_entries])
+    writes = tf.TensorShape([self._num_reads * self._read_entries + 1])
     return SparseAccessState(
       memory=tf.TensorShape([n, w]),
       read_weights=SparseWeights(indices=reads, values=reads),
@@ -504,3 +604,134 @@ class SparseMemoryAccess(snt.RNNCore):
     an empty memory, no reads yet, every slot last accessed at t = 0."""
     sparse_link.check_memory_size(self._memory_size, dtype)
     return util.zero_state(self.state_size, batch_size, dtype)
+
+
+class SparseTemporalMemoryAccess(SparseMemoryAccess):
+  """The SDNC's memory access: SAM's, with the DNC's temporal links.
+
+  The writes and the last access times are SAM's. The link is the DNC's
+  sparse link matrix (`sparse_link.sparse_temporal_link`, K_L entries per
+  row), updated with each step's write weighting; each read head mixes
+  its K content reads with the K largest entries of its forward and
+  backward weightings (`sparse_link.sparse_directional_read_weights` of
+  w_{t-1}^R, `top_k_weights`) by its read modes (`sparse_read_weights`),
+  so that w^R keeps 3 K entries per head.
+  """
+
+  def __init__(
+    self,
+    memory_size: int = 128,
+    word_size: int = 20,
+    num_reads: int = 1,
+    sparse_reads: int = 4,
+    link_sparsity: int = 8,
+    access_threshold: float = ACCESS_THRESHOLD,
+    name: str = 'sparse_temporal_memory_access',
+    fast_kernels: bool = False,
+  ):
+    """Constructs the SDNC's memory access.
+
+    Args:
+      memory_size: number of memory slots, N.
+      word_size: size of each memory word, W.
+      num_reads: number of read heads, R (one write head).
+      sparse_reads: K, the content reads of each head and the entries
+        kept of each of its forward and backward weightings, in [1, N].
+      link_sparsity: K_L, the sparse link matrix's entries per row, in
+        [1, N] (8, the DNC paper's suggestion).
+      access_threshold: delta in [0, 1) (see `SparseMemoryAccess`).
+      name: module name.
+      fast_kernels: see `SparseMemoryAccess`.
+    """
+    super().__init__(
+      memory_size,
+      word_size,
+      num_reads,
+      sparse_reads,
+      access_threshold,
+      name=name,
+      fast_kernels=fast_kernels,
+    )
+    if (
+      isinstance(link_sparsity, bool)
+      or not isinstance(link_sparsity, int)
+      or not 1 <= link_sparsity <= memory_size
+    ):
+      raise ValueError(
+        f'`link_sparsity` must be an integer in [1, memory_size = '
+        f'{memory_size}], got {link_sparsity!r}.'
+      )
+    self._state_type = SparseTemporalAccessState
+    self._read_entries = 3 * sparse_reads
+    self._linkage = addressing.TemporalLinkage(
+      memory_size, 1, sparsity=link_sparsity
+    )
+    # Backward, forward and content, as `access.MemoryAccess`'s modes.
+    self._interface_shapes['read_mode'] = (num_reads, 3)
+    self._interface_linears['read_mode'] = snt.Linear(
+      3 * num_reads, name='read_mode'
+    )
+
+  def _read_weights(
+    self,
+    interface: Mapping[str, tf.Tensor],
+    memory: tf.Tensor,
+    write_weights: SparseWeights,
+    prev_read_weights: SparseWeights,
+    prev_state: SparseTemporalAccessState,
+  ) -> tuple[SparseWeights, dict[str, object]]:
+    """w_t^R: content reads and the link followed, mixed by read mode.
+
+    Args:
+      interface: the dict of `_read_inputs`.
+      memory: `[batch_size, memory_size, word_size]`, M_t.
+      write_weights: `SparseWeights` w_t^W (int32 indices).
+      prev_read_weights: `SparseWeights` w_{t-1}^R (int32 indices).
+      prev_state: the state of the previous step.
+
+    Returns:
+      `SparseWeights` of int32 indices and values `[batch_size, num_reads,
+      3 k]`, and {'linkage': the new `TemporalLinkageState`}.
+    """
+    n, k = self._memory_size, self._sparse_reads
+    linkage, forward, backward = self._linkage.update_and_read(
+      tf.expand_dims(to_dense(write_weights, n), 1),
+      prev_state.linkage,
+      to_dense(prev_read_weights, n),
+    )  # L_t, f_t, b_t: [B, R, 1, N]
+    content_weights = sparse_content_read_weights(
+      memory,
+      interface['read_content_keys'],
+      interface['read_content_strengths'],
+      k,
+    )  # c_t^R
+    read_weights = sparse_read_weights(
+      interface['read_mode'],
+      content_weights,
+      top_k_weights(forward[:, :, 0], k),
+      top_k_weights(backward[:, :, 0], k),
+    )
+    return read_weights, {'linkage': linkage}
+
+  def _check_state(
+    self, state: SparseTemporalAccessState, batch_size: int | None
+  ) -> None:
+    """`SparseMemoryAccess._check_state`, and the link's shapes."""
+    super()._check_state(state, batch_size)
+    self._linkage.check_link(
+      state.linkage.link, batch_size, 'prev_state.linkage.link'
+    )
+    util.check_shape(
+      state.linkage.precedence_weights,
+      [batch_size, 1, self._memory_size],
+      'prev_state.linkage.precedence_weights',
+    )
+
+  @property
+  def state_size(self) -> SparseTemporalAccessState:
+    """`SparseMemoryAccess.state_size` with w^R `[R, 3 K]` and w^W `[3 R K
+    + 1]`, and the link: `SparseLink` of `[1, N, K_L]` indices and values,
+    precedence `[1, N]`."""
+    return SparseTemporalAccessState(
+      linkage=self._linkage.state_size, **super().state_size._asdict()
+    )
