@@ -523,6 +523,29 @@ def py_update_last_access(usage, time, write_weights, read_weights, delta):
   return usage
 
 
+def np_sam_write(interface, prev):
+  """SAM's write: I^U, w^W (dense `[B, N]`) and M_t, from the paper.
+
+  Args:
+    interface: as `np_sam_step`'s; prev: as `np_sam_step`'s.
+
+  Returns:
+    (write_weights `[B, N]`, memory `[B, N, W]`).
+  """
+  memory = prev['memory'].copy()
+  alpha = interface['write_gate']
+  gamma = interface['interpolation_gate']
+  least_used = py_least_recently_used(prev['usage'])
+  write_weights = np.zeros(prev['usage'].shape)
+  for b, slot in enumerate(least_used):
+    last_read = prev['read_weights'][b].mean(0)  # over the read heads
+    write_weights[b] = alpha[b] * gamma[b] * last_read
+    write_weights[b, slot] += alpha[b] * (1 - gamma[b])
+    memory[b, slot] = 0  # (1 - R_t) M_{t-1}
+    memory[b] += np.outer(write_weights[b], interface['write_vector'][b])
+  return write_weights, memory
+
+
 def np_sam_step(interface, prev, k, delta=0.005):
   """One step of SAM's memory access, written from the paper.
 
@@ -539,17 +562,7 @@ def np_sam_step(interface, prev, k, delta=0.005):
     dense `write_weights` `[B, N]`).
   """
   time = prev['time'] + 1
-  memory = prev['memory'].copy()
-  alpha = interface['write_gate']
-  gamma = interface['interpolation_gate']
-  least_used = py_least_recently_used(prev['usage'])
-  write_weights = np.zeros(prev['usage'].shape)
-  for b, slot in enumerate(least_used):
-    last_read = prev['read_weights'][b].mean(0)  # over the read heads
-    write_weights[b] = alpha[b] * gamma[b] * last_read
-    write_weights[b, slot] += alpha[b] * (1 - gamma[b])
-    memory[b, slot] = 0  # (1 - R_t) M_{t-1}
-    memory[b] += np.outer(write_weights[b], interface['write_vector'][b])
+  write_weights, memory = np_sam_write(interface, prev)
   read_weights = np_sparse_read_weights(
     memory,
     interface['read_content_keys'],
@@ -564,6 +577,68 @@ def np_sam_step(interface, prev, k, delta=0.005):
     'memory': memory,
     'read_weights': read_weights,
     'write_weights': write_weights,
+    'usage': usage,
+    'time': time,
+  }
+
+
+def np_top_k(weights, k):
+  """The K largest entries of each row (ties to the lower index), the
+  rest zero: dense, not renormalised."""
+  kept = np.zeros_like(weights)
+  for index in np.ndindex(*weights.shape[:-1]):
+    top = np.argsort(-weights[index], kind='stable')[:k]
+    kept[index][top] = weights[index][top]
+  return kept
+
+
+def np_sdnc_step(interface, prev, k, link_k, delta=0.005):
+  """One step of the SDNC's memory access: SAM's write, the sparse link of
+  the DNC's Methods, and read modes over the content reads and the K
+  largest entries of the forward and backward weightings.
+
+  Args:
+    interface: `np_sam_step`'s, and `read_mode` `[B, R, 3]` (backward,
+      forward, content).
+    prev: `np_sam_step`'s, and a dense `link` `[B, 1, N, N]` and
+      `precedence_weights` `[B, 1, N]`.
+    k: K; link_k: K_L; delta: the access threshold.
+
+  Returns:
+    (read_words `[B, R, W]`, the next state as a dict like `prev`, with
+    dense `write_weights` `[B, N]`).
+  """
+  time = prev['time'] + 1
+  write_weights, memory = np_sam_write(interface, prev)
+  link = np_sparse_link(
+    prev['link'], prev['precedence_weights'], write_weights[:, None], link_k
+  )
+  precedence = np_precedence(prev['precedence_weights'], write_weights[:, None])
+  last_read = prev['read_weights']
+  forward = np_top_k(np.einsum('bij,brj->bri', link[:, 0], last_read), k)
+  backward = np_top_k(np.einsum('bij,bri->brj', link[:, 0], last_read), k)
+  content = np_sparse_read_weights(
+    memory,
+    interface['read_content_keys'],
+    interface['read_content_strengths'],
+    k,
+  )
+  mode = interface['read_mode']
+  read_weights = (
+    mode[..., 0:1] * backward
+    + mode[..., 1:2] * forward
+    + mode[..., 2:3] * content
+  )
+  usage = py_update_last_access(
+    prev['usage'], time, write_weights, read_weights, delta
+  )
+  read_words = np.einsum('brn,bnw->brw', read_weights, memory)
+  return read_words, {
+    'memory': memory,
+    'read_weights': read_weights,
+    'write_weights': write_weights,
+    'link': link,
+    'precedence_weights': precedence,
     'usage': usage,
     'time': time,
   }

@@ -22,13 +22,17 @@ _DELTA = sparse_access.ACCESS_THRESHOLD
 
 
 def _np_interface(inputs, variables, prefix, num_reads, word_size):
-  """The interface of `SparseMemoryAccess._read_inputs`, from its weights."""
+  """The interface of `SparseMemoryAccess._read_inputs`, from its weights
+  (with the SDNC's read modes where it has their layer)."""
+  pieces = _PIECES
+  if f'{prefix}/read_mode/w' in variables:
+    pieces += ('read_mode',)
   raw = {
     p: inputs @ variables[f'{prefix}/{p}/w'] + variables[f'{prefix}/{p}/b']
-    for p in _PIECES
+    for p in pieces
   }
   batch_size = inputs.shape[0]
-  return {
+  interface = {
     'read_content_keys': raw['read_keys'].reshape(
       batch_size, num_reads, word_size
     ),
@@ -37,6 +41,11 @@ def _np_interface(inputs, variables, prefix, num_reads, word_size):
     'write_gate': oracles.np_sigmoid(raw['write_gate'][:, 0]),
     'interpolation_gate': oracles.np_sigmoid(raw['interpolation_gate'][:, 0]),
   }
+  if 'read_mode' in raw:
+    interface['read_mode'] = oracles.np_softmax(
+      raw['read_mode'].reshape(batch_size, num_reads, 3)
+    )
+  return interface
 
 
 def _variables(module):
@@ -444,7 +453,7 @@ class SAMTest(tf.test.TestCase, parameterized.TestCase):
   def test_eager_function_and_xla_agree_with_gradients(self):
     tf.random.set_seed(6)
     core = self._core()
-    inputs = tf.random.normal([3, 2, 5], dtype=tf.float64)
+    inputs = tf.random.normal([2, 2, 5], dtype=tf.float64)
 
     def run(inputs):
       with tf.GradientTape() as tape:
@@ -470,7 +479,7 @@ class SAMTest(tf.test.TestCase, parameterized.TestCase):
     rng = np.random.default_rng(7)
     core = self._core()
     batch_size = 1
-    inputs = tf.constant(rng.normal(size=(3, batch_size, 4)))
+    inputs = tf.constant(rng.normal(size=(2, batch_size, 4)))
     initial = core.initial_state(batch_size)
     core(inputs[0], initial)
     # A memory of distinct rows, so that the top K holds under the
@@ -511,24 +520,146 @@ class SAMTest(tf.test.TestCase, parameterized.TestCase):
       + ['sam/output_linear/w', 'sam/output_linear/b'],
     )
 
-  def test_trains_on_a_tiny_recall_problem(self):
-    # Not a value test: a check that the core learns at all.
-    tf.random.set_seed(8)
-    core = sam.SAM(self._ACCESS, dict(hidden_size=8), output_size=4)
-    optimizer = snt.optimizers.Adam(0.03)
-    inputs = tf.random.normal([6, 3, 4])
-    targets = tf.reverse(inputs, [0])
 
-    def step():
-      with tf.GradientTape() as tape:
-        outputs, _ = snt.dynamic_unroll(core, inputs, core.initial_state(3))
-        loss = tf.reduce_mean((outputs - targets) ** 2)
-      variables = core.trainable_variables
-      optimizer.apply(tape.gradient(loss, variables), variables)
-      return loss
+class SDNCTest(tf.test.TestCase, parameterized.TestCase):
+  _ACCESS = dict(
+    memory_size=8, word_size=4, num_reads=2, sparse_reads=2, link_sparsity=2
+  )
 
-    losses = [float(step()) for _ in range(12)]
-    self.assertLess(losses[-1], 0.8 * losses[0])
+  def test_sparse_read_weights_mix_the_three_reads_by_mode(self):
+    dense = np.array([[[0.1, 0.5, 0.0, 0.3, 0.1]]])
+    forward = sparse_access.top_k_weights(tf.constant(dense), 2)
+    self.assertAllEqual(forward.indices, [[[1, 3]]])
+    self.assertAllClose(forward.values, [[[0.5, 0.3]]])  # Not renormalised.
+    backward = sparse_access.top_k_weights(tf.constant(dense[..., ::-1]), 2)
+    content = sparse_access.SparseWeights(
+      tf.constant([[[0, 4]]]), tf.constant([[[0.75, 0.25]]], tf.float64)
+    )
+    mode = tf.constant([[[0.2, 0.3, 0.5]]], tf.float64)  # b, f, c
+    read = sparse_access.sparse_read_weights(mode, content, forward, backward)
+    self.assertEqual(read.indices.shape, [1, 1, 6])
+    expected = (
+      0.2 * np.array([0, 0.3, 0, 0.5, 0])
+      + 0.3 * np.array([0, 0.5, 0, 0.3, 0])
+      + 0.5 * np.array([0.75, 0, 0, 0, 0.25])
+    )
+    self.assertAllClose(_dense(read, 5)[0, 0], expected, atol=1e-12)
+
+  @parameterized.parameters(*oracles.MODES)
+  def test_steps_match_numpy_oracle(self, mode):
+    rng = np.random.default_rng(10)
+    batch_size, n, w, reads, k, link_k = 2, 8, 4, 2, 2, 2
+    module = sparse_access.SparseTemporalMemoryAccess(**self._ACCESS)
+    state = module.initial_state(batch_size, tf.float64)
+    module(tf.zeros([batch_size, 5], tf.float64), state)  # Builds it.
+    variables = _variables(module)
+    prefix = 'sparse_temporal_memory_access'
+    self.assertCountEqual(
+      variables,
+      [f'{prefix}/{p}/{v}' for p in _PIECES + ('read_mode',) for v in 'wb'],
+    )
+    prev = {
+      'memory': np.zeros([batch_size, n, w]),
+      'read_weights': np.zeros([batch_size, reads, n]),
+      'usage': np.zeros([batch_size, n]),
+      'time': np.zeros([batch_size]),
+      'link': np.zeros([batch_size, 1, n, n]),
+      'precedence_weights': np.zeros([batch_size, 1, n]),
+    }
+    step = oracles.in_mode(module, mode)
+    links = 0
+    for _ in range(6):
+      inputs = rng.normal(size=(batch_size, 5))
+      words, state = step(tf.constant(inputs), state)
+      interface = _np_interface(inputs, variables, prefix, reads, w)
+      expected_words, prev = oracles.np_sdnc_step(interface, prev, k, link_k)
+      self.assertAllClose(words, expected_words, atol=1e-6)
+      self.assertAllClose(state.memory, prev['memory'], atol=1e-6)
+      self.assertEqual(state.read_weights.values.shape, [2, reads, 3 * k])
+      self.assertAllClose(
+        _dense(state.read_weights, n), prev['read_weights'], atol=1e-6
+      )
+      self.assertAllClose(
+        _dense(state.write_weights, n), prev['write_weights'], atol=1e-6
+      )
+      self.assertAllClose(
+        dnc.sparse_link.to_dense(state.linkage.link), prev['link'], atol=1e-6
+      )
+      self.assertAllClose(
+        state.linkage.precedence_weights,
+        prev['precedence_weights'],
+        atol=1e-6,
+      )
+      self.assertAllEqual(state.usage, prev['usage'])
+      links += np.count_nonzero(prev['link'])
+    self.assertGreater(links, 0)  # The link reads were not all zero.
+
+  def test_step_gradients_match_numerical_differences(self):
+    rng = np.random.default_rng(11)
+    module = sparse_access.SparseTemporalMemoryAccess(
+      memory_size=6, word_size=3, num_reads=2, sparse_reads=2, link_sparsity=2
+    )
+    state = module.initial_state(1, tf.float64)
+    module(tf.zeros([1, 5], tf.float64), state)  # Builds it.
+    # Open write gates and writes to the least used slots: one-hot writes
+    # that chain slots 0, 1, 2, ... in the link.
+    layers = module._interface_linears
+    layers['write_gate'].b.assign([4.0])
+    layers['interpolation_gate'].b.assign([-4.0])
+    step = tf.function(module)
+    for _ in range(4):
+      _, state = step(tf.constant(rng.normal(size=(1, 5))), state)
+    link = state.linkage.link
+    self.assertGreaterEqual(np.count_nonzero(link.values), 2)
+    inputs = tf.constant(rng.normal(size=(1, 5)))
+    # Distinct rows (no zero ones, whose similarities tie), so that the top
+    # K holds under the numerical differences.
+    memory = tf.constant(rng.normal(size=(1, 6, 3)))
+
+    def loss(inputs, memory, link_values, read_values):
+      prev = state._replace(
+        memory=memory,
+        linkage=state.linkage._replace(link=link._replace(values=link_values)),
+        read_weights=state.read_weights._replace(values=read_values),
+      )
+      words, next_state = module(inputs, prev)
+      return (
+        tf.reduce_sum(words * words)
+        + tf.reduce_sum(next_state.memory)
+        + tf.reduce_sum(next_state.linkage.link.values)
+      )
+
+    values = [inputs, memory, link.values, state.read_weights.values]
+    theoretical, numerical = tf.test.compute_gradient(
+      tf.function(loss), values, delta=1e-6
+    )
+    for name, got, want in zip(
+      ('inputs', 'memory', 'link', 'read_weights'),
+      theoretical,
+      numerical,
+      strict=True,
+    ):
+      self.assertAllClose(got, want, rtol=1e-5, atol=1e-6, msg=name)
+      self.assertGreater(np.abs(got).max(), 1e-2, msg=name)
+
+  def test_core_unrolls_with_its_state(self):
+    core = sam.SDNC(self._ACCESS, dict(hidden_size=6), output_size=3)
+    inputs = tf.random.stateless_normal([4, 2, 5], seed=[1, 2])
+    outputs, final = snt.dynamic_unroll(core, inputs, core.initial_state(2))
+    self.assertEqual(outputs.shape, [4, 2, 3])
+    self.assertIsInstance(final.access_state, dnc.SparseTemporalAccessState)
+    self.assertAllEqual(final.access_state.time, [4, 4])
+    self.assertIn(
+      'sdnc/sparse_temporal_memory_access/read_mode/w:0',
+      [v.name for v in core.trainable_variables],
+    )
+
+  @parameterized.parameters(0, 9, True)
+  def test_bad_link_sparsity_raises_one_line_with_name(self, link_sparsity):
+    with self.assertRaisesRegex(ValueError, '^`link_sparsity`[^\n]*$'):
+      sparse_access.SparseTemporalMemoryAccess(
+        **{**self._ACCESS, 'link_sparsity': link_sparsity}
+      )
 
 
 if __name__ == '__main__':
