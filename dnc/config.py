@@ -22,6 +22,7 @@ import tensorflow as tf
 from dnc import controllers
 from dnc import dnc
 from dnc import model as model_lib
+from dnc import sam
 
 
 class ConfigError(ValueError):
@@ -43,7 +44,14 @@ class ModelConfig:
     content_masking, deallocate_content, link_sharpness: the memory options
       of Csordás and Schmidhuber (2019; `dnc.access.MemoryAccess`).
     link_sparsity: K of the paper's sparse link matrix (0: dense;
-      `dnc.access.MemoryAccess`).
+      `dnc.access.MemoryAccess`); with `memory_type='sdnc'`, K_L of its
+      link (at least 1).
+    memory_type: 'dnc' (the DNC's `MemoryAccess`), 'sam' (Sparse Access
+      Memory, `dnc.SAM`) or 'sdnc' (the Sparse DNC, `dnc.SDNC`; Rae et al.
+      2016). The sparse ones have one write head and none of the options
+      of Csordás and Schmidhuber.
+    sparse_reads: K, the slots each read head of 'sam' or 'sdnc' reads
+      (unused by 'dnc').
     layer_norm: a layer-normalised LSTM controller (Franke et al. 2018).
     bypass_dropout: dropout on the controller output's bypass of the
       memory (`dnc.model.Model`), in [0, 1).
@@ -69,6 +77,8 @@ class ModelConfig:
   deallocate_content: bool = False
   link_sharpness: bool = False
   link_sparsity: int = 0
+  memory_type: str = 'dnc'
+  sparse_reads: int = 4
   layer_norm: bool = False
   bypass_dropout: float = 0.0
   embedding_size: int = 0
@@ -90,6 +100,14 @@ class ModelConfig:
         f'`link_sparsity` must be at most `memory_size` '
         f'({self.memory_size}), got {self.link_sparsity}.'
       )
+    if self.memory_type not in MEMORY_TYPES:
+      raise ConfigError(
+        f'`memory_type` must be one of {", ".join(MEMORY_TYPES)}, got '
+        f'{self.memory_type!r}.'
+      )
+    _check_int(self, 'sparse_reads', minimum=1)
+    if self.memory_type != 'dnc':
+      self._check_sparse_memory()
     if self.projection_size is not None:
       _check_int(self, 'projection_size', minimum=1)
     if self.clip_value is not None and not self.clip_value >= 0:
@@ -109,6 +127,40 @@ class ModelConfig:
       raise ConfigError(
         '`controller_only` is a bare controller: it takes none of '
         '`embedding_size`, `backward_size` and `bypass_dropout`.'
+      )
+
+  def _check_sparse_memory(self) -> None:
+    """Raises unless the fields fit SAM's or the SDNC's memory."""
+    kind = self.memory_type
+    if self.sparse_reads > self.memory_size:
+      raise ConfigError(
+        f'`sparse_reads` must be at most `memory_size` ({self.memory_size}), '
+        f'got {self.sparse_reads}.'
+      )
+    if self.num_write_heads != 1:
+      raise ConfigError(
+        f"`memory_type='{kind}'` has one write head: `num_write_heads` must "
+        f'be 1, got {self.num_write_heads}.'
+      )
+    options = [
+      name
+      for name in ('content_masking', 'deallocate_content', 'link_sharpness')
+      if getattr(self, name)
+    ]
+    if options:
+      raise ConfigError(
+        f"`memory_type='{kind}'` takes none of the DNC's memory options: "
+        f'{", ".join(options)}.'
+      )
+    if kind == 'sam' and self.link_sparsity:
+      raise ConfigError(
+        "`memory_type='sam'` has no temporal link: `link_sparsity` must be "
+        f"0 (the SDNC's is `memory_type='sdnc'`), got {self.link_sparsity}."
+      )
+    if kind == 'sdnc' and not self.link_sparsity:
+      raise ConfigError(
+        "`memory_type='sdnc'` needs `link_sparsity` >= 1, the entries per "
+        'row of its link (8 in the papers).'
       )
 
   @classmethod
@@ -139,6 +191,10 @@ class ModelConfig:
     if missing:
       raise ConfigError(f'The config lacks {", ".join(missing)}.')
     return cls(**{k: values[k] for k in cls.fields() if k in values})
+
+
+# The memories a `ModelConfig` can build, by `memory_type`.
+MEMORY_TYPES = ('dnc', 'sam', 'sdnc')
 
 
 def _check_int(config: ModelConfig, name: str, minimum: int) -> None:
@@ -194,8 +250,8 @@ def make_core(
 
   Returns:
     With `controller_only`, a `dnc.controllers.ControllerOnly` (no memory).
-    Otherwise the `dnc.DNC`, as the reference builds it unless `layer_norm`
-    is set;
+    Otherwise the `dnc.DNC` (`dnc.SAM`, `dnc.SDNC` by `memory_type`), as
+    the reference builds it unless `layer_norm` is set;
     with `embedding_size`, `backward_size` or `bypass_dropout`, a
     `dnc.model.Model` around it, whose inputs are `[T, B, input_size]`
     (word ids `[T, B]` with `embedding_size`).
@@ -243,17 +299,30 @@ def make_core(
       controller_config['projection_size'] = config.projection_size
     if dtype is not None:
       controller_config['dtype'] = dtype
-  core = dnc.DNC(
-    access_config=dict(
-      memory_size=config.memory_size,
-      word_size=config.word_size,
-      num_reads=config.num_read_heads,
+  access_config = dict(
+    memory_size=config.memory_size,
+    word_size=config.word_size,
+    num_reads=config.num_read_heads,
+  )
+  if config.memory_type == 'dnc':
+    core_type = dnc.DNC
+    access_config.update(
       num_writes=config.num_write_heads,
       content_masking=config.content_masking,
       deallocate_content=config.deallocate_content,
       link_sharpness=config.link_sharpness,
       link_sparsity=config.link_sparsity,
-    ),
+    )
+  elif config.memory_type == 'sam':
+    core_type = sam.SAM
+    access_config.update(sparse_reads=config.sparse_reads)
+  else:
+    core_type = sam.SDNC
+    access_config.update(
+      sparse_reads=config.sparse_reads, link_sparsity=config.link_sparsity
+    )
+  core = core_type(
+    access_config=access_config,
     controller_config=controller_config,
     output_size=output_size,
     clip_value=config.clip_value,

@@ -8,6 +8,8 @@ from dnc import controllers
 from dnc import dnc
 from dnc import kernels
 from dnc import model
+from dnc import sam
+from dnc import sparse_access
 from dnc import sparse_link
 from dnc import util
 from dnc.train import trainer
@@ -75,6 +77,13 @@ class ModelConfigTest(tf.test.TestCase):
       (dict(layer_norm=True, forget_bias=0.0), 'forget_bias'),
       (dict(link_sparsity=-1), '`link_sparsity` must be an integer >= 0'),
       (dict(memory_size=4, link_sparsity=5), '`link_sparsity` must be at'),
+      (dict(memory_type='ntm'), '`memory_type` must be one of dnc, sam'),
+      (dict(sparse_reads=0), '`sparse_reads` must be an integer >= 1'),
+      (dict(memory_type='sam', sparse_reads=5), '`sparse_reads` must be at'),
+      (dict(memory_type='sam', num_write_heads=2), '`num_write_heads` must'),
+      (dict(memory_type='sdnc', link_sharpness=True), 'link_sharpness'),
+      (dict(memory_type='sam', link_sparsity=2), 'has no temporal link'),
+      (dict(memory_type='sdnc'), 'needs `link_sparsity` >= 1'),
     ):
       with self.subTest(options=options):
         with self.assertRaisesRegex(config_lib.ConfigError, message):
@@ -102,6 +111,23 @@ class MakeCoreTest(tf.test.TestCase, parameterized.TestCase):
     link = state.access_state.linkage.link
     self.assertIsInstance(link, sparse_link.SparseLink)
     self.assertEqual(link.values.shape[-1], 3)
+
+  def test_memory_type_makes_the_sparse_cores(self):
+    self.assertEqual(config_lib.LEGACY_DEFAULTS['memory_type'], 'dnc')
+    core = _make(memory_type='sam', sparse_reads=2, num_read_heads=2)
+    self.assertIsInstance(core, sam.SAM)
+    state = core.initial_state(3).access_state
+    self.assertIsInstance(state, sparse_access.SparseAccessState)
+    self.assertEqual(state.read_weights.indices.shape, [3, 2, 2])
+    self.assertIn('sam/sparse_memory_access/read_keys/w:0', _names(core))
+    core = _make(memory_type='sdnc', sparse_reads=3, link_sparsity=2)
+    self.assertIsInstance(core, sam.SDNC)
+    state = core.initial_state(3).access_state
+    self.assertEqual(state.read_weights.indices.shape, [3, 1, 9])
+    self.assertEqual(state.linkage.link.values.shape, [3, 1, 4, 2])
+    # The model's options wrap it as they wrap the DNC.
+    wrapped = _make(memory_type='sam', bypass_dropout=0.1)
+    self.assertIsInstance(wrapped, model.Model)
 
   @parameterized.parameters(True, False)
   def test_layer_norm_is_the_controller_of_the_dnc(self, fast_kernels):

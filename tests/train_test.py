@@ -125,6 +125,8 @@ class FlagsTest(absltest.TestCase):
       ('--optimizer_epsilon=0', 'optimizer_epsilon'),
       ('--clip_value=-1', 'clip_value'),
       ('--link_sparsity=-1', 'link_sparsity'),
+      ('--memory_type=ntm', 'memory_type'),
+      ('--sparse_reads=0', 'sparse_reads'),
       ('--min_length=3', 'min_length'),
       ('--min_repeats=5', 'min_repeats'),
     ):

@@ -40,6 +40,8 @@ def define_model_flags(
   deallocate_content: bool = _DEFAULT.deallocate_content,
   link_sharpness: bool = _DEFAULT.link_sharpness,
   link_sparsity: int = _DEFAULT.link_sparsity,
+  memory_type: str = _DEFAULT.memory_type,
+  sparse_reads: int = _DEFAULT.sparse_reads,
 ) -> None:
   """Defines the DNC's flags (`MODEL_FLAGS`) with these defaults.
 
@@ -99,6 +101,22 @@ def define_model_flags(
     '(its Methods suggest 8), and an allocation by sorting, so that the '
     'step costs O(N log N) instead of O(N^2); 0: the dense link matrix.',
     lower_bound=0,
+  )
+  flags.DEFINE_enum(
+    'memory_type',
+    memory_type,
+    config_lib.MEMORY_TYPES,
+    "The memory: the DNC's (dnc), Sparse Access Memory (sam) or the Sparse "
+    'DNC (sdnc) of Rae et al. 2016, whose K-sparse reads and writes cost '
+    'O(K W) a step apart from the search; the sparse ones have one write '
+    'head, and sdnc needs --link_sparsity >= 1 (8 in the papers).',
+  )
+  flags.DEFINE_integer(
+    'sparse_reads',
+    sparse_reads,
+    'K, the memory slots each read head of --memory_type=sam or sdnc reads '
+    '(4 in the paper).',
+    lower_bound=1,
   )
   _define_literature_flags()
 
