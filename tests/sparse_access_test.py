@@ -654,6 +654,34 @@ class SDNCTest(tf.test.TestCase, parameterized.TestCase):
       [v.name for v in core.trainable_variables],
     )
 
+  def test_no_tensor_of_the_training_step_grows_as_n_squared(self):
+    # Every tensor of a step and its gradient (traced, not run), with N
+    # large enough that N^2 stands out from B N W, B R N and the layers.
+    memory_size = 3000
+    core = sam.SDNC(
+      dict(memory_size=memory_size, word_size=4, num_reads=2, sparse_reads=4),
+      dict(hidden_size=8),
+      output_size=3,
+      fast_kernels=True,
+    )
+
+    @tf.function
+    def step(inputs):
+      with tf.GradientTape() as tape:
+        output, _ = core(inputs, core.initial_state(2))
+        loss = tf.reduce_sum(output)
+      return tape.gradient(loss, core.trainable_variables)
+
+    core(tf.zeros([2, 5]), core.initial_state(2))
+    graph = step.get_concrete_function(tf.TensorSpec([2, 5])).graph
+    largest = max(
+      output.shape.num_elements() or 0
+      for op in graph.get_operations()
+      for output in op.outputs
+    )
+    self.assertLess(largest, memory_size**2 // 10)
+    self.assertGreaterEqual(largest, memory_size * 4)  # The memory M.
+
   @parameterized.parameters(0, 9, True)
   def test_bad_link_sparsity_raises_one_line_with_name(self, link_sparsity):
     with self.assertRaisesRegex(ValueError, '^`link_sparsity`[^\n]*$'):
