@@ -505,6 +505,29 @@ class SAMTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllClose(got, want, rtol=1e-5, atol=1e-6, msg=name)
       self.assertGreater(np.abs(got).max(), 1e-2, msg=name)
 
+  def test_recomputed_unroll_and_another_controller(self):
+    # `dnc.recompute` keeps only some states and runs chunks again: the
+    # step must be a function of its state (the step t is in it).
+    core = sam.SAM(self._ACCESS, output_size=3, controller=snt.GRU(5))
+    inputs = tf.random.stateless_normal([4, 2, 3], seed=[3, 4])
+    initial = core.initial_state(2)
+    core(inputs[0], initial)
+
+    def loss_and_gradients(unroll):
+      with tf.GradientTape() as tape:
+        outputs, final = unroll(core, inputs, initial)
+        loss = tf.reduce_sum(outputs**2) + tf.reduce_sum(
+          final.access_state.memory
+        )
+      return loss, tape.gradient(loss, core.trainable_variables)
+
+    expected = loss_and_gradients(snt.dynamic_unroll)
+    got = loss_and_gradients(
+      lambda *args: dnc.recompute.dynamic_unroll(*args, chunk_length=2)
+    )
+    self.assertAllClose(got, expected, rtol=1e-5, atol=1e-6)
+    self.assertIn('gru/w_i:0', [v.name for v in core.trainable_variables])
+
   def test_public_names_and_variables(self):
     self.assertIs(dnc.SAM, sam.SAM)
     self.assertIs(dnc.SparseMemoryAccess, sparse_access.SparseMemoryAccess)
