@@ -9,6 +9,7 @@ from dnc import model
 from dnc import recompute
 from dnc import sam
 from dnc import sparse_access
+from dnc import sparse_journal
 from dnc import sparse_link
 from dnc import util
 from dnc.access import AccessState
@@ -44,6 +45,7 @@ __all__ = [
   'recompute',
   'sam',
   'sparse_access',
+  'sparse_journal',
   'sparse_link',
   'util',
 ]

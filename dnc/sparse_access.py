@@ -72,8 +72,9 @@ SparseTemporalAccessState = collections.namedtuple(
 ACCESS_THRESHOLD = 0.005
 
 
-def _batch_index(indices: tf.Tensor) -> tf.Tensor:
-  """int32 `[B, ...]` slots -> `[B, ..., 2]` (batch, slot), for scatters."""
+def batch_index(indices: tf.Tensor) -> tf.Tensor:
+  """int32 `[B, ...]` slots -> `[B, ..., 2]` (batch, slot), for the scatters
+  into `[B, N, ...]` tensors."""
   batch = tf.range(tf.shape(indices)[0])
   batch = tf.reshape(batch, [-1] + [1] * (indices.shape.rank - 1))
   return tf.stack([tf.broadcast_to(batch, tf.shape(indices)), indices], -1)
@@ -211,13 +212,13 @@ def sparse_erase_and_write(
     `[batch_size, memory_size, word_size]`, M_t.
   """
   erased = tf.tensor_scatter_nd_update(
-    memory, _batch_index(least_used), tf.zeros_like(write_vector)
+    memory, batch_index(least_used), tf.zeros_like(write_vector)
   )
   added = tf.expand_dims(write_weights.values, 2) * tf.expand_dims(
     write_vector, 1
   )  # [B, S, W]
   return tf.tensor_scatter_nd_add(
-    erased, _batch_index(write_weights.indices), added
+    erased, batch_index(write_weights.indices), added
   )
 
 
