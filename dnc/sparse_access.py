@@ -72,6 +72,15 @@ SparseTemporalAccessState = collections.namedtuple(
 ACCESS_THRESHOLD = 0.005
 
 
+def _check_k(k: int, memory_size: int | None, name: str = 'k') -> None:
+  """Raises unless `k` is an integer in [1, memory_size]."""
+  util.check_positive_int(k, name)
+  if memory_size is not None and k > memory_size:
+    raise ValueError(
+      f'`{name}` must be at most the memory size ({memory_size}), got {k}.'
+    )
+
+
 def batch_index(indices: tf.Tensor) -> tf.Tensor:
   """int32 `[B, ...]` slots -> `[B, ..., 2]` (batch, slot), for the scatters
   into `[B, N, ...]` tensors."""
@@ -90,6 +99,7 @@ def to_dense(weights: SparseWeights, memory_size: int) -> tf.Tensor:
   Returns:
     `[..., memory_size]`.
   """
+  util.check_positive_int(memory_size, 'memory_size')
   values = tf.convert_to_tensor(weights.values)
   leading = tf.shape(values)[:-1]
   size = values.shape[-1]
@@ -129,6 +139,12 @@ def sparse_content_read_weights(
     `SparseWeights` of int32 indices and values, each `[batch_size,
     num_reads, k]`, the values of each head summing to 1.
   """
+  memory = tf.convert_to_tensor(memory)
+  util.check_shape(memory, [None, None, None], 'memory')
+  batch_size, memory_size, word_size = memory.shape
+  util.check_shape(keys, [batch_size, None, word_size], 'keys')
+  util.check_shape(strengths, keys.shape[:2], 'strengths')
+  _check_k(k, memory_size)
   similarity = addressing.cosine_similarity(memory, keys)  # [B, R, N]
   top_similarity, indices = tf.math.top_k(similarity, k)
   values = addressing.weighted_softmax(top_similarity, strengths, strength_op)
@@ -146,6 +162,7 @@ def least_recently_used(usage: tf.Tensor) -> tf.Tensor:
   Returns:
     int32 `[batch_size]`.
   """
+  util.check_shape(usage, [None, None], 'usage')
   # top_k, unlike argmin, documents its ties: the lower index first.
   _, index = tf.math.top_k(-tf.stop_gradient(usage), 1)
   return index[:, 0]
@@ -174,6 +191,13 @@ def sparse_write_weights(
     num_reads * k + 1: the read slots (head by head), then the least used
     slot.
   """
+  util.check_shape(
+    prev_read_weights.values, [None, None, None], 'prev_read_weights.values'
+  )
+  batch_size = prev_read_weights.values.shape[0]
+  util.check_shape(least_used, [batch_size], 'least_used')
+  util.check_shape(write_gate, [batch_size], 'write_gate')
+  util.check_shape(interpolation_gate, [batch_size], 'interpolation_gate')
   values = prev_read_weights.values
   num_reads, k = values.shape[1:]
   alpha = tf.expand_dims(write_gate, 1)
@@ -211,6 +235,11 @@ def sparse_erase_and_write(
   Returns:
     `[batch_size, memory_size, word_size]`, M_t.
   """
+  util.check_shape(memory, [None, None, None], 'memory')
+  batch_size, _, word_size = memory.shape
+  util.check_shape(least_used, [batch_size], 'least_used')
+  util.check_shape(write_weights.values, [batch_size, None], 'write_weights')
+  util.check_shape(write_vector, [batch_size, word_size], 'write_vector')
   erased = tf.tensor_scatter_nd_update(
     memory, batch_index(least_used), tf.zeros_like(write_vector)
   )
@@ -247,6 +276,8 @@ def update_last_access(
   Returns:
     `[batch_size, memory_size]`, U_t.
   """
+  util.check_shape(prev_usage, [None, None], 'prev_usage')
+  util.check_shape(time, prev_usage.shape[:1], 'time')
   memory_size = prev_usage.shape[1]
   written = to_dense(write_weights, memory_size)  # w_t^W, [B, N]
   read = to_dense(read_weights, memory_size)  # w_t^R, [B, R, N]
@@ -268,6 +299,10 @@ def sparse_read_words(
   Returns:
     `[batch_size, num_reads, word_size]`, r_t.
   """
+  util.check_shape(memory, [None, None, None], 'memory')
+  util.check_shape(
+    read_weights.values, [memory.shape[0], None, None], 'read_weights'
+  )
   rows = tf.gather(memory, read_weights.indices, batch_dims=1)  # [B, R, K, W]
   return tf.reduce_sum(tf.expand_dims(read_weights.values, 3) * rows, 2)
 
@@ -286,6 +321,8 @@ def top_k_weights(weights: tf.Tensor, k: int) -> SparseWeights:
   Returns:
     `SparseWeights` of int32 indices and values, each `[..., k]`.
   """
+  weights = tf.convert_to_tensor(weights)
+  _check_k(k, weights.shape[-1])
   values, indices = tf.math.top_k(weights, k)
   return SparseWeights(indices=indices, values=values)
 

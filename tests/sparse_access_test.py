@@ -218,6 +218,32 @@ class SparseAccessFunctionsTest(tf.test.TestCase, parameterized.TestCase):
     # Slots were left behind and later caught up: U is not all t.
     self.assertGreater(len(np.unique(usage)), 2)
 
+  def test_bad_k_and_shapes_raise_one_line_with_name(self):
+    memory = tf.zeros([2, 5, 3])
+    keys, strengths = tf.zeros([2, 1, 3]), tf.zeros([2, 1])
+    for k, error in ((0, ValueError), (6, ValueError), (2.0, TypeError)):
+      with self.assertRaisesRegex(error, '^`k`[^\n]*$'):
+        sparse_access.sparse_content_read_weights(memory, keys, strengths, k)
+      with self.assertRaisesRegex(error, '^`k`[^\n]*$'):
+        sparse_access.top_k_weights(tf.zeros([2, 1, 5]), k)
+    with self.assertRaisesRegex(ValueError, '^`keys`[^\n]*$'):
+      sparse_access.sparse_content_read_weights(
+        memory, tf.zeros([2, 1, 4]), strengths, 2
+      )
+    with self.assertRaisesRegex(ValueError, '^`write_vector`[^\n]*$'):
+      sparse_access.sparse_erase_and_write(
+        memory,
+        tf.zeros([2], tf.int32),
+        sparse_access.SparseWeights(
+          tf.zeros([2, 3], tf.int32), tf.zeros([2, 3])
+        ),
+        tf.zeros([2, 4]),
+      )
+    with self.assertRaisesRegex(ValueError, '^`time`[^\n]*$'):
+      sparse_access.update_last_access(
+        tf.zeros([2, 5]), tf.zeros([3]), None, None
+      )
+
   def test_repeated_write_slots_add_up(self):
     # Two read heads on the same slot, and the least used slot among them:
     # the write weight of a slot is the sum of its entries.
