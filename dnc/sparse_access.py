@@ -37,7 +37,8 @@ values' dtype, so that the state has one dtype, as `sparse_link.SparseLink`
 does; the functions take and return int32 indices.
 
 Shapes use B (batch_size), N (memory_size), W (word_size), R (num_reads), K
-(the reads per head) and S = R K + 1 (the write weighting's entries).
+(the reads per head) and S (the write weighting's entries: R K + 1, or
+3 R K + 1 for the SDNC, whose heads keep 3 K entries each).
 """
 
 import collections

@@ -3,9 +3,9 @@
 `snt.dynamic_unroll` under a `tf.GradientTape` keeps every step's memory
 M_t, `[batch_size, N, W]`, for the backward pass: O(T N W). A step of SAM
 (or of the SDNC) changes only the S rows its write weighting names (the
-least recently used one, erased, among them), so Rae et al. (2016, section
-3.5) keep a journal of the writes instead and rebuild each M_{t-1} from
-M_t on the way back. `dynamic_unroll` here does that: the forward pass
+least recently used one, erased, among them), so Rae et al. (2016) keep a
+journal of the writes instead and rebuild each M_{t-1} from M_t on the way
+back. `dynamic_unroll` here does that: the forward pass
 keeps, per step, the rows the write is about to change (`[batch_size, S,
 W]`, S = R K + 1, or 3 R K + 1 for the SDNC) and the state without the
 memory; the backward pass walks the steps last to first, puts the rows
