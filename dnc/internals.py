@@ -13,6 +13,14 @@ gains a leading time axis:
 
 It works eagerly and inside `tf.function` (with or without XLA), with any
 controller, and the wrapped core can be used as usual alongside.
+
+Of `dnc.SAM` and `dnc.SDNC` (sparse access), the weightings come out dense
+(`[B, R, N]`, `[B, 1, N]`), as the DNC's, so that the same pictures draw
+them; in place of the usage, `last_access` (U_t, the step of each slot's
+last non-negligible access) and `recency` (U_t / t: 1 for a slot accessed
+this step, 0 for one never accessed); the gates `write_gate` and
+`interpolation_gate` `[B, 1]`, `write_vectors` `[B, 1, W]` and the read keys
+and strengths (and the SDNC's `read_mode` `[B, R, 3]` and `precedence_weights`).
 """
 
 from typing import Any
@@ -21,6 +29,7 @@ import sonnet as snt
 import tensorflow as tf
 
 from dnc import dnc
+from dnc import sparse_access
 from dnc import sparse_link
 
 # Fields of each step, with their shapes (B batch, N memory_size, W word_size,
@@ -104,6 +113,17 @@ class WithInternals(snt.RNNCore):
       inputs, prev_state
     )
     access_state = state.access_state
+    if isinstance(
+      access_state,
+      (
+        sparse_access.SparseAccessState,
+        sparse_access.SparseTemporalAccessState,
+      ),
+    ):
+      internals = _sparse_internals(access_state, interface)
+      internals['read_words'] = state.access_output
+      self._add_large(internals, access_state)
+      return (output, internals), state
     internals: dict[str, Any] = {
       'read_weights': access_state.read_weights,
       'write_weights': access_state.write_weights,
@@ -115,14 +135,19 @@ class WithInternals(snt.RNNCore):
     internals.update(
       {key: interface[key] for key in OPTION_FIELDS if key in interface}
     )
+    self._add_large(internals, access_state)
+    return (output, internals), state
+
+  def _add_large(self, internals: dict[str, Any], access_state: Any) -> None:
+    """The memory and the link, if asked for (and the core has a link)."""
     if self._include_memory:
       internals['memory'] = access_state.memory
-    if self._include_link:
-      link = access_state.linkage.link
+    linkage = getattr(access_state, 'linkage', None)
+    if self._include_link and linkage is not None:
+      link = linkage.link
       if isinstance(link, sparse_link.SparseLink):  # Drawn as a matrix.
         link = sparse_link.to_dense(link)
       internals['link'] = link
-    return (output, internals), state
 
   def initial_state(
     self, batch_size: int | tf.Tensor, dtype: tf.DType | None = None
@@ -133,3 +158,30 @@ class WithInternals(snt.RNNCore):
   @property
   def state_size(self) -> dnc.DNCState:
     return self._core.state_size
+
+
+def _sparse_internals(
+  access_state: Any, interface: dict[str, tf.Tensor]
+) -> dict[str, Any]:
+  """A SAM or SDNC step's internals, its weightings dense (see the module)."""
+  memory_size = access_state.memory.shape[1]
+  time = tf.cast(access_state.time, access_state.usage.dtype)  # t, [B]
+  internals: dict[str, Any] = {
+    'read_weights': sparse_access.to_dense(
+      access_state.read_weights, memory_size
+    ),  # [B, R, N]
+    'write_weights': sparse_access.to_dense(
+      access_state.write_weights, memory_size
+    )[:, None],  # [B, 1, N]
+    'last_access': access_state.usage,  # U_t, [B, N]
+    'recency': access_state.usage / tf.maximum(time, 1)[:, None],
+    'read_content_keys': interface['read_content_keys'],
+    'read_content_strengths': interface['read_content_strengths'],
+    'write_vectors': interface['write_vector'][:, None],
+    'write_gate': interface['write_gate'][:, None],
+    'interpolation_gate': interface['interpolation_gate'][:, None],
+  }
+  if 'read_mode' in interface:  # The SDNC's.
+    internals['read_mode'] = interface['read_mode']
+    internals['precedence_weights'] = access_state.linkage.precedence_weights
+  return internals

@@ -182,7 +182,9 @@ def make_core(
   Args:
     spec: a `controller_spec`.
     output_size, clip_value, fast_kernels: `dnc.DNC`'s.
-    access_config: `memory_size`, `word_size`, `num_reads`, `num_writes`.
+    access_config: `memory_size`, `word_size`, `num_reads`, `num_writes`,
+      and optionally `link_sparsity`, `memory_type` and `sparse_reads`
+      (`dnc.config.ModelConfig`'s).
     dtype: the controller's dtype (the layer's).
 
   Returns:
@@ -222,6 +224,9 @@ def make_core(
     word_size=access_config['word_size'],
     num_read_heads=access_config['num_reads'],
     num_write_heads=access_config['num_writes'],
+    link_sparsity=access_config.get('link_sparsity', 0),
+    memory_type=access_config.get('memory_type', 'dnc'),
+    sparse_reads=access_config.get('sparse_reads', 4),
     clip_value=clip_value,
     **lstm_options,
   )
@@ -272,6 +277,9 @@ class DNCCell(keras.layers.Layer):
     controller: ControllerSpec | None = None,
     clip_value: float | None = None,
     fast_kernels: bool = False,
+    link_sparsity: int = 0,
+    memory_type: str = 'dnc',
+    sparse_reads: int = 4,
     **kwargs,
   ):
     """Configures the cell; see `DNC.__init__` for the arguments."""
@@ -292,6 +300,9 @@ class DNCCell(keras.layers.Layer):
       word_size=word_size,
       num_reads=num_reads,
       num_writes=num_writes,
+      link_sparsity=link_sparsity,
+      memory_type=memory_type,
+      sparse_reads=sparse_reads,
     )
     self._output_size = output_size
     self._clip_value = clip_value
@@ -480,6 +491,9 @@ class DNC(keras.layers.RNN):
     controller: ControllerSpec | None = None,
     clip_value: float | None = None,
     fast_kernels: bool = False,
+    link_sparsity: int = 0,
+    memory_type: str = 'dnc',
+    sparse_reads: int = 4,
     return_sequences: bool = False,
     return_state: bool = False,
     go_backwards: bool = False,
@@ -501,6 +515,10 @@ class DNC(keras.layers.RNN):
         `dnc.kernels`, which pay off where the model is compiled with XLA
         (`model.compile(jit_compile=True)`); False (default) the plain
         functions, what `model.export` should save. Same values either way.
+      link_sparsity, memory_type, sparse_reads: the sparse memories of
+        `dnc.config.ModelConfig`: K of the paper's sparse link matrix (0:
+        dense); 'dnc', 'sam' (`dnc.SAM`) or 'sdnc' (`dnc.SDNC`); the slots
+        each read head of SAM or the SDNC reads.
       return_sequences, return_state, go_backwards, stateful,
         zero_output_for_mask: as in `keras.layers.RNN`.
       **kwargs: `keras.layers.Layer`'s (`name`, `dtype`: 'float32' or
@@ -520,6 +538,9 @@ class DNC(keras.layers.RNN):
       controller=controller,
       clip_value=clip_value,
       fast_kernels=fast_kernels,
+      link_sparsity=link_sparsity,
+      memory_type=memory_type,
+      sparse_reads=sparse_reads,
       dtype=kwargs.get('dtype'),
       trainable=kwargs.get('trainable', True),
       name='dnc_cell',
@@ -642,6 +663,9 @@ class DNC(keras.layers.RNN):
       'controller',
       'clip_value',
       'fast_kernels',
+      'link_sparsity',
+      'memory_type',
+      'sparse_reads',
     ):
       config[key] = cell_config[key]
     return config

@@ -301,6 +301,36 @@ class LayerTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllGreaterEqual(layer.pack_state(states).access_state.usage, 0)
 
 
+class SparseMemoryTest(tf.test.TestCase, parameterized.TestCase):
+  """The layer runs SAM and the SDNC as their hand-built cores do."""
+
+  @parameterized.parameters(('sam', {}), ('sdnc', dict(link_sparsity=2)))
+  def test_same_outputs_as_the_core_and_from_config(self, memory_type, link):
+    keras.utils.set_random_seed(0)
+    sparse = dict(memory_type=memory_type, sparse_reads=2, **link)
+    layer = _layer(return_sequences=True, **sparse)
+    layer.build((None, None, _FEATURES))
+    access = dict(_ACCESS, sparse_reads=2, **link)
+    del access['num_writes']  # One write head.
+    make = dnc.SAM if memory_type == 'sam' else dnc.SDNC
+    reference = make(access, dict(hidden_size=6), output_size=_OUTPUT_SIZE)
+    reference(tf.zeros([1, _FEATURES]), reference.initial_state(1))
+    _randomise(layer)
+    self.assertNotAllClose(
+      layer(_inputs()), _unroll(reference, _inputs())[0], atol=1e-3
+    )
+    layer.set_core_weights(reference)
+    expected, _ = _unroll(reference, _inputs())
+    self.assertAllClose(layer(_inputs()), expected, atol=1e-6)
+
+    config = layer.get_config()
+    self.assertEqual(config['memory_type'], memory_type)
+    again = dnc.keras.DNC.from_config(json.loads(json.dumps(config)))
+    again.build((None, None, _FEATURES))
+    again.set_core_weights(reference)
+    self.assertAllClose(again(_inputs()), expected, atol=1e-6)
+
+
 class ConfigTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.named_parameters(*((name, name) for name in _CONTROLLERS))
   def test_from_config_rebuilds_the_same_layer(self, controller):

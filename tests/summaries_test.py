@@ -66,6 +66,22 @@ class SummariesTest(tf.test.TestCase):
     for image in images.values():
       self.assertAllInRange(image, 0, 1)
 
+  def test_sparse_memory_images_show_recency_and_their_gates(self):
+    steps = _steps()
+    for key in ('usage', 'allocation_gate', 'free_gate', 'read_mode'):
+      del steps[key]  # SAM has none of them.
+    steps['recency'] = np.random.RandomState(1).rand(5, 6)
+    steps['interpolation_gate'] = np.full((5, 1), 0.25)
+    images = summaries.memory_images(steps)
+    self.assertIn('recency', images)
+    self.assertNotIn('usage', images)
+    recency = images['recency'][0, ::_CELL, ::_CELL, 0]
+    self.assertAllClose(recency, steps['recency'].T)
+    gates = images['gates'][0, ::_CELL, ::_CELL, 0]
+    self.assertAllClose(gates[0], steps['write_gate'][:, 0])
+    self.assertAllClose(gates[1], np.full(5, 0.25))
+    self.assertEqual(gates.shape, (2, 5))
+
   def test_write_report_is_readable_back(self):
     logdir = self.get_temp_dir()
     writer = tf.summary.create_file_writer(logdir)

@@ -116,13 +116,36 @@ class PlotInternalsTest(parameterized.TestCase):
   def test_missing_or_misshapen_arrays_are_named(self):
     observations, target, output, steps = _synthetic_example(1)
     path = os.path.join(self.create_tempdir().full_path, 'figure.png')
-    del steps['usage']
-    with self.assertRaisesRegex(ValueError, 'usage'):
+    gate = steps.pop('write_gate')
+    with self.assertRaisesRegex(ValueError, 'write_gate'):
       visualize.plot_internals(observations, target, output, steps, path)
+    steps['write_gate'] = gate
     steps['usage'] = np.zeros((4, 8))
     with self.assertRaisesRegex(ValueError, r'`usage` has shape \(4, 8\)'):
       visualize.plot_internals(observations, target, output, steps, path)
     self.assertFalse(os.path.exists(path))
+
+
+class SparseMemoryPanelsTest(absltest.TestCase):
+  def test_sam_panels_show_recency_and_the_interpolation_gate(self):
+    _, _, _, steps = _synthetic_example(1)
+    # SAM's internals: no usage, allocation, free gate or read modes.
+    for key in ('usage', 'allocation_gate', 'free_gate', 'read_mode'):
+      del steps[key]
+    steps['recency'] = np.linspace(0, 1, 9 * 8).reshape(9, 8)
+    steps['interpolation_gate'] = np.full((9, 1), 0.25)
+    panels = visualize.memory_panels(steps, 9)
+    titles = [title for title, _, _ in panels]
+    self.assertEqual(
+      titles,
+      ['Write weighting', 'Read weighting r1', 'Read weighting r2']
+      + ['Recency (1: accessed this step, 0: never)', 'Gates'],
+    )
+    _, labels, gates = panels[-1]
+    self.assertEqual(labels, ['write gate', 'interpolation gate'])
+    np.testing.assert_array_equal(gates[:, 0], steps['write_gate'][:, 0])
+    np.testing.assert_array_equal(gates[:, 1], np.full(9, 0.25))
+    np.testing.assert_array_equal(panels[3][2], steps['recency'])
 
 
 class ImportTest(absltest.TestCase):

@@ -41,13 +41,16 @@ from dnc.train import checkpoints
 
 FLAGS = flags.FLAGS
 
-# `plot_internals` reads these entries of the internals dict.
-_PLOTTED_FIELDS = (
-  'write_weights',
-  'read_weights',
+# `plot_internals` needs these entries of the internals dict, and draws
+# those of `_OPTIONAL_FIELDS` it finds (the DNC's usage and free and
+# allocation gates; SAM's and the SDNC's recency and interpolation gate; the
+# read modes of the DNC and the SDNC).
+_PLOTTED_FIELDS = ('write_weights', 'read_weights', 'write_gate')
+_OPTIONAL_FIELDS = (
   'usage',
-  'write_gate',
+  'recency',
   'allocation_gate',
+  'interpolation_gate',
   'free_gate',
   'read_mode',
 )
@@ -119,9 +122,11 @@ def plot_internals(
     target: `[T, output_size]`: the targets.
     output: `[T, output_size]`: the model's output probabilities.
     steps: one batch element of the `dnc.internals.WithInternals` outputs:
-      `write_weights` `[T, Wr, N]`, `read_weights` `[T, R, N]`, `usage`
-      `[T, N]`, `write_gate` and `allocation_gate` `[T, Wr]`, `free_gate`
-      `[T, R]`, `read_mode` `[T, R, 1 + 2 Wr]` (others are ignored).
+      `write_weights` `[T, Wr, N]`, `read_weights` `[T, R, N]`,
+      `write_gate` `[T, Wr]`, and those there of `usage` or `recency`
+      `[T, N]`, `allocation_gate` or `interpolation_gate` `[T, Wr]`,
+      `free_gate` `[T, R]`, `read_mode` `[T, R, 1 + 2 Wr]` (others are
+      ignored).
     path: where to write the PNG.
     phases: `(name, first step, step after the last)` to mark and label.
     title: a title over the whole figure.
@@ -296,16 +301,23 @@ def memory_panels(
     raise ValueError(f'`steps` lacks {", ".join(missing)}.')
   num_writes, memory_size = np.shape(steps['write_weights'])[1:]
   num_reads = np.shape(steps['read_weights'])[1]
-  expected = {
-    'write_weights': (steps['write_weights'], (num_writes, memory_size)),
-    'read_weights': (steps['read_weights'], (num_reads, memory_size)),
-    'usage': (steps['usage'], (memory_size,)),
-    'write_gate': (steps['write_gate'], (num_writes,)),
-    'allocation_gate': (steps['allocation_gate'], (num_writes,)),
-    'free_gate': (steps['free_gate'], (num_reads,)),
-    'read_mode': (steps['read_mode'], (num_reads, 1 + 2 * num_writes)),
+  # The read modes: backward and forward per write head, then content.
+  num_modes = np.shape(steps['read_mode'])[-1] if 'read_mode' in steps else 0
+  shapes = {
+    'write_weights': (num_writes, memory_size),
+    'read_weights': (num_reads, memory_size),
+    'usage': (memory_size,),
+    'recency': (memory_size,),
+    'write_gate': (num_writes,),
+    'allocation_gate': (num_writes,),
+    'interpolation_gate': (num_writes,),
+    'free_gate': (num_reads,),
+    'read_mode': (num_reads, 1 + 2 * num_writes),
   }
-  check_shapes(expected, time_steps)
+  check_shapes(
+    {key: (steps[key], shape) for key, shape in shapes.items() if key in steps},
+    time_steps,
+  )
   # Head numbers only where there is more than one head.
   write_heads = [
     f' w{i + 1}' if num_writes > 1 else '' for i in range(num_writes)
@@ -319,29 +331,38 @@ def memory_panels(
     panels.append(
       (f'Read weighting r{i + 1}', None, steps['read_weights'][:, i])
     )
-  panels.append(('Usage', None, steps['usage']))
+  if 'usage' in steps:
+    panels.append(('Usage', None, steps['usage']))
+  if 'recency' in steps:
+    panels.append(
+      ('Recency (1: accessed this step, 0: never)', None, steps['recency'])
+    )
 
   gate_labels, gates = [], []
   for i, head in enumerate(write_heads):
-    gate_labels += [f'write gate{head}', f'allocation gate{head}']
-    gates += [steps['write_gate'][:, i], steps['allocation_gate'][:, i]]
-  gate_labels += [f'free gate r{i + 1}' for i in range(num_reads)]
-  gates += list(steps['free_gate'].T)
+    for key in ('write_gate', 'allocation_gate', 'interpolation_gate'):
+      if key in steps:
+        gate_labels.append(f'{key.replace("_", " ")}{head}')
+        gates.append(steps[key][:, i])
+  if 'free_gate' in steps:
+    gate_labels += [f'free gate r{i + 1}' for i in range(num_reads)]
+    gates += list(steps['free_gate'].T)
   panels.append(('Gates', gate_labels, np.stack(gates, axis=1)))
 
-  # read_mode is laid out [backward (Wr), forward (Wr), content].
-  modes = (
-    [f'backward{head}' for head in write_heads]
-    + [f'forward{head}' for head in write_heads]
-    + ['content']
-  )
-  panels.append(
-    (
-      'Read modes',
-      [f'r{i + 1} {mode}' for i in range(num_reads) for mode in modes],
-      np.reshape(steps['read_mode'], (time_steps, -1)),
+  if num_modes:
+    # read_mode is laid out [backward (Wr), forward (Wr), content].
+    modes = (
+      [f'backward{head}' for head in write_heads]
+      + [f'forward{head}' for head in write_heads]
+      + ['content']
     )
-  )
+    panels.append(
+      (
+        'Read modes',
+        [f'r{i + 1} {mode}' for i in range(num_reads) for mode in modes],
+        np.reshape(steps['read_mode'], (time_steps, -1)),
+      )
+    )
   return panels
 
 

@@ -28,10 +28,10 @@ def memory_images(steps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
   Args:
     steps: internals of one batch element, each with a leading time axis:
-      `write_weights` `[T, Wr, N]`, `read_weights` `[T, R, N]`, `usage`
-      `[T, N]`, `write_gate` and `allocation_gate` `[T, Wr]`, `free_gate`
-      `[T, R]`, `read_mode` `[T, R, 1 + 2 Wr]` and optionally `memory`
-      `[T, N, W]`.
+      `write_weights` `[T, Wr, N]`, `read_weights` `[T, R, N]`,
+      `write_gate` `[T, Wr]`, and those there of `usage` or `recency` `[T,
+      N]`, `allocation_gate` or `interpolation_gate` `[T, Wr]`, `free_gate`
+      `[T, R]`, `read_mode` `[T, R, 1 + 2 Wr]` and `memory` `[T, N, W]`.
 
   Returns:
     dict of `[1, height, width, 1]` float images in [0, 1]: memory slots (or
@@ -43,20 +43,24 @@ def memory_images(steps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     images[f'write_weights/{head}'] = _image(steps['write_weights'][:, head].T)
   for head in range(steps['read_weights'].shape[1]):
     images[f'read_weights/{head}'] = _image(steps['read_weights'][:, head].T)
-  images['usage'] = _image(steps['usage'].T)
-  # One row per gate or mode: write gates, allocation gates, free gates,
-  # then each read head's modes (backward..., forward..., content).
-  read_mode = steps['read_mode']
-  gates = np.concatenate(
-    [
-      steps['write_gate'],
-      steps['allocation_gate'],
-      steps['free_gate'],
-      read_mode.reshape(read_mode.shape[0], -1),
-    ],
-    axis=1,
-  )
-  images['gates'] = _image(gates.T)
+  for key in ('usage', 'recency'):  # The DNC's; SAM's and the SDNC's.
+    if key in steps:
+      images[key] = _image(steps[key].T)
+  # One row per gate or mode: write gates, allocation (or interpolation)
+  # gates, free gates, then each read head's modes (backward..., forward...,
+  # content), of those the core has.
+  gates = [
+    np.reshape(steps[key], (len(steps['write_gate']), -1))
+    for key in (
+      'write_gate',
+      'allocation_gate',
+      'interpolation_gate',
+      'free_gate',
+      'read_mode',
+    )
+    if key in steps
+  ]
+  images['gates'] = _image(np.concatenate(gates, axis=1).T)
   if 'memory' in steps:
     last_memory = steps['memory'][-1]
     scale = max(float(np.max(np.abs(last_memory))), 1e-6)
