@@ -93,15 +93,28 @@ class MirroredStepTest(tf.test.TestCase, parameterized.TestCase):
   # XLA compiles each replica's gradients the same way for every task (the
   # tasks differ in what comes before: batches drawn in the step or fed,
   # the weighting of uneven masks), so one task is compiled with it.
+  # The SDNC's sparse state (indices as floats, last-access times) splits
+  # over the replicas as the DNC's does.
   @parameterized.parameters(
-    ('repeat_copy', 'function'), ('repeat_copy', 'xla'), ('babi', 'function')
+    ('repeat_copy', 'function'),
+    ('repeat_copy', 'xla'),
+    ('babi', 'function'),
+    ('repeat_copy', 'function', 'sdnc'),
   )
-  def test_one_step_equals_the_single_device_step(self, task, mode):
+  def test_one_step_equals_the_single_device_step(
+    self, task, mode, memory_type='dnc'
+  ):
+    sparse = {}
+    if memory_type == 'sdnc':
+      sparse = dict(memory_type='sdnc', sparse_reads=2, link_sparsity=2)
     trainers = []
     for strategy in (None, _mirrored()):
       if task == 'repeat_copy':
         trainer = repeat_copy_task.make_trainer(
-          _REPEAT_COPY, seed=3, compile_mode=mode, strategy=strategy
+          dict(_REPEAT_COPY, **sparse),
+          seed=3,
+          compile_mode=mode,
+          strategy=strategy,
         )
       else:
         trainer = _babi_trainer(mode, strategy)
@@ -109,6 +122,7 @@ class MirroredStepTest(tf.test.TestCase, parameterized.TestCase):
       trainers.append(trainer)
     single, mirrored = trainers
     self.assertEqual(mirrored.strategy.num_replicas_in_sync, 2)
+    self.assertEqual(type(mirrored.core).__name__, memory_type.upper())
     initial = [v.numpy() for v in single.core.trainable_variables]
     # A seed gives the same initial weights under every strategy.
     for want, variable in zip(

@@ -103,6 +103,18 @@ def _default_core(**kwargs):
   )
 
 
+def _sdnc_core():
+  # SAM's sparse reads and writes and the sparse link: every sparse part.
+  return dnc.SDNC(
+    access_config=dict(
+      memory_size=6, word_size=4, num_reads=2, sparse_reads=2, link_sparsity=2
+    ),
+    controller_config=dict(hidden_size=8),
+    output_size=3,
+    clip_value=20,
+  )
+
+
 def _feed_forward_core():
   return dnc.DNC(
     access_config=dict(memory_size=6, word_size=4, num_reads=2, num_writes=1),
@@ -138,7 +150,9 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
     return np.load(result_path)
 
   @parameterized.named_parameters(
-    ('default', _default_core), ('feed_forward', _feed_forward_core)
+    ('default', _default_core),
+    ('feed_forward', _feed_forward_core),
+    ('sdnc', _sdnc_core),
   )
   def test_reloaded_elsewhere_reproduces_outputs_and_gradients(self, make):
     tf.random.set_seed(0)
