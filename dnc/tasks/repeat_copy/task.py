@@ -31,6 +31,10 @@ TASK_KEYS = (
   'max_repeats',
 )
 
+# `validate`'s held-out batches: how many, and the seed that draws them.
+VALIDATION_BATCHES = 4
+VALIDATION_SEED = 20161012  # The paper's publication date.
+
 # The reference script's defaults (its model is `ModelConfig`'s default).
 DEFAULTS = {
   **config_lib.ModelConfig().to_dict(),
@@ -74,6 +78,7 @@ class RepeatCopyTask(task_lib.Task):
     """
     self._config = {key: config[key] for key in TASK_KEYS}
     self._eval_batches = config.get('eval_batches', 20)
+    self._validation = None  # `validate`'s batches, drawn when first asked.
     self.data = repeat_copy.RepeatCopy(
       num_bits=config['num_bits'],
       batch_size=config['batch_size'],
@@ -160,27 +165,60 @@ class RepeatCopyTask(task_lib.Task):
       title,
     )
 
-  def evaluate(
-    self, logits_of: Callable[[Any], tf.Tensor], checkpoint: str, step: int
-  ) -> str:
-    """Average loss and bit error rate over fresh batches."""
+  def validate(
+    self, logits_of: Callable[[Any], tf.Tensor], step: int
+  ) -> dict[str, Any]:
+    """The average loss of `VALIDATION_BATCHES` fixed batches.
+
+    The same batches at every checkpoint of every run of this config (drawn
+    once from a generator of their own, seeded with `VALIDATION_SEED`), so
+    that learning curves of runs and models compare.
+    """
     del step
+    if self._validation is None:
+      data = repeat_copy.RepeatCopy(
+        **self._config, seed=VALIDATION_SEED, pad_to_max_length=True
+      )
+      self._validation = [data() for _ in range(VALIDATION_BATCHES)]
+    loss, errors = self._loss_and_bit_errors(logits_of, self._validation)
+    return {
+      'score': loss,
+      'bit_error_rate': errors,
+      'summary': (
+        f'validation loss {loss:.4f}, bit error rate {errors:.4%} '
+        f'({VALIDATION_BATCHES} batches)'
+      ),
+    }
+
+  def _loss_and_bit_errors(
+    self,
+    logits_of: Callable[[Any], tf.Tensor],
+    batches: list[task_lib.DatasetTensors],
+  ) -> tuple[float, float]:
+    """The average loss and the bit error rate of `batches`."""
     losses, errors, bits = [], 0.0, 0.0
-    for _ in range(self._eval_batches):
-      data = self.data()
+    for data in batches:
       logits = logits_of(data.observations)
       losses.append(float(self.cost(logits, data.target, data.mask)))
       mask = data.mask.numpy()[..., None]
       wrong = (logits.numpy() > 0) != (data.target.numpy() > 0.5)
       errors += float(np.sum(wrong * mask))
       bits += float(np.sum(mask * np.ones_like(data.target.numpy())))
+    return float(np.mean(losses)), errors / bits
+
+  def evaluate(
+    self, logits_of: Callable[[Any], tf.Tensor], checkpoint: str, step: int
+  ) -> str:
+    """Average loss and bit error rate over fresh batches."""
+    del step
+    batches = [self.data() for _ in range(self._eval_batches)]
+    loss, errors = self._loss_and_bit_errors(logits_of, batches)
     c = self._config
     return (
       f'Evaluated {checkpoint} on {self._eval_batches} batches of '
       f'{c["batch_size"]} (lengths {c["min_length"]}-{c["max_length"]}, '
       f'repeats {c["min_repeats"]}-{c["max_repeats"]}): '
-      f'average loss {np.mean(losses):.4f}, bit error rate '
-      f'{errors / bits:.4%}.'
+      f'average loss {loss:.4f}, bit error rate {errors:.4%}.'
     )
 
 
