@@ -47,6 +47,7 @@ def plot_curves(
   x_label: str = 'training steps',
   y_label: str = 'validation score',
   references: Sequence[Reference] = (),
+  y_max: float | None = None,
 ) -> str:
   """Draws each run's `score` against `x_scale` times its field `x`.
 
@@ -58,6 +59,8 @@ def plot_curves(
     x_scale: what each unit of `x` stands for on the axis.
     x_label, y_label: the axes' labels.
     references: horizontal lines, each `(label, value, line style)`.
+    y_max: the top of the y axis (None: to fit every point; a lower one
+      leaves an early spike off the chart).
 
   Returns:
     `path`.
@@ -90,7 +93,7 @@ def plot_curves(
     )
   ax.set_xlabel(x_label)
   ax.set_ylabel(y_label)
-  ax.set_ylim(bottom=0)
+  ax.set_ylim(bottom=0, top=y_max)
   ax.grid(alpha=0.3)
   ax.legend()
   fig.savefig(path, dpi=100)
@@ -143,6 +146,11 @@ def define_flags() -> None:
   flags.DEFINE_float('x_scale', 1.0, 'What each unit of --x stands for.')
   flags.DEFINE_string('x_label', 'training steps', 'The x axis label.')
   flags.DEFINE_string('y_label', 'validation score', 'The y axis label.')
+  flags.DEFINE_float('y_max', None, 'The top of the y axis (default: fit).')
+  flags.DEFINE_float(
+    'reference', None, 'A horizontal reference line at this score.'
+  )
+  flags.DEFINE_string('reference_label', '', 'The reference line label.')
 
 
 def main(argv: Sequence[str]) -> int:
@@ -155,6 +163,10 @@ def main(argv: Sequence[str]) -> int:
       FLAGS.x_scale,
       FLAGS.x_label,
       FLAGS.y_label,
+      references=[]
+      if FLAGS.reference is None
+      else [(FLAGS.reference_label, FLAGS.reference, ':')],
+      y_max=FLAGS.y_max,
     )
   except ValueError as e:
     logging.error('%s', e)
