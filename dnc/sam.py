@@ -39,13 +39,16 @@ class SAM(dnc.DNC):
   (time-major), eagerly, inside `tf.function` and under XLA.
   """
 
+  # The module name when none is given (the SDNC's is 'sdnc').
+  default_name = 'sam'
+
   def __init__(
     self,
     access_config: Mapping[str, Any],
     controller_config: Mapping[str, Any] | None = None,
     output_size: int | None = None,
     clip_value: float | None = None,
-    name: str = 'sam',
+    name: str | None = None,
     *,
     controller: snt.RNNCore | None = None,
     fast_kernels: bool = False,
@@ -62,7 +65,7 @@ class SAM(dnc.DNC):
       output_size: size of the output at each step.
       clip_value: if positive, the controller output, its state and the
         core output are clipped to `[-clip_value, clip_value]`.
-      name: module name.
+      name: module name (default `default_name`: 'sam', the SDNC's 'sdnc').
       controller: a Sonnet RNN core to use instead of the LSTM (see
         `dnc.DNC`).
       fast_kernels: `dnc.DNC`'s switch: `dnc.kernels.matmul` for the
@@ -74,7 +77,7 @@ class SAM(dnc.DNC):
       controller_config,
       output_size=output_size,
       clip_value=clip_value,
-      name=name,
+      name=name or self.default_name,
       controller=controller,
       fast_kernels=fast_kernels,
     )
@@ -97,28 +100,7 @@ class SDNC(SAM):
   `access_config` also takes `link_sparsity` (K_L, 8 by default).
   """
 
-  def __init__(
-    self,
-    access_config: Mapping[str, Any],
-    controller_config: Mapping[str, Any] | None = None,
-    output_size: int | None = None,
-    clip_value: float | None = None,
-    name: str = 'sdnc',
-    *,
-    controller: snt.RNNCore | None = None,
-    fast_kernels: bool = False,
-  ):
-    """Constructs an SDNC core; the arguments are `SAM`'s, `access_config`
-    those of `sparse_access.SparseTemporalMemoryAccess`."""
-    super().__init__(
-      access_config,
-      controller_config,
-      output_size=output_size,
-      clip_value=clip_value,
-      name=name,
-      controller=controller,
-      fast_kernels=fast_kernels,
-    )
+  default_name = 'sdnc'
 
   def _make_access(
     self, access_config: Mapping[str, Any], fast_kernels: bool
