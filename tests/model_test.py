@@ -203,14 +203,15 @@ class ModelTest(tf.test.TestCase, parameterized.TestCase):
       model.Model(core)(tf.zeros([_TIME, _BATCH], tf.int32))
 
 
-# Compiling the two unrolls and their gradients takes minutes here.
+# In a graph; not under XLA, whose compilation of the two unrolls and their
+# gradients took 44 s of the suite: the recomputation of a DNC under XLA is
+# checked by tests/recompute_test.py (to 1e-8) and in the XLA training step
+# by tests/trainer_test.py, and these options change what is recomputed,
+# not how XLA compiles it.
 @pytest.mark.slow
-class CompiledRecomputeTest(tf.test.TestCase, parameterized.TestCase):
-  @parameterized.parameters('function', 'xla')
-  def test_all_options_recompute_the_gradients_of_full_backpropagation(
-    self, mode
-  ):
-    _check_recompute(self, mode)
+class CompiledRecomputeTest(tf.test.TestCase):
+  def test_all_options_recompute_the_gradients_in_a_graph(self):
+    _check_recompute(self, 'function')
 
 
 if __name__ == '__main__':
