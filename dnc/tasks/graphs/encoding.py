@@ -113,9 +113,10 @@ def decode_triples(units: np.ndarray) -> np.ndarray:
   units = np.asarray(units)[..., :TRIPLE_SIZE]
   digits = units.reshape(units.shape[:-1] + (3, DIGITS, 10))
   sums = digits.sum(-1)
+  # Per label: all zeros, or each digit's units one 1 and nine 0s.
   zero = np.all(sums == 0, -1)
-  one_hot = np.all(sums == 1, -1) & np.all((digits == 0) | (digits == 1), -1)
-  one_hot = np.all(one_hot, -1)
+  binary = np.all((digits == 0) | (digits == 1), (-2, -1))
+  one_hot = np.all(sums == 1, -1) & binary
   if not np.all(zero | one_hot):
     raise ValueError('`units`: a label is neither zeros nor one-hot digits.')
   labels = np.argmax(digits, -1) @ (10 ** np.arange(DIGITS - 1, -1, -1))
