@@ -69,6 +69,14 @@ flags.DEFINE_float(
   + ', '.join(f'{k} {v:g}' for k, v in curriculum.THRESHOLD.items())
   + ').',
 )
+flags.DEFINE_float(
+  'dagger_beta',
+  1.0,
+  'Shortest path: the probability that an answer step shows the optimal '
+  "planner's previous action rather than the network's own (DAgger's "
+  'mixture, after the Methods). 1: teacher forcing; below 1, each training '
+  'step first runs the network once per answer step on the host.',
+)
 flags.DEFINE_enum(
   'eval_graph',
   'random',
@@ -108,7 +116,12 @@ flags.DEFINE_string(
 )
 
 # The task's flags that its config records, beside `graph_task` (--task).
-TASK_FLAGS = ('batch_size', 'lesson_eval_size', 'lesson_threshold')
+TASK_FLAGS = (
+  'batch_size',
+  'lesson_eval_size',
+  'lesson_threshold',
+  'dagger_beta',
+)
 
 
 def make_task(saved_config) -> graph_task.GraphTask:

@@ -385,7 +385,25 @@ class EpisodesTest(parameterized.TestCase):
           logits[t, b] = np.eye(10)[digits].reshape(90) * 5
       return logits
 
-    lengths = episodes.closed_loop(logits_of, rng, questions, beta=beta)
+    rollout = episodes.closed_loop(logits_of, rng, questions, beta=beta)
+    lengths = rollout.lengths
+    # DAgger's labels: at each step taken, an optimal edge from the node
+    # the actions shown so far reached.
+    triples = encoding.decode_triples(rollout.inputs)
+    for b, q in enumerate(questions):
+      labels = q.graph.node_labels.tolist()
+      node, taken = q.source, np.flatnonzero(rollout.mask[:, b])
+      for t in taken:
+        if t > taken[0]:
+          node = labels.index(triples[t, b, 2])
+        s, e, d = encoding.triples_of_digits(rollout.target[t, b]).tolist()
+        self.assertEqual(s, labels[node])
+        d = labels.index(d)
+        self.assertIn((node, e, d), set(map(tuple, q.graph.edges.tolist())))
+        ahead = _bfs(q.graph, d)[q.destination]
+        self.assertEqual(ahead + 1, _bfs(q.graph, node)[q.destination])
+      if lengths[b] > 0:
+        self.assertLen(taken, lengths[b])
     steps = [q.steps for q in questions]
     if network == 'worst':
       # Off the shortest path wherever it can: never there sooner, and
@@ -405,6 +423,7 @@ def _config(name, **options):
     'batch_size': 3,
     'lesson_eval_size': 4,
     'lesson_threshold': None,
+    'dagger_beta': 1.0,
     **options,
   }
 
@@ -595,6 +614,29 @@ class TaskTest(tf.test.TestCase):
     with self.assertRaisesRegex(task_lib.TaskError, '--london_dir: '):
       task.evaluate(None, 'ckpt', 0)
 
+  def test_dagger_batches_need_the_forward_pass_and_resume_exactly(self):
+    config = _config('shortest_path', dagger_beta=0.5)
+    task = graph_task.GraphTask(config, seed=5)
+    with self.assertRaisesRegex(task_lib.TaskError, '--dagger_beta=0.5: '):
+      task.batch()
+
+    def network(inputs):
+      # Any causal network will do: one that prefers larger digits.
+      return np.tile(np.arange(10.0), 9) + inputs[..., :90].cumsum(0)
+
+    task.begin_training(network)
+    task.lesson.assign(2)
+    batches = [task.batch() for _ in range(2)]
+    resumed = graph_task.GraphTask(config, seed=5)
+    resumed.begin_training(network)
+    resumed.lesson.assign(2)
+    resumed.after_restore(1)
+    for a, b in zip(batches[1], resumed.batch(), strict=True):
+      np.testing.assert_array_equal(a, b)
+    inputs, target, mask = batches[1]
+    self.assertEqual(inputs.shape, (51, 3, 92))
+    self.assertTrue(np.all(mask.sum(0) >= 1))
+
   def test_evaluates_random_traversals_against_an_oracle(self):
     task = graph_task.GraphTask(
       _config('traversal', eval_lesson=4, eval_episodes=6, eval_batch_size=4)
@@ -690,10 +732,14 @@ class TrainGraphsTest(tf.test.TestCase):
       '--batch_size=2',
       '--report_interval=2',
       '--checkpoint_interval=2',
-      '--lesson_eval_size=4',
+      # As many as a batch: the forward pass keeps one shape a lesson.
+      '--lesson_eval_size=2',
       # Every lesson evaluation passes: the lesson moves at each report (a
       # report each segment: each new lesson's length is one more trace).
       '--lesson_threshold=0',
+      # The network's own actions half the time: the loop's forward pass
+      # reaches the batches (Task.begin_training).
+      '--dagger_beta=0.5',
     )
     cls.first = _run(*train, '--num_training_iterations=2')
     cls.resumed = _run(*train, '--num_training_iterations=4')
@@ -728,7 +774,7 @@ class TrainGraphsTest(tf.test.TestCase):
     self.assertRegex(
       output,
       r'4: Avg training loss [\d.]+, [\d.]+% of training episodes solved '
-      r'\(teacher-forced\), lesson 2/7 .*\n4: lesson 2 evaluation: [\d.]+% '
+      r'\(DAgger, beta 0.5\), lesson 2/7 .*\n4: lesson 2 evaluation: [\d.]+% '
       r'passed \(threshold 0%\); lesson 3 \(8-12 nodes',
     )
 

@@ -8,12 +8,12 @@ description phase shows every triple of the graph in random order, then:
   targets are the path's complete triples;
 - shortest path: the query is (source, _, destination); after 10 planning
   steps the network emits a path one triple a step, each answer step
-  showing the previous action. In training the previous action is the
-  optimal planner's (teacher forcing: DAgger's beta = 1; the Methods mix in
-  the network's own with probability 1 - beta, which needs its output
-  inside the compiled step, see `closed_loop`); in evaluation it is the
-  network's own choice, its output renormalised over the current node's
-  outgoing triples (`closed_loop`);
+  showing the previous action and targeting the optimal planner's next
+  one. The previous action is the planner's with probability beta, else
+  the network's own, its output renormalised over the current node's
+  outgoing triples (`closed_loop`, as in the Methods' "Structured
+  prediction", after DAgger); beta = 1 is teacher forcing (`shortest_path`
+  with the planner's path), beta = 0 is evaluation;
 - inference: the query is (start, relation, _); after 10 planning steps,
   one answer step targets (start, relation, end).
 """
@@ -126,36 +126,60 @@ class Question(NamedTuple):
     return int(self.distance[self.source, self.destination])
 
 
+class Rollout(NamedTuple):
+  """The paths of `closed_loop`, and the episodes that ran them.
+
+  Attributes:
+    lengths: int `[B]`, each path's length in edges when it reached the
+      destination, else -1.
+    inputs: float32 `[T, B, 92]`, the episodes with the actions taken shown
+      at the answer steps.
+    target: int32 `[T, B, 9]`: at each answer step taken, the digits of the
+      optimal planner's action from the node reached (DAgger's label).
+    mask: float32 `[T, B]`, 1 at the answer steps taken from a node that
+      still reaches the destination.
+  """
+
+  lengths: np.ndarray
+  inputs: np.ndarray
+  target: np.ndarray
+  mask: np.ndarray
+
+
 def closed_loop(
-  logits_of: Callable[[np.ndarray], np.ndarray],
+  logits_of: Callable[[np.ndarray], np.ndarray] | None,
   rng: np.random.Generator,
   questions: Sequence[Question],
   extra_steps: int = 1,
   beta: float = 0.0,
   length: int | None = None,
-) -> np.ndarray:
+) -> Rollout:
   """The paths a network emits, each action fed back as the next input.
 
-  At each answer step, the network's output is renormalised over the
-  current node's outgoing triples (the most probable of them is taken) or,
-  with probability `beta`, the optimal planner's action is (DAgger's
-  mixture; 0 in evaluation). The action moves to its destination and is
-  the next step's input. A path ends at the destination or after the
-  shortest length plus `extra_steps`.
+  At each answer step, the optimal planner draws its action among the
+  shortest paths' next edges from the current node: that is the step's
+  target. The action taken is the network's own, its output renormalised
+  over the current node's outgoing triples (the most probable of them),
+  or with probability `beta` the planner's (DAgger's mixture: 0 in
+  evaluation, 1 for teacher forcing). It moves to its destination and is
+  the next step's input. A path ends at the destination, where the
+  destination cannot be reached any more, or after the shortest length
+  plus `extra_steps`.
 
   Args:
     logits_of: from inputs `[T, B, 92]` to logits `[T, B, 90]` (numpy or
       tensors); causal, so that a step's output depends only on inputs up
-      to it (each call re-reads the episode with the actions so far).
-    rng: draws the descriptions' order and the mixture.
+      to it (each call re-reads the episodes with the actions so far). Not
+      called (may be None) when `beta` is 1.
+    rng: draws the descriptions' order, the planner's actions and the
+      mixture.
     questions: B shortest-path questions.
     extra_steps: answer steps beyond the shortest length.
     beta: the probability of the planner's action at each step.
     length: the batch's T, at least its longest episode's (None: that).
 
   Returns:
-    int `[B]`: each path's length in edges when it reached the destination,
-    else -1.
+    The paths' lengths and the episodes with their DAgger targets.
   """
   if not 0 <= beta <= 1:
     raise ValueError(f'`beta` must be in [0, 1], got {beta}.')
@@ -165,35 +189,46 @@ def closed_loop(
     )
     for q in questions
   ]
-  inputs, _, _ = encoding.stack(episodes, length)
+  inputs, target, mask = encoding.stack(episodes, length)
+  mask[:] = 0
   nodes = [q.source for q in questions]
   lengths = np.full(len(questions), -1, np.int64)
+  ended = np.zeros(len(questions), bool)
   for step in range(max(q.steps for q in questions) + extra_steps):
     active = [
       b
       for b, q in enumerate(questions)
-      if lengths[b] < 0 and step < q.steps + extra_steps
+      if not ended[b] and step < q.steps + extra_steps
     ]
     if not active:
       break
-    logits = np.asarray(logits_of(inputs))
+    logits = None if beta == 1 else np.asarray(logits_of(inputs))
     for b in active:
       q, t = questions[b], episodes[b].answer_start + step
-      out = q.graph.outgoing(nodes[b])
-      if rng.random() < beta:
-        edge = rng.choice(
-          graph_lib.optimal_edges(q.graph, nodes[b], q.destination, q.distance)
+      node = nodes[b]
+      if q.distance[node, q.destination] < 0:
+        ended[b] = True  # Lost: no action is optimal any more.
+        continue
+      planned = int(
+        rng.choice(
+          graph_lib.optimal_edges(q.graph, node, q.destination, q.distance)
         )
+      )
+      target[t, b] = encoding.target_digits(q.graph.triples([planned]))[0]
+      mask[t, b] = 1
+      if logits is None or rng.random() < beta:
+        edge = planned
       else:
+        out = q.graph.outgoing(node)
         scores = encoding.triple_log_probabilities(
           logits[t, b], q.graph.triples(out)
         )
-        edge = out[int(np.argmax(scores))]
+        edge = int(out[int(np.argmax(scores))])
       nodes[b] = int(q.graph.edges[edge, 2])
       if nodes[b] == q.destination:
-        lengths[b] = step + 1
+        lengths[b], ended[b] = step + 1, True
       elif t + 1 < len(episodes[b].mask):
         inputs[t + 1, b, : encoding.TRIPLE_SIZE] = encoding.encode_triples(
           q.graph.triples([edge])[0]
         )
-  return lengths
+  return Rollout(lengths, inputs, target, mask)

@@ -10,12 +10,15 @@ lesson when it passes (`curriculum.THRESHOLD`): the report is where the
 loop hands a task the compiled forward pass.
 
 The loss is the negative log-probability of the nine target digits summed
-over the answer steps, averaged over the episodes. The shortest path trains
-with the optimal planner's previous action as input (teacher forcing,
-DAgger's beta = 1) and is evaluated in closed loop
-(`episodes.closed_loop`). `--mode=eval` scores random graphs of a lesson
-or a test graph (`test_graphs`): London for traversal and shortest path,
-the family tree for inference.
+over the answer steps, averaged over the episodes. The shortest path shows
+at each answer step the previous action: the optimal planner's with
+probability `dagger_beta` (1, teacher forcing, by default), else the
+network's own, from the forward pass the loop gives the task before
+training (`begin_training`), rolled out on the host before each step
+(`episodes.closed_loop`: a forward pass per answer step). It is evaluated
+in closed loop, with the network's own actions. `--mode=eval` scores
+random graphs of a lesson or a test graph (`test_graphs`): London for
+traversal and shortest path, the family tree for inference.
 """
 
 from collections.abc import Callable
@@ -34,7 +37,13 @@ from dnc.tasks.graphs import graph as graph_lib
 from dnc.tasks.graphs import test_graphs
 
 # The task's flags that a checkpoint records.
-TASK_KEYS = ('graph_task', 'batch_size', 'lesson_eval_size', 'lesson_threshold')
+TASK_KEYS = (
+  'graph_task',
+  'batch_size',
+  'lesson_eval_size',
+  'lesson_threshold',
+  'dagger_beta',
+)
 
 # What --mode=eval reads (not recorded).
 EVAL_DEFAULTS = {
@@ -110,8 +119,13 @@ class GraphTask(task_lib.Task):
   """Traversal, shortest path or inference on random graphs, by lessons."""
 
   in_graph = False
-  eval_may_differ = ('batch_size', 'lesson_eval_size', 'lesson_threshold')
-  warm_start_may_differ = ('batch_size', 'lesson_eval_size', 'lesson_threshold')
+  eval_may_differ = (
+    'batch_size',
+    'lesson_eval_size',
+    'lesson_threshold',
+    'dagger_beta',
+  )
+  warm_start_may_differ = eval_may_differ
   metric_names = ('solved', 'episodes')
 
   def __init__(self, config: Mapping[str, Any], seed: int | None = 0):
@@ -119,7 +133,9 @@ class GraphTask(task_lib.Task):
 
     Args:
       config: `TASK_KEYS` (`lesson_threshold` None: the paper's, see
-        `curriculum.THRESHOLD`), and optionally `EVAL_DEFAULTS`' keys.
+        `curriculum.THRESHOLD`; `dagger_beta` the probability of the
+        planner's action as the shortest path's input in training), and
+        optionally `EVAL_DEFAULTS`' keys.
       seed: seeds every batch and lesson evaluation (with the step); None:
         drawn once, and checkpointed like the lesson.
 
@@ -142,7 +158,13 @@ class GraphTask(task_lib.Task):
         f'--lesson_threshold={threshold}: expected a share in [0, 1].'
       )
     self.threshold = threshold
+    beta = self._config['dagger_beta']
+    if not 0 <= beta <= 1:
+      raise task_lib.TaskError(
+        f'--dagger_beta={beta}: expected a probability in [0, 1].'
+      )
     self._check_options()
+    self._logits_of = None
     if seed is None:
       seed = int(np.random.SeedSequence().entropy % 2**31)
     # The current lesson (0-based) and the seed: checkpointed, so that a
@@ -187,17 +209,51 @@ class GraphTask(task_lib.Task):
   def _rng(self, stream: int, step: int) -> np.random.Generator:
     return np.random.default_rng([int(self.seed.numpy()), stream, step])
 
+  def begin_training(self, logits_of: Callable[[Any], Any]) -> None:
+    """Keeps the forward pass, for the shortest path's own actions."""
+    self._logits_of = logits_of
+
   def batch(self) -> task_lib.DatasetTensors:
     rng = self._rng(_TRAIN, self._next_step)
-    self._next_step += 1
-    return task_lib.DatasetTensors(
-      *curriculum.training_batch(
-        self.graph_task,
-        int(self.lesson.numpy()),
-        rng,
-        self._config['batch_size'],
+    beta = self._config['dagger_beta']
+    if self.graph_task == 'shortest_path' and beta < 1:
+      batch = self._dagger_batch(rng, beta)
+    else:
+      batch = task_lib.DatasetTensors(
+        *curriculum.training_batch(
+          self.graph_task,
+          int(self.lesson.numpy()),
+          rng,
+          self._config['batch_size'],
+        )
       )
+    self._next_step += 1
+    return batch
+
+  def _dagger_batch(
+    self, rng: np.random.Generator, beta: float
+  ) -> task_lib.DatasetTensors:
+    """A shortest-path batch whose answer steps show the actions of the
+    network (the planner's with probability `beta`) and target the
+    planner's from the nodes they reach."""
+    if self._logits_of is None:
+      raise task_lib.TaskError(
+        f"--dagger_beta={beta}: the network's own actions need its forward "
+        'pass before training (Task.begin_training).'
+      )
+    lesson = self.lessons[int(self.lesson.numpy())]
+    questions = [
+      curriculum.draw(self.graph_task, lesson, rng).question
+      for _ in range(self._config['batch_size'])
+    ]
+    rollout = episodes_lib.closed_loop(
+      self._logits_of,
+      rng,
+      questions,
+      beta=beta,
+      length=curriculum.max_length(self.graph_task, lesson),
     )
+    return task_lib.DatasetTensors(rollout.inputs, rollout.target, rollout.mask)
 
   def cost(self, logits, target, mask) -> tf.Tensor:
     return answer_loss(logits, target, mask)
@@ -223,6 +279,7 @@ class GraphTask(task_lib.Task):
     self,
     logits_of: Callable[[Any], Any],
     drawn: list[curriculum.Drawn],
+    rng: np.random.Generator,
     length: int | None = None,
   ) -> tuple[np.ndarray, np.ndarray | None]:
     """Scores episodes in one batch.
@@ -230,6 +287,8 @@ class GraphTask(task_lib.Task):
     Args:
       logits_of: from inputs `[T, B, 92]` to logits `[T, B, 90]`.
       drawn: the episodes (with their questions, for the shortest path).
+      rng: draws the order of the shortest path's descriptions (its
+        episodes are laid out as the closed loop runs).
       length: the batch's T (None: the longest episode's).
 
     Returns:
@@ -239,11 +298,8 @@ class GraphTask(task_lib.Task):
     if self.graph_task == 'shortest_path':
       questions = [d.question for d in drawn]
       lengths = episodes_lib.closed_loop(
-        logits_of,
-        np.random.default_rng(0),  # The descriptions' order only.
-        questions,
-        length=length,
-      )
+        logits_of, rng, questions, length=length
+      ).lengths
       steps = np.asarray([q.steps for q in questions])
       return lengths == steps, lengths
     inputs, target, mask = encoding.stack([d.episode for d in drawn], length)
@@ -262,7 +318,7 @@ class GraphTask(task_lib.Task):
     lesson = self.lessons[index]
     drawn = [curriculum.draw(self.graph_task, lesson, rng) for _ in range(size)]
     solved, lengths = self.score(
-      logits_of, drawn, curriculum.max_length(self.graph_task, lesson)
+      logits_of, drawn, rng, curriculum.max_length(self.graph_task, lesson)
     )
     if lengths is None:
       return float(np.mean(solved))
@@ -274,7 +330,10 @@ class GraphTask(task_lib.Task):
     evaluation, which moves to the next lesson when it passes."""
     index = int(self.lesson.numpy())
     solved = report.sums['solved'] / max(report.sums['episodes'], 1)
-    forced = ' (teacher-forced)' if self.graph_task == 'shortest_path' else ''
+    forced = ''
+    if self.graph_task == 'shortest_path':
+      beta = self._config['dagger_beta']
+      forced = ' (teacher-forced)' if beta == 1 else f' (DAgger, beta {beta:g})'
     lines = [
       f'{report.step}: Avg training loss {report.loss:f}, '
       f'{100 * solved:.1f}% of training episodes solved{forced}, lesson '
@@ -389,7 +448,7 @@ class GraphTask(task_lib.Task):
     solved, lengths = [], []
     size = self._options['eval_batch_size']
     for start in range(0, len(drawn), size):
-      s, n = self.score(logits_of, drawn[start : start + size])
+      s, n = self.score(logits_of, drawn[start : start + size], rng)
       solved.append(s)
       lengths.append(n)
     solved = np.concatenate(solved)
