@@ -605,6 +605,11 @@ class TaskTest(tf.test.TestCase):
       ({'eval_lesson': 10}, '--eval_lesson=10: expected 1..9'),
       ({'eval_episodes': 0}, '--eval_episodes=0: expected >= 1'),
       ({'lesson_threshold': 1.5}, '--lesson_threshold=1.5: expected'),
+      ({'dagger_beta': -0.1}, '--dagger_beta=-0.1: expected a probability'),
+      (
+        {'graph_task': 'inference', 'eval_path_steps': 6},
+        '--eval_path_steps=6: the relations have 2 to 5 edges',
+      ),
     ):
       with self.assertRaisesRegex(task_lib.TaskError, message):
         graph_task.GraphTask({**_config('traversal'), **options})

@@ -194,6 +194,12 @@ class GraphTask(task_lib.Task):
         f'--eval_path_steps={o["eval_path_steps"]}: expected >= 1 (0: the '
         "paper's)."
       )
+    steps, lengths = o['eval_path_steps'], graph_lib.RELATION_LENGTHS
+    if self.graph_task == 'inference' and steps and steps not in lengths:
+      raise task_lib.TaskError(
+        f'--eval_path_steps={o["eval_path_steps"]}: the relations have '
+        f"{lengths[0]} to {lengths[-1]} edges (0: the paper's 4)."
+      )
 
   @property
   def input_size(self) -> int:
