@@ -448,6 +448,45 @@ class CurriculumTest(parameterized.TestCase):
         else:
           self.assertBetween(answers, 1, lesson.steps[1])
 
+  def test_the_docs_tables_are_the_code_s(self):
+    def span(r):
+      return f'{r[0]}' if r[0] == r[1] else f'{r[0]}-{r[1]}'
+
+    def rows(path):
+      with open(os.path.join(_ROOT, path)) as f:
+        return [
+          [c.strip() for c in line.strip().strip('|').split('|')]
+          for line in f
+          if re.match(r'\| \d+ \|', line)
+        ]
+
+    # docs/graphs.md: a table per task, with the padded length.
+    tables = collections.defaultdict(list)
+    task = -1
+    for row in rows('docs/graphs.md'):
+      task += row[0] == '1'
+      tables[episodes.TASKS[task]].append(row[1:])
+    for name, lessons in curriculum.LESSONS.items():
+      expected = [
+        [*map(span, lesson), str(curriculum.max_length(name, lesson))]
+        for lesson in lessons
+      ]
+      self.assertEqual(tables[name], expected)
+    # README.md: one table, a column per task.
+    with open(os.path.join(_ROOT, 'README.md')) as f:
+      readme = f.read()
+    table = readme[readme.index('| lesson | traversal |') :].split('\n\n')[0]
+    readme_rows = [
+      [c.strip() for c in line.strip().strip('|').split('|')]
+      for line in table.splitlines()[2:]
+    ]
+    self.assertLen(readme_rows, 9)
+    for i, row in enumerate(readme_rows):
+      for name, cell in zip(episodes.TASKS, row[1:], strict=True):
+        lessons = curriculum.LESSONS[name]
+        expected = ', '.join(map(span, lessons[i])) if i < len(lessons) else ''
+        self.assertEqual(cell, expected)
+
   def test_earlier_lessons_are_a_tenth(self):
     rng = np.random.default_rng(9)
     drawn = curriculum.lessons_drawn('traversal', 3, rng, 4000)
