@@ -108,9 +108,10 @@ def _describe(lesson: curriculum.Lesson) -> str:
   def span(r):
     return f'{r[0]}' if r[0] == r[1] else f'{r[0]}-{r[1]}'
 
+  steps = span(lesson.steps)
   return (
     f'{span(lesson.nodes)} nodes, {span(lesson.degrees)} edges out, '
-    f'{span(lesson.steps)} steps'
+    f'{steps} step{"" if steps == "1" else "s"}'
   )
 
 
