@@ -602,6 +602,10 @@ class TestGraphsTest(tf.test.TestCase):
     self._write_london(directory, '1,3,7,1')
     with self.assertRaisesRegex(test_graphs.DataError, 'unknown line'):
       test_graphs.london(directory)
+    with open(os.path.join(directory, 'lines.csv'), 'a') as f:
+      f.write('X,"Ex Line","000000",NULL\n')
+    with self.assertRaisesRegex(test_graphs.DataError, "integers.*'X'"):
+      test_graphs.london(directory)
     # A second line-2 neighbour east of Alpha: two edges of one label.
     self._write_london(directory, '1,4,2,1')
     with self.assertRaisesRegex(test_graphs.DataError, 'Alpha has two edges'):

@@ -79,9 +79,9 @@ def london(directory: str, zone: str = '1') -> graph_lib.Graph:
     east'), edges sorted.
 
   Raises:
-    DataError: a file is missing or malformed, a connection names an
-      unknown line, no station is kept, or a station has two
-      edges of one line and direction.
+    DataError: a file is missing or malformed, a line id is not an
+      integer below 250, a connection names an unknown line, no station
+      is kept, or a station has two edges of one line and direction.
   """
   stations = {
     r['id']: r
@@ -93,6 +93,12 @@ def london(directory: str, zone: str = '1') -> graph_lib.Graph:
     r['line']: r['name']
     for r in _read(directory, 'lines.csv', ('line', 'name'))
   }
+  # An edge's label is 4 x line + direction, below 1000.
+  bad = [line for line in lines if not line.isdigit() or int(line) >= 250]
+  if bad:
+    raise DataError(
+      f'lines.csv: line ids must be integers 0-249, got {bad[0]!r}.'
+    )
   connections = _read(
     directory, 'connections.csv', ('station1', 'station2', 'line')
   )
@@ -145,8 +151,6 @@ def london(directory: str, zone: str = '1') -> graph_lib.Graph:
       f'{directory}: {stations[kept[station]]["name"]} has two edges of '
       f'{names[int(label)]}; a traversal needs one per line and direction.'
     )
-  if np.any(edges[:, 1] >= 1000):
-    raise DataError(f'{directory}: line ids must be below 250.')
   return graph_lib.Graph(
     np.asarray([int(s) for s in kept], np.int64),
     edges,
