@@ -554,9 +554,9 @@ class TestGraphsTest(tf.test.TestCase):
       ],
       'lines.csv': [
         '"line","name","colour","stripe"',
-        '1,"One Line","AE6017",NULL',
-        '2,"Two Line","FFE02B",NULL',
-        '3,"Three Line","F491A8",NULL',
+        '1,"One Line","111111",NULL',
+        '2,"Two Line","222222",NULL',
+        '3,"Three Line","333333",NULL',
       ],
     }
     for name, lines in rows.items():
