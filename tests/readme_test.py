@@ -25,6 +25,7 @@ _EXPECTED = {
   'docs/char_lm.md': 0,
   'docs/core.md': 4,
   'docs/distribute.md': 0,
+  'docs/graphs.md': 0,
   'docs/keras.md': 1,
   'docs/options.md': 1,
   'docs/pretrained.md': 0,

@@ -4,7 +4,8 @@ the registry that lets tools rebuild any run's task by name.
 - `base`: `Task`, what the training loop and the tools ask of a task;
 - `repeat_copy`: the repeat-copy task (`data`, and it as a `Task`: `task`);
 - `babi`: the bAbI question-answering tasks;
-- `char_lm`: character-level language modelling of a text file.
+- `char_lm`: character-level language modelling of a text file;
+- `graphs`: the paper's graph tasks (traversal, shortest path, inference).
 
 A task registers itself under a name:
 
@@ -28,6 +29,7 @@ _BUILTIN_MODULES = (
   'dnc.tasks.repeat_copy.task',
   'dnc.tasks.babi.task',
   'dnc.tasks.char_lm.task',
+  'dnc.tasks.graphs.task',
 )
 
 # The config entries that name a run's task and the module that registers it.

@@ -218,6 +218,17 @@ class Task(abc.ABC):
     del batch, logits
     return ''
 
+  def begin_training(self, logits_of: Callable[[Any], tf.Tensor]) -> None:
+    """Called once before the first training step with the forward pass.
+
+    For a task whose batches depend on the model's own outputs (e.g. its
+    actions fed back as inputs, as DAgger does); most ignore it.
+
+    Args:
+      logits_of: as for `evaluate`, on the weights being trained.
+    """
+    del logits_of
+
   def trackables(self) -> dict[str, Any]:
     """The task's state to checkpoint with the model (e.g. its generator)."""
     return {}

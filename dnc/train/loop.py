@@ -312,6 +312,7 @@ def train(
   if checkpointing and chief:
     _append_command(run.checkpoint_dir, iteration)
   logits_of = make_logits_of(trainer.core, task, run.jit_compile)
+  task.begin_training(logits_of)
   clock = time.perf_counter()
 
   def save(validate=True):
