@@ -53,6 +53,7 @@ _LONGEST_FIRST = (
   'tests/train_test.py::TrainedRunTest',
   'tests/custom_task_test.py::CustomTaskTest',
   'tests/char_lm_test.py::TrainCharLMTest',
+  'tests/graphs_test.py::TrainGraphsTest',
   'tests/pretrained_test.py',
   'tests/packaging_test.py',
   'tests/visualize_test.py::EndToEndTest',
