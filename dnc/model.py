@@ -18,23 +18,32 @@ bAbI allows the backward pass, as the BiADNC does, because every answer
 word is replaced by a marker in the input: the model reads the rest of the
 story, never the answers.
 
-`Model(inputs, recompute_chunk_length)` unrolls it all. The dropout masks of
+`Model(inputs, recompute_chunk_length, journal)` unrolls it all. The dropout masks of
 a sequence are drawn before its unroll, from a generator the model owns
 (and checkpoints), and enter each step as an input of the core, so that
 `dnc.recompute` runs a chunk again with the masks it ran with first; the
-backward LSTM is unrolled (and recomputed) like the DNC.
+backward LSTM is unrolled (and recomputed) like the DNC. With `journal`,
+a SAM or SDNC core is backpropagated through `dnc.sparse_journal` (the
+backward LSTM as `snt.dynamic_unroll` does: it keeps O(T B H), no memory);
+bypass dropout then is refused, as the journal reruns the bare core.
 """
 
 import sonnet as snt
 import tensorflow as tf
 
+from dnc import controllers
 from dnc import dnc
 from dnc import recompute
+from dnc import sam
+from dnc import sparse_journal
 from dnc import util
 
 
 def unroll(
-  core: snt.RNNCore, inputs: tf.Tensor, recompute_chunk_length: int = 0
+  core: snt.RNNCore,
+  inputs: tf.Tensor,
+  recompute_chunk_length: int = 0,
+  journal: bool = False,
 ) -> tf.Tensor:
   """Outputs `[T, B, ...]` of an RNN core over inputs `[T, B, ...]`.
 
@@ -45,10 +54,21 @@ def unroll(
       `snt.dynamic_unroll` does, keeping every step; K > 0 to keep only the
       state every K steps and recompute the chunks in the backward pass
       (`dnc.recompute`); -1 for K = ceil(sqrt(T)).
+    journal: for a `dnc.SAM` or `dnc.SDNC` core (with
+      `recompute_chunk_length` 0), backpropagate through
+      `dnc.sparse_journal.dynamic_unroll`: it keeps the rows each step
+      writes instead of each step's memory `[B, N, W]`. T and B must be
+      known when traced.
 
   Returns:
     The outputs, `[T, B, output_size]`.
   """
+  if journal:
+    check_journal(core, recompute_chunk_length)
+    # A static batch size: the journal is sized by it when traced.
+    initial_state = core.initial_state(inputs.shape[1])
+    outputs, _ = sparse_journal.dynamic_unroll(core, inputs, initial_state)
+    return outputs
   initial_state = core.initial_state(tf.shape(inputs)[1])
   if recompute_chunk_length == 0:
     outputs, _ = snt.dynamic_unroll(core, inputs, initial_state)
@@ -60,6 +80,39 @@ def unroll(
       core, inputs, initial_state, chunk_length
     )
   return outputs
+
+
+def check_journal(core: snt.RNNCore, recompute_chunk_length: int = 0) -> None:
+  """Raises ValueError unless `core` can be unrolled with `journal=True`.
+
+  Args:
+    core: an RNN core or a `Model`.
+    recompute_chunk_length: the unroll's; the journal replaces recomputation
+      (each step is already run again once), so it must be 0.
+  """
+  if recompute_chunk_length:
+    raise ValueError(
+      'The sparse journal (--journal) and recomputation '
+      '(--recompute_chunk_length) exclude each other: set '
+      '--recompute_chunk_length=0.'
+    )
+  if isinstance(core, Model):
+    if core.bypass_dropout:
+      raise ValueError(
+        'The sparse journal (--journal) reruns the bare core: it needs '
+        '--bypass_dropout=0.'
+      )
+    core = core.core
+  if not isinstance(core, sam.SAM):
+    raise ValueError(
+      'The sparse journal (--journal) is for SAM and the SDNC '
+      f'(--memory_type=sam or sdnc), not a {type(core).__name__}.'
+    )
+  if any(isinstance(m, controllers.Dropout) for m in core.submodules):
+    raise ValueError(
+      'The sparse journal (--journal) reruns each step: it needs a core '
+      'without dropout in its step (`controllers.Dropout`).'
+    )
 
 
 class _WithBypassMask(snt.RNNCore):
@@ -178,6 +231,11 @@ class Model(snt.Module):
     return self._core
 
   @property
+  def bypass_dropout(self) -> float:
+    """The probability of dropping a unit of the bypass in training."""
+    return self._bypass_dropout
+
+  @property
   def embeds_words(self) -> bool:
     """Whether the inputs are word ids `[T, B]` (else floats)."""
     return bool(self._embedding_size)
@@ -224,7 +282,10 @@ class Model(snt.Module):
     return tf.concat([backward, inputs], -1)
 
   def __call__(
-    self, inputs: tf.Tensor, recompute_chunk_length: int = 0
+    self,
+    inputs: tf.Tensor,
+    recompute_chunk_length: int = 0,
+    journal: bool = False,
   ) -> tf.Tensor:
     """The outputs of the whole sequence.
 
@@ -232,10 +293,16 @@ class Model(snt.Module):
       inputs: word ids `[T, B]` if `embeds_words`, else `[T, B, input_size]`.
       recompute_chunk_length: see `unroll`; applies to the backward core and
         the DNC.
+      journal: see `unroll`; applies to the DNC (a SAM or SDNC, without
+        bypass dropout).
 
     Returns:
       `[T, B, output_size]`, y_1..y_T.
     """
+    if journal:
+      check_journal(self, recompute_chunk_length)
+      features = self.dnc_inputs(inputs)
+      return unroll(self._core, features, journal=True)
     features = self.dnc_inputs(inputs, recompute_chunk_length)
     if not (self.is_training and self._bypass_dropout):
       return unroll(self._core, features, recompute_chunk_length)

@@ -252,6 +252,15 @@ def define_run_flags(
     'third more compute); -1 takes K = ceil(sqrt(length)).',
     lower_bound=-1,
   )
+  flags.DEFINE_boolean(
+    'journal',
+    False,
+    'For --memory_type=sam or sdnc: backpropagate through a journal of the '
+    'rows each step writes (dnc.sparse_journal) instead of keeping every '
+    "step's memory, so that memory per step is O(K W), not O(N W) (same "
+    'gradients, one more forward pass of each step). Needs '
+    '--recompute_chunk_length=0 and --bypass_dropout=0.',
+  )
   flags.DEFINE_enum(
     'mode',
     'train',
