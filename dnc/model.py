@@ -18,8 +18,9 @@ bAbI allows the backward pass, as the BiADNC does, because every answer
 word is replaced by a marker in the input: the model reads the rest of the
 story, never the answers.
 
-`Model(inputs, recompute_chunk_length, journal)` unrolls it all. The dropout masks of
-a sequence are drawn before its unroll, from a generator the model owns
+`Model(inputs, recompute_chunk_length, journal)` unrolls it all. The
+dropout masks of a sequence are drawn before its unroll, from a generator
+the model owns
 (and checkpoints), and enter each step as an input of the core, so that
 `dnc.recompute` runs a chunk again with the masks it ran with first; the
 backward LSTM is unrolled (and recomputed) like the DNC. With `journal`,
