@@ -20,8 +20,8 @@ story, never the answers.
 
 `Model(inputs, recompute_chunk_length, journal)` unrolls it all. The
 dropout masks of a sequence are drawn before its unroll, from a generator
-the model owns
-(and checkpoints), and enter each step as an input of the core, so that
+the model owns (and checkpoints), and enter each step as an input of the
+core, so that
 `dnc.recompute` runs a chunk again with the masks it ran with first; the
 backward LSTM is unrolled (and recomputed) like the DNC. With `journal`,
 a SAM or SDNC core is backpropagated through `dnc.sparse_journal` (the
