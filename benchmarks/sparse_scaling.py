@@ -26,7 +26,7 @@ The variants:
   backpropagated through the journal of its sparse writes
   (`dnc.sparse_journal`, `--journal`): no M_t kept per step, only the rows
   it writes; what stays O(N) per step is the rest of its state (the last
-  access times and the sparse link's rows, O(N K_L)).
+  access times, the precedence and the sparse link's rows, O(N K_L)).
 
 A point "does not fit" when the lower bound `kept_bytes` of what
 backpropagation keeps (the per-step state above, 4 bytes a number)
@@ -41,6 +41,7 @@ log-log PNG of step time and peak memory against N (`--output`).
 import argparse
 import json
 import subprocess
+import sys
 import time
 
 from benchmarks import common
@@ -62,10 +63,13 @@ def kept_bytes(
 ) -> int:
   """A lower bound on the bytes backpropagation keeps for the N-sized state.
 
-  Per step and sequence, float32 or int32 (4 bytes): the dense DNC keeps
-  its N x N link and M_t (N W); with the sparse link, M_t and the link's
-  K_L values and indices per row (2 N K_L); the SDNC with the journal, the
-  link's rows and the last access times (2 N K_L + N), not M_t.
+  Per step and sequence, float32 or int32 (4 bytes), every variant keeps
+  two N-vectors (the usage, or last access times, and the precedence);
+  besides, the dense DNC keeps its N x N link and M_t (N W); with the
+  sparse link, M_t and the link's K_L values and indices per row
+  (2 N K_L); the SDNC with the journal, the link's rows (2 N K_L) but not
+  M_t. (That the SDNC keeps its link's rows each step is what bounds it:
+  O(N K_L), not O(K W).)
 
   Args:
     variant: a key of `VARIANTS`.
@@ -74,11 +78,14 @@ def kept_bytes(
   """
   n, w = memory_size, word_size
   k = VARIANTS[variant]['link_sparsity']
-  per_step = {
-    'dnc': n * n + n * w,
-    'dnc_sparse_link': n * w + 2 * n * k,
-    'sdnc': 2 * n * k + n,
-  }[variant]
+  per_step = (
+    2 * n
+    + {
+      'dnc': n * n + n * w,
+      'dnc_sparse_link': n * w + 2 * n * k,
+      'sdnc': 2 * n * k,
+    }[variant]
+  )
   return 4 * per_step * batch_size * steps
 
 
@@ -223,6 +230,13 @@ def measure(
           else:
             row['status'] = 'ok'
       stopped = row['status'] != 'ok'
+      # Progress, off stdout (which holds the table): points take minutes.
+      print(
+        f'{variant} N={n}: {row["status"]}',
+        {k: row[k] for k in ('median_ms', 'peak_rss_mib') if k in row},
+        file=sys.stderr,
+        flush=True,
+      )
   return rows
 
 

@@ -35,16 +35,17 @@ def _variant(config):
 
 class KeptBytesTest(tf.test.TestCase):
   def test_per_step_state_times_batch_and_time(self):
-    # N = 16, W = 4, K_L = 8, B = 2, T = 5: 4 bytes a number.
+    # N = 16, W = 4, K_L = 8, B = 2, T = 5: 4 bytes a number; usage and
+    # precedence 2 N = 32 each.
     self.assertEqual(
-      sparse_scaling.kept_bytes('dnc', 16, 4, 2, 5), 4 * (256 + 64) * 10
+      sparse_scaling.kept_bytes('dnc', 16, 4, 2, 5), 4 * (256 + 64 + 32) * 10
     )
     self.assertEqual(
       sparse_scaling.kept_bytes('dnc_sparse_link', 16, 4, 2, 5),
-      4 * (64 + 256) * 10,
+      4 * (64 + 256 + 32) * 10,
     )
     self.assertEqual(
-      sparse_scaling.kept_bytes('sdnc', 16, 4, 2, 5), 4 * (256 + 16) * 10
+      sparse_scaling.kept_bytes('sdnc', 16, 4, 2, 5), 4 * (256 + 32) * 10
     )
 
 
@@ -104,7 +105,8 @@ class MeasureTest(tf.test.TestCase):
     self.assertIn('| 16 | 1.0 | 2.0 | 100 | does not fit |', table)
 
   def test_a_prediction_over_the_limit_is_not_run(self):
-    # The dense DNC at N = 64 keeps 4 (64^2 + 64 * 4) 2 * 5 bytes = 170 KB.
+    # The dense DNC at N = 64 keeps 4 (64^2 + 64 * 4 + 128) 2 * 5 bytes:
+    # 179 KB; at N = 16, 14 KB.
     limit_gib = 100_000 / 2**30
     ran = []
 
@@ -120,7 +122,9 @@ class MeasureTest(tf.test.TestCase):
       [(r['status'], r.get('reason')) for r in rows],
       [('ok', None), ('does not fit', 'predicted'), ('skipped', None)],
     )
-    self.assertAllClose(rows[1]['kept_gib'], 4 * (4096 + 256) * 10 / 2**30)
+    self.assertAllClose(
+      rows[1]['kept_gib'], 4 * (4096 + 256 + 128) * 10 / 2**30
+    )
 
 
 @pytest.mark.slow
