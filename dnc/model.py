@@ -83,37 +83,73 @@ def unroll(
   return outputs
 
 
+def journal_refusal(
+  *,
+  sparse: bool,
+  recompute_chunk_length: int = 0,
+  bypass_dropout: float = 0.0,
+  step_dropout: bool = False,
+  core_name: str = 'a DNC',
+) -> str | None:
+  """Why a model cannot be unrolled with `journal=True`, in one line; or None.
+
+  The one place for the rules, shared by `check_journal` and the scripts'
+  flag validation (`dnc.train.flags`).
+
+  Args:
+    sparse: whether the core is a SAM or an SDNC.
+    recompute_chunk_length: the unroll's; the journal replaces recomputation
+      (each step is already run again once), so it must be 0.
+    bypass_dropout: the `Model`'s; the journal reruns the bare core.
+    step_dropout: whether the core has dropout in its step.
+    core_name: what to call a core that is not sparse.
+  """
+  if recompute_chunk_length:
+    return (
+      'The sparse journal (--journal) and recomputation '
+      '(--recompute_chunk_length) exclude each other: set '
+      '--recompute_chunk_length=0.'
+    )
+  if not sparse:
+    return (
+      'The sparse journal (--journal) is for SAM and the SDNC '
+      f'(--memory_type=sam or sdnc), not {core_name}.'
+    )
+  if bypass_dropout:
+    return (
+      'The sparse journal (--journal) reruns the bare core: it needs '
+      '--bypass_dropout=0.'
+    )
+  if step_dropout:
+    return (
+      'The sparse journal (--journal) reruns each step: it needs a core '
+      'without dropout in its step (`controllers.Dropout`).'
+    )
+  return None
+
+
 def check_journal(core: snt.RNNCore, recompute_chunk_length: int = 0) -> None:
   """Raises ValueError unless `core` can be unrolled with `journal=True`.
 
   Args:
     core: an RNN core or a `Model`.
-    recompute_chunk_length: the unroll's; the journal replaces recomputation
-      (each step is already run again once), so it must be 0.
+    recompute_chunk_length: the unroll's (must be 0).
   """
-  if recompute_chunk_length:
-    raise ValueError(
-      'The sparse journal (--journal) and recomputation '
-      '(--recompute_chunk_length) exclude each other: set '
-      '--recompute_chunk_length=0.'
-    )
+  bypass_dropout = 0.0
   if isinstance(core, Model):
-    if core.bypass_dropout:
-      raise ValueError(
-        'The sparse journal (--journal) reruns the bare core: it needs '
-        '--bypass_dropout=0.'
-      )
+    bypass_dropout = core.bypass_dropout
     core = core.core
-  if not isinstance(core, sam.SAM):
-    raise ValueError(
-      'The sparse journal (--journal) is for SAM and the SDNC '
-      f'(--memory_type=sam or sdnc), not a {type(core).__name__}.'
-    )
-  if any(isinstance(m, controllers.Dropout) for m in core.submodules):
-    raise ValueError(
-      'The sparse journal (--journal) reruns each step: it needs a core '
-      'without dropout in its step (`controllers.Dropout`).'
-    )
+  sparse = isinstance(core, sam.SAM)
+  refusal = journal_refusal(
+    sparse=sparse,
+    recompute_chunk_length=recompute_chunk_length,
+    bypass_dropout=bypass_dropout,
+    step_dropout=sparse
+    and any(isinstance(m, controllers.Dropout) for m in core.submodules),
+    core_name=f'a {type(core).__name__}',
+  )
+  if refusal:
+    raise ValueError(refusal)
 
 
 class _WithBypassMask(snt.RNNCore):
