@@ -62,8 +62,9 @@ def unroll(
       (`dnc.recompute`); -1 for K = ceil(sqrt(T)).
     journal: for a SAM or SDNC core, with `recompute_chunk_length` 0:
       backpropagate through `dnc.sparse_journal.dynamic_unroll`, which keeps
-      the rows each step writes, not each step's memory (O(T K W), not
-      O(T N W)); see `dnc.model.unroll`.
+      the rows each step writes instead of each step's memory `[B, N, W]`
+      (still O(N) a step for the last access times, and O(N K_L) for the
+      SDNC's link rows); see `dnc.model.unroll`.
   """
   if isinstance(core, model_lib.Model):
     return core(inputs, recompute_chunk_length, journal)
@@ -214,9 +215,9 @@ class Trainer:
         whose scope the variables are made in (by `build`); None: the
         default strategy, one device.
       journal: backpropagate a SAM or SDNC core through the journal of its
-        sparse writes (`dnc.sparse_journal`): memory per step O(K W), not
-        O(N W). Refused (`dnc.config.ConfigError`, before anything is
-        built) for a dense DNC, a core with dropout in its step, bypass
+        sparse writes (`dnc.sparse_journal`) instead of every step's memory
+        (see `unroll`). Refused (`dnc.config.ConfigError`, before anything
+        is built) for a dense DNC, a core with dropout in its step, bypass
         dropout, or with `recompute_chunk_length` other than 0.
     """
     if compile_mode not in COMPILE_MODES:
