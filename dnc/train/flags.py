@@ -258,8 +258,8 @@ def define_run_flags(
     False,
     'For --memory_type=sam or sdnc: backpropagate through a journal of the '
     'rows each step writes (dnc.sparse_journal) instead of keeping every '
-    "step's memory, so that memory per step is O(K W), not O(N W) (same "
-    'gradients, one more forward pass of each step). Needs '
+    "step's memory [batch, N, W] (same gradients, one more forward pass "
+    'of each step; the SDNC still keeps its link rows, N x K_L). Needs '
     '--recompute_chunk_length=0 and --bypass_dropout=0.',
   )
 
