@@ -32,10 +32,11 @@ A point "does not fit" when the lower bound `kept_bytes` of what
 backpropagation keeps (the per-step state above, 4 bytes a number)
 exceeds `--max_memory_gib` (not run), when its measured peak does, or when
 it fails for lack of memory; the larger N of that variant are then skipped.
-A point that runs past `--timeout` seconds is reported as such and ends
-its variant too. Prints a markdown table (one row per N, the variants side
-by side), writes JSON (`--json`) and, with matplotlib (the `viz` extra), a
-log-log PNG of step time and peak memory against N (`--output`).
+A point that runs past `--timeout` seconds, or fails otherwise, is
+reported as such and ends its variant too. Prints a markdown table (one
+row per N, the variants side by side), writes JSON (`--json`) and, with
+matplotlib (the `viz` extra), a log-log PNG of step time and peak memory
+against N (`--output`).
 """
 
 import argparse
@@ -188,8 +189,9 @@ def measure(
 
   Returns:
     Dicts with `variant`, `memory_size`, `status` ('ok', 'does not fit',
-    'timeout', 'skipped'), `kept_gib`, and for a point that ran the
-    worker's fields.
+    'timeout', 'failed' for another error, 'skipped'), `kept_gib`, for a
+    point that does not fit or failed a `reason`, and for a point that ran
+    the worker's fields.
   """
   if run is None:
 
@@ -221,9 +223,11 @@ def measure(
         except subprocess.TimeoutExpired:
           row['status'] = 'timeout'
         except RuntimeError as e:
-          if not _out_of_memory(e):
-            raise
-          row['status'], row['reason'] = 'does not fit', 'failed'
+          if _out_of_memory(e):
+            row['status'], row['reason'] = 'does not fit', 'failed'
+          else:  # Kept going: the other variants' hours are not lost.
+            row['status'] = 'failed'
+            row['reason'] = str(e).strip().splitlines()[-1]
         else:
           if row['peak_rss_mib'] > limit_mib:
             row['status'], row['reason'] = 'does not fit', 'measured'

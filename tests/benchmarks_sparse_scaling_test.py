@@ -104,6 +104,23 @@ class MeasureTest(tf.test.TestCase):
     table = sparse_scaling.table(rows, variants)
     self.assertIn('| 16 | 1.0 | 2.0 | 100 | does not fit |', table)
 
+  def test_another_error_is_reported_and_ends_only_its_variant(self):
+    def run(config):
+      if config['memory_type'] == 'sdnc':
+        raise RuntimeError('Traceback ...\nValueError: bad shape')
+      return dict(first_call_s=0.0, median_ms=0.0, peak_rss_mib=0.0)
+
+    rows = sparse_scaling.measure(['sdnc', 'dnc'], [16, 32], _args(), run)
+    self.assertEqual(
+      [(r['status'], r.get('reason')) for r in rows],
+      [
+        ('failed', 'ValueError: bad shape'),
+        ('skipped', None),
+        ('ok', None),
+        ('ok', None),
+      ],
+    )
+
   def test_a_prediction_over_the_limit_is_not_run(self):
     # The dense DNC at N = 64 keeps 4 (64^2 + 64 * 4 + 128) 2 * 5 bytes:
     # 179 KB; at N = 16, 14 KB.
