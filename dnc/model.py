@@ -18,23 +18,33 @@ bAbI allows the backward pass, as the BiADNC does, because every answer
 word is replaced by a marker in the input: the model reads the rest of the
 story, never the answers.
 
-`Model(inputs, recompute_chunk_length)` unrolls it all. The dropout masks of
-a sequence are drawn before its unroll, from a generator the model owns
-(and checkpoints), and enter each step as an input of the core, so that
+`Model(inputs, recompute_chunk_length, journal)` unrolls it all. The
+dropout masks of a sequence are drawn before its unroll, from a generator
+the model owns (and checkpoints), and enter each step as an input of the
+core, so that
 `dnc.recompute` runs a chunk again with the masks it ran with first; the
-backward LSTM is unrolled (and recomputed) like the DNC.
+backward LSTM is unrolled (and recomputed) like the DNC. With `journal`,
+a SAM or SDNC core is backpropagated through `dnc.sparse_journal` (the
+backward LSTM as `snt.dynamic_unroll` does: it keeps O(T B H), no memory);
+bypass dropout then is refused, as the journal reruns the bare core.
 """
 
 import sonnet as snt
 import tensorflow as tf
 
+from dnc import controllers
 from dnc import dnc
 from dnc import recompute
+from dnc import sam
+from dnc import sparse_journal
 from dnc import util
 
 
 def unroll(
-  core: snt.RNNCore, inputs: tf.Tensor, recompute_chunk_length: int = 0
+  core: snt.RNNCore,
+  inputs: tf.Tensor,
+  recompute_chunk_length: int = 0,
+  journal: bool = False,
 ) -> tf.Tensor:
   """Outputs `[T, B, ...]` of an RNN core over inputs `[T, B, ...]`.
 
@@ -45,10 +55,21 @@ def unroll(
       `snt.dynamic_unroll` does, keeping every step; K > 0 to keep only the
       state every K steps and recompute the chunks in the backward pass
       (`dnc.recompute`); -1 for K = ceil(sqrt(T)).
+    journal: for a `dnc.SAM` or `dnc.SDNC` core (with
+      `recompute_chunk_length` 0), backpropagate through
+      `dnc.sparse_journal.dynamic_unroll`: it keeps the rows each step
+      writes instead of each step's memory `[B, N, W]`. T and B must be
+      known when traced.
 
   Returns:
     The outputs, `[T, B, output_size]`.
   """
+  if journal:
+    check_journal(core, recompute_chunk_length)
+    # A static batch size: the journal is sized by it when traced.
+    initial_state = core.initial_state(inputs.shape[1])
+    outputs, _ = sparse_journal.dynamic_unroll(core, inputs, initial_state)
+    return outputs
   initial_state = core.initial_state(tf.shape(inputs)[1])
   if recompute_chunk_length == 0:
     outputs, _ = snt.dynamic_unroll(core, inputs, initial_state)
@@ -60,6 +81,75 @@ def unroll(
       core, inputs, initial_state, chunk_length
     )
   return outputs
+
+
+def journal_refusal(
+  *,
+  sparse: bool,
+  recompute_chunk_length: int = 0,
+  bypass_dropout: float = 0.0,
+  step_dropout: bool = False,
+  core_name: str = 'a DNC',
+) -> str | None:
+  """Why a model cannot be unrolled with `journal=True`, in one line; or None.
+
+  The one place for the rules, shared by `check_journal` and the scripts'
+  flag validation (`dnc.train.flags`).
+
+  Args:
+    sparse: whether the core is a SAM or an SDNC.
+    recompute_chunk_length: the unroll's; the journal replaces recomputation
+      (each step is already run again once), so it must be 0.
+    bypass_dropout: the `Model`'s; the journal reruns the bare core.
+    step_dropout: whether the core has dropout in its step.
+    core_name: what to call a core that is not sparse.
+  """
+  if recompute_chunk_length:
+    return (
+      'The sparse journal (--journal) and recomputation '
+      '(--recompute_chunk_length) exclude each other: set '
+      '--recompute_chunk_length=0.'
+    )
+  if not sparse:
+    return (
+      'The sparse journal (--journal) is for SAM and the SDNC '
+      f'(--memory_type=sam or sdnc), not {core_name}.'
+    )
+  if bypass_dropout:
+    return (
+      'The sparse journal (--journal) reruns the bare core: it needs '
+      '--bypass_dropout=0.'
+    )
+  if step_dropout:
+    return (
+      'The sparse journal (--journal) reruns each step: it needs a core '
+      'without dropout in its step (`controllers.Dropout`).'
+    )
+  return None
+
+
+def check_journal(core: snt.RNNCore, recompute_chunk_length: int = 0) -> None:
+  """Raises ValueError unless `core` can be unrolled with `journal=True`.
+
+  Args:
+    core: an RNN core or a `Model`.
+    recompute_chunk_length: the unroll's (must be 0).
+  """
+  bypass_dropout = 0.0
+  if isinstance(core, Model):
+    bypass_dropout = core.bypass_dropout
+    core = core.core
+  sparse = isinstance(core, sam.SAM)
+  refusal = journal_refusal(
+    sparse=sparse,
+    recompute_chunk_length=recompute_chunk_length,
+    bypass_dropout=bypass_dropout,
+    step_dropout=sparse
+    and any(isinstance(m, controllers.Dropout) for m in core.submodules),
+    core_name=f'a {type(core).__name__}',
+  )
+  if refusal:
+    raise ValueError(refusal)
 
 
 class _WithBypassMask(snt.RNNCore):
@@ -178,6 +268,11 @@ class Model(snt.Module):
     return self._core
 
   @property
+  def bypass_dropout(self) -> float:
+    """The probability of dropping a unit of the bypass in training."""
+    return self._bypass_dropout
+
+  @property
   def embeds_words(self) -> bool:
     """Whether the inputs are word ids `[T, B]` (else floats)."""
     return bool(self._embedding_size)
@@ -224,7 +319,10 @@ class Model(snt.Module):
     return tf.concat([backward, inputs], -1)
 
   def __call__(
-    self, inputs: tf.Tensor, recompute_chunk_length: int = 0
+    self,
+    inputs: tf.Tensor,
+    recompute_chunk_length: int = 0,
+    journal: bool = False,
   ) -> tf.Tensor:
     """The outputs of the whole sequence.
 
@@ -232,10 +330,16 @@ class Model(snt.Module):
       inputs: word ids `[T, B]` if `embeds_words`, else `[T, B, input_size]`.
       recompute_chunk_length: see `unroll`; applies to the backward core and
         the DNC.
+      journal: see `unroll`; applies to the DNC (a SAM or SDNC, without
+        bypass dropout).
 
     Returns:
       `[T, B, output_size]`, y_1..y_T.
     """
+    if journal:
+      check_journal(self, recompute_chunk_length)
+      features = self.dnc_inputs(inputs)
+      return unroll(self._core, features, journal=True)
     features = self.dnc_inputs(inputs, recompute_chunk_length)
     if not (self.is_training and self._bypass_dropout):
       return unroll(self._core, features, recompute_chunk_length)

@@ -38,6 +38,8 @@ _LONGEST_FIRST = (
   'tests/distribute_test.py::MultiWorkerTest',
   'tests/distribute_test.py::MirroredStepTest',
   'tests/benchmarks_recompute_test.py',
+  'tests/benchmarks_sparse_scaling_test.py::WorkerTest',
+  'tests/trainer_test.py::JournalTest::test_same_steps',
   'tests/recompute_test.py::DynamicUnrollTest',
   'tests/export_test.py::ExportCommandTest',
   'tests/kernels_test.py::DNCEquivalenceTest',

@@ -9,6 +9,7 @@ import tensorflow as tf
 from dnc import controllers
 from dnc import dnc
 from dnc import model
+from dnc import sam
 from tests import oracles
 
 _ACCESS_CONFIG = dict(memory_size=6, word_size=4, num_reads=2, num_writes=1)
@@ -209,6 +210,51 @@ class ModelTest(tf.test.TestCase, parameterized.TestCase):
 # by tests/trainer_test.py, and these options change what is recomputed,
 # not how XLA compiles it.
 @pytest.mark.slow
+class JournalTest(tf.test.TestCase):
+  def test_embedding_and_backward_lstm_around_sam_as_without(self):
+    tf.random.set_seed(2)
+    core = sam.SAM(
+      dict(memory_size=6, word_size=4, num_reads=2, sparse_reads=2),
+      dict(hidden_size=6),
+      output_size=4,
+    )
+    wrapped = model.Model(
+      core,
+      vocabulary_size=7,
+      embedding_size=3,
+      backward=snt.LSTM(2),
+    )
+    words = tf.constant(np.random.RandomState(1).randint(0, 7, (_TIME, 2)))
+    wrapped.build()
+    runs = []
+    for journal in (False, True):
+      with tf.GradientTape() as tape:
+        outputs = wrapped(words, journal=journal)
+        loss = tf.reduce_sum(tf.sin(outputs))
+      gradients = tape.gradient(loss, wrapped.trainable_variables)
+      runs.append((outputs, gradients))
+    (expected, expected_gradients), (got, gradients) = runs
+    self.assertAllClose(expected, got, rtol=1e-6, atol=1e-6)
+    self.assertLen(gradients, len(wrapped.trainable_variables))
+    for e, g in zip(expected_gradients, gradients, strict=True):
+      self.assertAllClose(tf.convert_to_tensor(e), tf.convert_to_tensor(g))
+      self.assertGreater(np.abs(tf.convert_to_tensor(g)).max(), 0)
+
+  def test_refuses_bypass_dropout_and_recomputation(self):
+    core = sam.SAM(
+      dict(memory_size=6, word_size=4, num_reads=1, sparse_reads=2),
+      dict(hidden_size=6),
+      output_size=4,
+    )
+    wrapped = model.Model(core, bypass_dropout=0.5, bypass_size=6)
+    with self.assertRaisesRegex(ValueError, '--bypass_dropout=0'):
+      wrapped(_inputs(), journal=True)
+    with self.assertRaisesRegex(ValueError, 'exclude each other'):
+      model.unroll(core, _inputs(), recompute_chunk_length=2, journal=True)
+    with self.assertRaisesRegex(ValueError, 'not a DNC'):
+      model.unroll(_dnc(), _inputs(), journal=True)
+
+
 class CompiledRecomputeTest(tf.test.TestCase):
   def test_all_options_recompute_the_gradients_in_a_graph(self):
     _check_recompute(self, 'function')

@@ -138,6 +138,32 @@ class FlagsTest(absltest.TestCase):
           flags.FLAGS.unparse_flags()
           flags.FLAGS.mark_as_parsed()
 
+  def test_the_journal_is_refused_at_parsing_where_it_cannot_run(self):
+    sys.path.insert(0, _ROOT)
+    try:
+      importlib.import_module('train')  # Defines its flags on absl's FLAGS.
+    finally:
+      sys.path.remove(_ROOT)
+    self.addCleanup(absl_logging.set_verbosity, absl_logging.get_verbosity())
+    for extra, message in (
+      ((), r'not --memory_type=dnc\.'),
+      (('--memory_type=sam', '--recompute_chunk_length=-1'), 'exclude'),
+      (('--memory_type=sdnc', '--bypass_dropout=0.5'), 'bypass_dropout=0'),
+      (('--memory_type=sdnc',), None),
+    ):
+      with self.subTest(extra=extra):
+        try:
+          if message is None:
+            flags.FLAGS(['train.py', '--journal', *extra])
+            self.assertTrue(flags.FLAGS.journal)
+          else:
+            with self.assertRaisesRegex(flags.Error, message) as error:
+              flags.FLAGS(['train.py', '--journal', *extra])
+            self.assertIn('--journal', str(error.exception))
+        finally:
+          flags.FLAGS.unparse_flags()
+          flags.FLAGS.mark_as_parsed()
+
 
 class TrainingTest(absltest.TestCase):
   @pytest.mark.slow

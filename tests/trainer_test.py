@@ -7,6 +7,7 @@ import tensorflow as tf
 from dnc import config as config_lib
 from dnc import controllers
 from dnc import dnc
+from dnc import sam
 from dnc.tasks.babi import task as babi_task
 from dnc.tasks.repeat_copy import task as repeat_copy_task
 from dnc.train import trainer
@@ -65,6 +66,68 @@ class RecomputeTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, 'would draw other masks'):
       trainer.Trainer(task, core, 1e-4, 1e-10, 50, recompute_chunk_length=-1)
     trainer.Trainer(task, core, 1e-4, 1e-10, 50)  # Without recomputation.
+
+
+class JournalTest(tf.test.TestCase, parameterized.TestCase):
+  """The step through `dnc.sparse_journal` is the step without it."""
+
+  # In graphs: the journaled unroll under XLA is checked on its own
+  # (tests/sparse_journal_test.py), and compiling two SAM trainers with XLA
+  # took 47 s of the suite.
+  @parameterized.parameters(
+    ('sam', 'function', False),
+    ('sdnc', 'function', True),
+  )
+  def test_same_steps_as_without_the_journal(self, kind, mode, carried):
+    sparse = dict(memory_type=kind, sparse_reads=2, num_read_heads=2)
+    if kind == 'sdnc':
+      sparse['link_sparsity'] = 2
+    runs = []
+    for journal in (False, True):
+      config = dict(_CONFIG, **sparse, journal=journal)
+      train = repeat_copy_task.make_trainer(config, seed=3, compile_mode=mode)
+      if carried:  # unroll_from: the state carried from the last batch.
+        train.carried = trainer.CarriedState(train.core, 3)
+      train.build()
+      initial = [v.numpy() for v in train.core.trainable_variables]
+      loss = float(train.run_step()[0])  # One step: XLA compiles it once.
+      runs.append((loss, [v.numpy() for v in train.core.trainable_variables]))
+    (full_loss, full_weights), (loss, weights) = runs
+    self.assertAllClose(full_loss, loss, rtol=1e-5)
+    self.assertNotAllClose(initial, weights)  # It trained.
+    for expected, value in zip(full_weights, weights, strict=True):
+      self.assertAllClose(expected, value, rtol=1e-4, atol=1e-6)
+
+  @parameterized.named_parameters(
+    ('dense_dnc', dict(memory_type='dnc'), 'is for SAM and the SDNC'),
+    (
+      'recomputation',
+      dict(memory_type='sam', recompute_chunk_length=-1),
+      'exclude each other',
+    ),
+    (
+      'bypass_dropout',
+      dict(memory_type='sam', bypass_dropout=0.5),
+      '--bypass_dropout=0',
+    ),
+  )
+  def test_refusals(self, options, message):
+    config = dict(_CONFIG, sparse_reads=2, journal=True, **options)
+    with self.assertRaisesRegex(config_lib.ConfigError, '--journal') as error:
+      repeat_copy_task.make_trainer(config, seed=0, compile_mode='eager')
+    self.assertRegex(str(error.exception), message)
+    self.assertNotIn('\n', str(error.exception))  # One line.
+
+  def test_refuses_a_core_with_dropout_in_its_step(self):
+    task = repeat_copy_task.RepeatCopyTask(repeat_copy_task.DEFAULTS)
+    core = sam.SAM(
+      dict(memory_size=4, word_size=3, num_reads=1, sparse_reads=2),
+      controller=controllers.DeepLSTM([4, 4], dropout_rate=0.1),
+      output_size=task.output_size,
+    )
+    with self.assertRaisesRegex(config_lib.ConfigError, 'without dropout'):
+      trainer.Trainer(task, core, 1e-4, 1e-10, 50, journal=True)
+    trainer.Trainer(task, core, 1e-4, 1e-10, 50)  # Without the journal.
 
 
 _MODEL = dict(

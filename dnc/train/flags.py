@@ -16,6 +16,7 @@ import importlib.util
 from absl import flags
 
 from dnc import config as config_lib
+from dnc import model as model_lib
 
 # The model's fields that are flags: a checkpoint resumes (or is evaluated)
 # only with the values it was made with. The default LSTM's other options
@@ -251,6 +252,35 @@ def define_run_flags(
     'recomputes each chunk in the backward pass (same gradients, about a '
     'third more compute); -1 takes K = ceil(sqrt(length)).',
     lower_bound=-1,
+  )
+  flags.DEFINE_boolean(
+    'journal',
+    False,
+    'For --memory_type=sam or sdnc: backpropagate through a journal of the '
+    'rows each step writes (dnc.sparse_journal) instead of keeping every '
+    "step's memory [batch, N, W] (same gradients, one more forward pass "
+    'of each step; the SDNC still keeps its link rows, N x K_L). Needs '
+    '--recompute_chunk_length=0 and --bypass_dropout=0.',
+  )
+
+  def check_journal(values):
+    # Refused at parsing, before anything is built (define_model_flags
+    # defines --memory_type and --bypass_dropout first).
+    if not values['journal']:
+      return True
+    refusal = model_lib.journal_refusal(
+      sparse=values['memory_type'] != 'dnc',
+      recompute_chunk_length=values['recompute_chunk_length'],
+      bypass_dropout=values['bypass_dropout'],
+      core_name=f'--memory_type={values["memory_type"]}',
+    )
+    if refusal:
+      raise flags.ValidationError(refusal)
+    return True
+
+  flags.register_multi_flags_validator(
+    ['journal', 'recompute_chunk_length', 'memory_type', 'bypass_dropout'],
+    check_journal,
   )
   flags.DEFINE_enum(
     'mode',

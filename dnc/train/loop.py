@@ -602,6 +602,7 @@ def run(
       compile_mode=compile_mode,
       recompute_chunk_length=flag_values.recompute_chunk_length,
       strategy=strategy,
+      journal=flag_values.journal,
     )
     config = _run_config(model_config, task)
     return train(task, trainer, config, flag_values)

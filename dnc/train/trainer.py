@@ -21,6 +21,7 @@ from dnc import config as config_lib
 from dnc import controllers
 from dnc import model as model_lib
 from dnc import recompute
+from dnc import sparse_journal
 from dnc.tasks import base as task_lib
 from dnc.train import rmsprop
 
@@ -47,6 +48,7 @@ def unroll(
   core: snt.RNNCore | model_lib.Model,
   inputs: tf.Tensor,
   recompute_chunk_length: int = 0,
+  journal: bool = False,
 ) -> tf.Tensor:
   """Logits `[T, B, output_size]` of a model's inputs.
 
@@ -58,10 +60,15 @@ def unroll(
       `snt.dynamic_unroll` does, keeping every step; K > 0 to keep only the
       state every K steps and recompute the chunks in the backward pass
       (`dnc.recompute`); -1 for K = ceil(sqrt(T)).
+    journal: for a SAM or SDNC core, with `recompute_chunk_length` 0:
+      backpropagate through `dnc.sparse_journal.dynamic_unroll`, which keeps
+      the rows each step writes instead of each step's memory `[B, N, W]`
+      (still O(N) a step for the last access times, and O(N K_L) for the
+      SDNC's link rows); see `dnc.model.unroll`.
   """
   if isinstance(core, model_lib.Model):
-    return core(inputs, recompute_chunk_length)
-  return model_lib.unroll(core, inputs, recompute_chunk_length)
+    return core(inputs, recompute_chunk_length, journal)
+  return model_lib.unroll(core, inputs, recompute_chunk_length, journal)
 
 
 def unroll_from(
@@ -69,6 +76,7 @@ def unroll_from(
   inputs: tf.Tensor,
   initial_state: Any,
   recompute_chunk_length: int = 0,
+  journal: bool = False,
 ) -> tuple[tf.Tensor, Any]:
   """Logits `[T, B, output_size]` and the final state of an RNN core's
   unroll from `initial_state` (`unroll` starts from zeros).
@@ -77,11 +85,14 @@ def unroll_from(
     core: an RNN core (not a `dnc.model.Model`).
     inputs: `[T, B, input_size]`.
     initial_state: the core's state for a batch of B.
-    recompute_chunk_length: as for `unroll`.
+    recompute_chunk_length, journal: as for `unroll`.
 
   Returns:
     The outputs `[T, B, output_size]` and the state after the last step.
   """
+  if journal:
+    model_lib.check_journal(core, recompute_chunk_length)
+    return sparse_journal.dynamic_unroll(core, inputs, initial_state)
   if recompute_chunk_length == 0:
     return snt.dynamic_unroll(core, inputs, initial_state)
   chunk_length = recompute_chunk_length if recompute_chunk_length > 0 else None
@@ -185,6 +196,7 @@ class Trainer:
     compile_mode: str = 'xla',
     recompute_chunk_length: int = 0,
     strategy: tf.distribute.Strategy | None = None,
+    journal: bool = False,
   ):
     """Builds everything; variables are made by `build` or the first step.
 
@@ -202,11 +214,21 @@ class Trainer:
         (`dnc.train.distribute.make_strategy`) to train data-parallel under,
         whose scope the variables are made in (by `build`); None: the
         default strategy, one device.
+      journal: backpropagate a SAM or SDNC core through the journal of its
+        sparse writes (`dnc.sparse_journal`) instead of every step's memory
+        (see `unroll`). Refused (`dnc.config.ConfigError`, before anything
+        is built) for a dense DNC, a core with dropout in its step, bypass
+        dropout, or with `recompute_chunk_length` other than 0.
     """
     if compile_mode not in COMPILE_MODES:
       raise ValueError(
         f'`compile_mode` must be one of {COMPILE_MODES}, got {compile_mode!r}.'
       )
+    if journal:
+      try:
+        model_lib.check_journal(core, recompute_chunk_length)
+      except ValueError as e:
+        raise config_lib.ConfigError(str(e)) from None
     self.task = task
     self.core = core
     self.strategy = strategy or tf.distribute.get_strategy()
@@ -238,6 +260,7 @@ class Trainer:
         'masks. (The bypass dropout of `dnc.model.Model` draws its masks '
         'before the unroll and recomputes.)'
       )
+    self._journal = bool(journal)
     self._recompute_chunk_length = recompute_chunk_length
     self._max_grad_norm = max_grad_norm
     self.carried = None
@@ -267,18 +290,18 @@ class Trainer:
           self._loss_and_gradients,
           jit_compile=jit_compile,
           autograph=False,
-          reduce_retracing=not recompute_chunk_length,
+          reduce_retracing=not (recompute_chunk_length or journal),
         )
         jit_compile = False
       # Batches of other lengths (bAbI's buckets) share one trace from the
       # second length on, with the time dimension left unknown (XLA still
-      # compiles each length it runs). Recomputation needs the number of
-      # steps when traced, so it keeps one trace per length.
+      # compiles each length it runs). Recomputation and the journal need
+      # the number of steps when traced, so they keep one trace per length.
       self.train_step = tf.function(
         self._train_step,
         jit_compile=jit_compile,
         autograph=False,
-        reduce_retracing=not recompute_chunk_length,
+        reduce_retracing=not (recompute_chunk_length or journal),
       )
       self.forward_step = tf.function(
         self._forward_step,
@@ -297,13 +320,16 @@ class Trainer:
     inputs = model_inputs(self.core, self.task, data.observations)
     with controllers.training(self.core), tf.GradientTape() as tape:
       if self.carried is None:
-        logits = unroll(self.core, inputs, self._recompute_chunk_length)
+        logits = unroll(
+          self.core, inputs, self._recompute_chunk_length, self._journal
+        )
       else:
         logits, final_state = unroll_from(
           self.core,
           inputs,
           self.carried.read(),
           self._recompute_chunk_length,
+          self._journal,
         )
       loss = self.task.cost(logits, data.target, data.mask)
       if weight is not None:

@@ -265,4 +265,5 @@ def make_trainer(
     compile_mode=compile_mode,
     recompute_chunk_length=config.get('recompute_chunk_length', 0),
     strategy=strategy,
+    journal=config.get('journal', False),
   )
