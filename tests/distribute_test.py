@@ -96,7 +96,6 @@ class MirroredStepTest(tf.test.TestCase, parameterized.TestCase):
   # The SDNC's sparse state (indices as floats, last-access times) splits
   # over the replicas as the DNC's does.
   @parameterized.parameters(
-    ('repeat_copy', 'function'),
     ('repeat_copy', 'xla'),
     ('babi', 'function'),
     ('repeat_copy', 'function', 'sdnc'),

@@ -108,7 +108,7 @@ class FlagsTest(absltest.TestCase):
     self.assertNotIn('Traceback', output)
     self.assertFalse(os.path.exists(directory))
 
-  def test_every_bad_flag_is_named(self):
+  def _define_train_flags(self):
     sys.path.insert(0, _ROOT)
     try:
       importlib.import_module('train')  # Defines its flags on absl's FLAGS.
@@ -116,6 +116,9 @@ class FlagsTest(absltest.TestCase):
       sys.path.remove(_ROOT)
     # Parsing sets absl's verbosity (and its logger's level); put it back.
     self.addCleanup(absl_logging.set_verbosity, absl_logging.get_verbosity())
+
+  def test_every_bad_flag_is_named(self):
+    self._define_train_flags()
     for flag, message in (
       ('--memory_size=0', 'memory_size'),
       ('--num_read_heads=-1', 'num_read_heads'),
@@ -139,12 +142,7 @@ class FlagsTest(absltest.TestCase):
           flags.FLAGS.mark_as_parsed()
 
   def test_the_journal_is_refused_at_parsing_where_it_cannot_run(self):
-    sys.path.insert(0, _ROOT)
-    try:
-      importlib.import_module('train')  # Defines its flags on absl's FLAGS.
-    finally:
-      sys.path.remove(_ROOT)
-    self.addCleanup(absl_logging.set_verbosity, absl_logging.get_verbosity())
+    self._define_train_flags()
     for extra, message in (
       ((), r'not --memory_type=dnc\.'),
       (('--memory_type=sam', '--recompute_chunk_length=-1'), 'exclude'),
