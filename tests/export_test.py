@@ -19,7 +19,6 @@ import tempfile
 import textwrap
 
 from absl.testing import absltest
-from absl.testing import parameterized
 import numpy as np
 import pytest
 import sonnet as snt
@@ -37,37 +36,39 @@ from tests import shared_data
 _INPUT_SIZE = 4
 _SHAPES = ((3, 2), (3, 5), (6, 2), (6, 5))  # (time, batch_size)
 
-# Run in a fresh process: reloads the model, runs it on the saved inputs and
-# writes the outputs, the gradients and the loss after one step of SGD.
+# Run in one fresh process for all the models: reloads each, runs it on the
+# saved inputs and writes the outputs, the gradients and the loss after one
+# step of SGD.
 _RELOAD = textwrap.dedent(
   """
   import json, sys
   import numpy as np
   import tensorflow as tf
 
-  export_dir, data_path, result_path = sys.argv[1:]
-  model = tf.saved_model.load(export_dir)
+  data_path, *jobs = sys.argv[1:]
   data = np.load(data_path)
-  result = {}
-  for key in sorted(k for k in data if k.startswith('inputs/')):
-    inputs = tf.constant(data[key])
-    loss_weights = tf.constant(data['loss_weights/' + key[len('inputs/'):]])
-    with tf.GradientTape() as tape:
-      tape.watch(inputs)
-      outputs = model.run(inputs)
-      loss = tf.reduce_sum(outputs * loss_weights)
-    grads = tape.gradient(loss, [inputs, *model.weights])
-    name = key[len('inputs/'):]
-    result['outputs/' + name] = outputs.numpy()
-    for i, grad in enumerate(grads):
-      result[f'grads/{name}/{i}'] = tf.convert_to_tensor(grad).numpy()
-    if name == '6x5':  # Fine-tuning: one step of SGD lowers the loss.
-      for variable, grad in zip(model.weights, grads[1:]):
-        variable.assign_sub(1e-3 * tf.convert_to_tensor(grad))
-      result['loss_before'] = loss.numpy()
-      result['loss_after'] = tf.reduce_sum(
-        model.run(inputs) * loss_weights).numpy()
-  np.savez(result_path, **result)
+  for export_dir, result_path in zip(jobs[::2], jobs[1::2]):
+    model = tf.saved_model.load(export_dir)
+    result = {}
+    for key in sorted(k for k in data if k.startswith('inputs/')):
+      inputs = tf.constant(data[key])
+      loss_weights = tf.constant(data['loss_weights/' + key[len('inputs/'):]])
+      with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = model.run(inputs)
+        loss = tf.reduce_sum(outputs * loss_weights)
+      grads = tape.gradient(loss, [inputs, *model.weights])
+      name = key[len('inputs/'):]
+      result['outputs/' + name] = outputs.numpy()
+      for i, grad in enumerate(grads):
+        result[f'grads/{name}/{i}'] = tf.convert_to_tensor(grad).numpy()
+      if name == '6x5':  # Fine-tuning: one step of SGD lowers the loss.
+        for variable, grad in zip(model.weights, grads[1:]):
+          variable.assign_sub(1e-3 * tf.convert_to_tensor(grad))
+        result['loss_before'] = loss.numpy()
+        result['loss_after'] = tf.reduce_sum(
+          model.run(inputs) * loss_weights).numpy()
+    np.savez(result_path, **result)
   print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'dnc')))
   """
 )
@@ -125,20 +126,26 @@ def _feed_forward_core():
 
 # Each test traces, saves and reloads (in another process): 20-30 s here.
 @pytest.mark.slow
-class ExportTest(tf.test.TestCase, parameterized.TestCase):
+class ExportTest(tf.test.TestCase):
   def _save(self, model):
     export_dir = os.path.join(self.create_tempdir().full_path, 'model')
     tf.saved_model.save(model, export_dir)  # Default SaveOptions.
     return export_dir
 
-  def _reload_elsewhere(self, export_dir, data):
+  def _reload_elsewhere(self, export_dirs, data):
+    """Results of `_RELOAD` for each of `export_dirs`, all in one process."""
     tmp = self.create_tempdir().full_path
     data_path = os.path.join(tmp, 'data.npz')
-    result_path = os.path.join(tmp, 'result.npz')
+    result_paths = [
+      os.path.join(tmp, f'result{i}.npz') for i in range(len(export_dirs))
+    ]
     np.savez(data_path, **data)
+    jobs = [
+      x for pair in zip(export_dirs, result_paths, strict=True) for x in pair
+    ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
     process = subprocess.run(
-      [sys.executable, '-c', _RELOAD, export_dir, data_path, result_path],
+      [sys.executable, '-c', _RELOAD, data_path, *jobs],
       capture_output=True,
       text=True,
       timeout=300,
@@ -147,42 +154,55 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
     )
     self.assertEqual(process.returncode, 0, process.stderr[-3000:])
     self.assertEqual(json.loads(process.stdout.strip().splitlines()[-1]), [])
-    return np.load(result_path)
+    return [np.load(path) for path in result_paths]
 
-  @parameterized.named_parameters(
-    ('default', _default_core),
-    ('feed_forward', _feed_forward_core),
-    ('sdnc', _sdnc_core),
-  )
-  def test_reloaded_elsewhere_reproduces_outputs_and_gradients(self, make):
-    tf.random.set_seed(0)
-    model = _Exported(make())
+  def test_reloaded_elsewhere_reproduces_outputs_and_gradients(self):
+    # Three cores (the default DNC, a feed-forward controller, the SDNC
+    # with every sparse part), reloaded in one process: one start of
+    # TensorFlow instead of three.
+    makes = {
+      'default': _default_core,
+      'feed_forward': _feed_forward_core,
+      'sdnc': _sdnc_core,
+    }
     rng = np.random.RandomState(0)
-    data, expected = {}, {}
+    data = {}
     for time, batch_size in _SHAPES:
       name = f'{time}x{batch_size}'
-      inputs = tf.constant(rng.randn(time, batch_size, _INPUT_SIZE), tf.float32)
-      loss_weights = rng.randn(time, batch_size, 3).astype(np.float32)
-      with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        outputs = model.run(inputs)
-        loss = tf.reduce_sum(outputs * loss_weights)
-      expected[name] = (outputs, tape.gradient(loss, [inputs, *model.weights]))
-      data['inputs/' + name] = inputs.numpy()
-      data['loss_weights/' + name] = loss_weights
+      inputs = rng.randn(time, batch_size, _INPUT_SIZE)
+      data['inputs/' + name] = inputs.astype(np.float32)
+      loss_weights = rng.randn(time, batch_size, 3)
+      data['loss_weights/' + name] = loss_weights.astype(np.float32)
+    models, expected = {}, {}
+    for kind, make in makes.items():
+      tf.random.set_seed(0)
+      models[kind] = model = _Exported(make())
+      expected[kind] = {}
+      for name in (f'{time}x{batch_size}' for time, batch_size in _SHAPES):
+        inputs = tf.constant(data['inputs/' + name])
+        with tf.GradientTape() as tape:
+          tape.watch(inputs)
+          outputs = model.run(inputs)
+          loss = tf.reduce_sum(outputs * data['loss_weights/' + name])
+        grads = tape.gradient(loss, [inputs, *model.weights])
+        expected[kind][name] = (outputs, grads)
 
-    result = self._reload_elsewhere(self._save(model), data)
-    for name, (outputs, grads) in expected.items():
-      with self.subTest(shape=name):
-        self.assertAllClose(result['outputs/' + name], outputs, atol=1e-6)
-        self.assertLen(grads, 1 + len(model.weights))
-        for i, grad in enumerate(grads):
-          grad = tf.convert_to_tensor(grad)
-          self.assertGreater(np.abs(grad).max(), 0)
-          self.assertAllClose(
-            result[f'grads/{name}/{i}'], grad, atol=1e-5, rtol=1e-5
-          )
-    self.assertLess(result['loss_after'], result['loss_before'])
+    results = self._reload_elsewhere(
+      [self._save(models[kind]) for kind in makes], data
+    )
+    for kind, result in zip(makes, results, strict=True):
+      for name, (outputs, grads) in expected[kind].items():
+        with self.subTest(core=kind, shape=name):
+          self.assertAllClose(result['outputs/' + name], outputs, atol=1e-6)
+          self.assertLen(grads, 1 + len(models[kind].weights))
+          for i, grad in enumerate(grads):
+            grad = tf.convert_to_tensor(grad)
+            self.assertGreater(np.abs(grad).max(), 0)
+            self.assertAllClose(
+              result[f'grads/{name}/{i}'], grad, atol=1e-5, rtol=1e-5
+            )
+      with self.subTest(core=kind):
+        self.assertLess(result['loss_after'], result['loss_before'])
 
   def test_fast_kernels_save_with_default_options_and_reload_outputs(self):
     # The speed kernels' custom gradients are saved too (no captured
@@ -241,25 +261,30 @@ _RELOAD_WITHOUT_DNC = textwrap.dedent(
       for key, v in outputs.items()
     }
 
-  export_dir, data_path, result_path = sys.argv[1:]
-  model = tf.saved_model.load(export_dir)
-  data = np.load(data_path)
-  result = {}
-  serve = model.signatures['serving_default']
-  for key, value in arrays(serve(inputs=tf.constant(data['inputs']))).items():
-    result['serve/' + key] = value
-  if 'words' in data:
-    words = model.signatures['words']
-    for key, value in arrays(words(words=tf.constant(data['words']))).items():
-      result['words/' + key] = value
-    result['vocabulary'] = arrays(model.signatures['vocabulary']())['words']
-    try:
-      words(words=tf.constant([['-', 'zyzzyva']]))
-    except tf.errors.InvalidArgumentError as e:
-      result['unknown_word_error'] = np.array(e.message)
-  np.savez(result_path, **result)
+  def reload(export_dir, data_path, result_path):
+    model = tf.saved_model.load(export_dir)
+    data = np.load(data_path)
+    result = {}
+    serve = model.signatures['serving_default']
+    for key, value in arrays(serve(inputs=tf.constant(data['inputs']))).items():
+      result['serve/' + key] = value
+    if 'words' in data:
+      words = model.signatures['words']
+      for key, value in arrays(words(words=tf.constant(data['words']))).items():
+        result['words/' + key] = value
+      result['vocabulary'] = arrays(model.signatures['vocabulary']())['words']
+      try:
+        words(words=tf.constant([['-', 'zyzzyva']]))
+      except tf.errors.InvalidArgumentError as e:
+        result['unknown_word_error'] = np.array(e.message)
+    np.savez(result_path, **result)
+    return sorted(v.name for v in model.weights)
+
+  # Triples of arguments: export_dir, data_path, result_path.
+  args = sys.argv[1:]
+  weights = [reload(*args[i:i + 3]) for i in range(0, len(args), 3)]
   print(json.dumps({
-    'weights': sorted(v.name for v in model.weights),
+    'weights': weights,
     'dnc_modules': sorted(m for m in sys.modules if m.split('.')[0] == 'dnc'),
     'repository_on_path': any(
       p and __import__('os').path.isfile(p + '/dnc/export.py')
@@ -368,6 +393,7 @@ class ExportCommandTest(tf.test.TestCase):
     os.makedirs(cls.in_use)
     with open(os.path.join(cls.in_use, 'keep.txt'), 'w') as f:
       f.write('mine')
+    cls.reloaded_kinds = []
     rng = np.random.RandomState(0)
     words = _babi_words(cls.vocabulary)
     ids = np.vectorize(cls.vocabulary.index)(words)
@@ -406,40 +432,37 @@ class ExportCommandTest(tf.test.TestCase):
         'export/repeat_copy',
         _export_command(cls.runs['repeat_copy'], cls.exports['repeat_copy']),
       )
+      reloads = []  # Both exports reloaded in one process.
       for kind in ('babi', 'repeat_copy'):
         ((code, output),) = processes.finish(f'export/{kind}')
         if code != 0:
           continue  # The test of the export says so.
         processes.start(f'cli/{kind}', _saved_model_cli(cls.exports[kind]))
-        # `python -I` from an empty directory: no PYTHONPATH, no cwd.
         reload_dir = os.path.join(cls.tmp, 'reload', kind)
         os.makedirs(reload_dir)
         np.savez(
           os.path.join(reload_dir, 'data.npz'),
           **{k: v for k, v in cls.data[kind].items() if k != 'ids'},
         )
+        cls.reloaded_kinds.append(kind)
+        reloads += [
+          cls.exports[kind],
+          os.path.join(reload_dir, 'data.npz'),
+          os.path.join(reload_dir, 'result.npz'),
+        ]
+      if reloads:
+        # `python -I` from an empty directory: no PYTHONPATH, no cwd.
+        reload_dir = os.path.join(cls.tmp, 'reload')
         processes.start(
-          f'reload/{kind}',
-          [
-            sys.executable,
-            '-I',
-            '-c',
-            _RELOAD_WITHOUT_DNC,
-            cls.exports[kind],
-            os.path.join(reload_dir, 'data.npz'),
-            os.path.join(reload_dir, 'result.npz'),
-          ],
+          'reload',
+          [sys.executable, '-I', '-c', _RELOAD_WITHOUT_DNC, *reloads],
           cwd=reload_dir,
           env=reload_env,
         )
       processes.finish(
         'export/in_use',
-        *(
-          f'{step}/{kind}'
-          for kind in ('babi', 'repeat_copy')
-          if processes.results[f'export/{kind}'][0] == 0
-          for step in ('cli', 'reload')
-        ),
+        *(f'cli/{kind}' for kind in cls.reloaded_kinds),
+        *(['reload'] if reloads else []),
       )
     cls.results = processes.results
 
@@ -456,13 +479,12 @@ class ExportCommandTest(tf.test.TestCase):
 
   def _reloaded(self, kind):
     """What the signatures returned in the process without `dnc`."""
-    report = json.loads(self._result(f'reload/{kind}').strip().splitlines()[-1])
+    report = json.loads(self._result('reload').strip().splitlines()[-1])
     self.assertEqual(report['dnc_modules'], [])
     self.assertFalse(report['repository_on_path'])
     core = restore.load(self.runs[kind]).core
-    self.assertEqual(
-      report['weights'], sorted(v.name for v in core.trainable_variables)
-    )
+    weights = report['weights'][self.reloaded_kinds.index(kind)]
+    self.assertEqual(weights, sorted(v.name for v in core.trainable_variables))
     result_path = os.path.join(self.tmp, 'reload', kind, 'result.npz')
     return dict(np.load(result_path))
 
