@@ -87,6 +87,13 @@ def dynamic_unroll(
   """
   if not isinstance(core, sam.SAM):
     raise TypeError(f'`core` must be a dnc.SAM or SDNC, got {type(core)}.')
+  input_sequence = tf.convert_to_tensor(input_sequence)
+  shape = input_sequence.shape
+  if shape.rank != 3 or None in shape[:2]:
+    raise ValueError(
+      '`input_sequence` must be [num_steps, batch_size, input_size] with '
+      f'the steps and the batch known when traced, got shape {shape}.'
+    )
   if (
     isinstance(chunk_length, bool)
     or not isinstance(chunk_length, int)
@@ -95,13 +102,6 @@ def dynamic_unroll(
     raise ValueError(
       '`chunk_length` must be an int >= 0 (0: every step kept), got '
       f'{chunk_length!r}.'
-    )
-  input_sequence = tf.convert_to_tensor(input_sequence)
-  shape = input_sequence.shape
-  if shape.rank != 3 or None in shape[:2]:
-    raise ValueError(
-      '`input_sequence` must be [num_steps, batch_size, input_size] with '
-      f'the steps and the batch known when traced, got shape {shape}.'
     )
   sparse_states = (
     sparse_access.SparseAccessState,
