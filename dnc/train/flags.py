@@ -250,7 +250,8 @@ def define_run_flags(
     'Backpropagation through the unroll: 0 keeps every step (memory grows '
     'with batch x length); K > 0 keeps the state every K steps and '
     'recomputes each chunk in the backward pass (same gradients, about a '
-    'third more compute); -1 takes K = ceil(sqrt(length)).',
+    'third more compute); -1 takes K = ceil(sqrt(length)). With --journal, '
+    'the same for the state besides the memory (dnc.sparse_journal).',
     lower_bound=-1,
   )
   flags.DEFINE_boolean(
