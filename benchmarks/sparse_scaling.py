@@ -26,7 +26,10 @@ The variants:
   backpropagated through the journal of its sparse writes
   (`dnc.sparse_journal`, `--journal`): no M_t kept per step, only the rows
   it writes; what stays O(N) per step is the rest of its state (the last
-  access times, the precedence and the sparse link's rows, O(N K_L)).
+  access times, the precedence and the sparse link's rows, O(N K_L));
+- `sdnc_chunks`: the same, with that rest kept only every C = ceil(sqrt(T))
+  steps and recomputed in chunks from the journal
+  (`--recompute_chunk_length=-1` with `--journal`): O((T / C + C) N K_L).
 
 A point "does not fit" when the lower bound `kept_bytes` of what
 backpropagation keeps (the per-step state above, 4 bytes a number)
@@ -41,17 +44,32 @@ against N (`--output`).
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
 
 from benchmarks import common
 
+_NO_CHUNKS = dict(recompute_chunk_length=0)
 VARIANTS = {
-  'dnc': dict(memory_type='dnc', link_sparsity=0, journal=False),
-  'dnc_sparse_link': dict(memory_type='dnc', link_sparsity=8, journal=False),
+  'dnc': dict(memory_type='dnc', link_sparsity=0, journal=False, **_NO_CHUNKS),
+  'dnc_sparse_link': dict(
+    memory_type='dnc', link_sparsity=8, journal=False, **_NO_CHUNKS
+  ),
   'sdnc': dict(
-    memory_type='sdnc', sparse_reads=8, link_sparsity=8, journal=True
+    memory_type='sdnc',
+    sparse_reads=8,
+    link_sparsity=8,
+    journal=True,
+    **_NO_CHUNKS,
+  ),
+  'sdnc_chunks': dict(
+    memory_type='sdnc',
+    sparse_reads=8,
+    link_sparsity=8,
+    journal=True,
+    recompute_chunk_length=-1,  # ceil(sqrt(T)).
   ),
 }
 _MEMORY_SIZES = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
@@ -70,7 +88,11 @@ def kept_bytes(
   sparse link, M_t and the link's K_L values and indices per row
   (2 N K_L); the SDNC with the journal, the link's rows (2 N K_L) but not
   M_t. (That the SDNC keeps its link's rows each step is what bounds it:
-  O(N K_L), not O(K W).)
+  O(N K_L), not O(K W).) With chunks of C steps (`sdnc_chunks`) the SDNC
+  keeps its usage, precedence and link rows at ceil(T / C) chunk starts,
+  and for the chunk being backpropagated at C steps, instead of at T
+  steps; the journal's rows, O(T K W), do not grow with N and are not
+  counted.
 
   Args:
     variant: a key of `VARIANTS`.
@@ -85,9 +107,18 @@ def kept_bytes(
       'dnc': n * n + n * w,
       'dnc_sparse_link': n * w + 2 * n * k,
       'sdnc': 2 * n * k,
+      'sdnc_chunks': 2 * n * k,
     }[variant]
   )
-  return 4 * per_step * batch_size * steps
+  chunk_length = VARIANTS[variant]['recompute_chunk_length']
+  if chunk_length == -1:
+    # `dnc.model.journal_chunk_length`'s ceil(sqrt(T)), without importing
+    # TensorFlow into the parent process.
+    chunk_length = math.isqrt(steps - 1) + 1
+  kept_steps = steps
+  if chunk_length:
+    kept_steps = -(-steps // chunk_length) + chunk_length
+  return 4 * per_step * batch_size * kept_steps
 
 
 def config_for(variant: str, args: argparse.Namespace, n: int) -> dict:
@@ -107,7 +138,8 @@ def worker(config: dict, steps: int) -> dict:
   """Compile time, median step time, loss and peak memory of one point.
 
   Args:
-    config: `ModelConfig` fields, `journal`, `batch_size` and `time_steps`.
+    config: `ModelConfig` fields, `journal`, `recompute_chunk_length`,
+      `batch_size` and `time_steps`.
     steps: timed steps after the first (compiling) call and one warm-up.
   """
   import numpy as np
@@ -119,6 +151,7 @@ def worker(config: dict, steps: int) -> dict:
 
   config = dict(config)
   journal = config.pop('journal')
+  chunk_length = config.pop('recompute_chunk_length')
   batch_size, time_steps = config.pop('batch_size'), config.pop('time_steps')
   tf.random.set_seed(0)
   core = config_lib.make_core(
@@ -140,7 +173,7 @@ def worker(config: dict, steps: int) -> dict:
   @tf.function(jit_compile=True, autograph=False)
   def train_step(inputs, targets):
     with tf.GradientTape() as tape:
-      logits = trainer_lib.unroll(core, inputs, journal=journal)
+      logits = trainer_lib.unroll(core, inputs, chunk_length, journal)
       loss = tf.reduce_mean(
         tf.nn.sigmoid_cross_entropy_with_logits(targets, logits)
       )

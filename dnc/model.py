@@ -24,9 +24,10 @@ the model owns (and checkpoints), and enter each step as an input of the
 core, so that
 `dnc.recompute` runs a chunk again with the masks it ran with first; the
 backward LSTM is unrolled (and recomputed) like the DNC. With `journal`,
-a SAM or SDNC core is backpropagated through `dnc.sparse_journal` (the
-backward LSTM as `snt.dynamic_unroll` does: it keeps O(T B H), no memory);
-bypass dropout then is refused, as the journal reruns the bare core.
+a SAM or SDNC core is backpropagated through `dnc.sparse_journal`, in
+chunks recomputed from its journal with `recompute_chunk_length` (the
+backward LSTM as `unroll` does without the journal); bypass dropout then
+is refused, as the journal reruns the bare core.
 """
 
 import sonnet as snt
@@ -55,20 +56,26 @@ def unroll(
       `snt.dynamic_unroll` does, keeping every step; K > 0 to keep only the
       state every K steps and recompute the chunks in the backward pass
       (`dnc.recompute`); -1 for K = ceil(sqrt(T)).
-    journal: for a `dnc.SAM` or `dnc.SDNC` core (with
-      `recompute_chunk_length` 0), backpropagate through
+    journal: for a `dnc.SAM` or `dnc.SDNC` core, backpropagate through
       `dnc.sparse_journal.dynamic_unroll`: it keeps the rows each step
-      writes instead of each step's memory `[B, N, W]`. T and B must be
-      known when traced.
+      writes instead of each step's memory `[B, N, W]`, and with
+      `recompute_chunk_length` K (or -1) the state without the memory only
+      every K steps (`journal_chunk_length`). T and B must be known when
+      traced.
 
   Returns:
     The outputs, `[T, B, output_size]`.
   """
   if journal:
-    check_journal(core, recompute_chunk_length)
+    check_journal(core)
     # A static batch size: the journal is sized by it when traced.
     initial_state = core.initial_state(inputs.shape[1])
-    outputs, _ = sparse_journal.dynamic_unroll(core, inputs, initial_state)
+    outputs, _ = sparse_journal.dynamic_unroll(
+      core,
+      inputs,
+      initial_state,
+      journal_chunk_length(recompute_chunk_length, inputs.shape[0]),
+    )
     return outputs
   initial_state = core.initial_state(tf.shape(inputs)[1])
   if recompute_chunk_length == 0:
@@ -83,10 +90,37 @@ def unroll(
   return outputs
 
 
+def journal_chunk_length(recompute_chunk_length: int, num_steps: int) -> int:
+  """The `chunk_length` of `dnc.sparse_journal.dynamic_unroll` that the
+  unroll's `recompute_chunk_length` asks for.
+
+  The one flag means the same with and without the journal: 0 keeps every
+  step's state (with the journal, every step's state without the memory);
+  K > 0 keeps it every K steps and recomputes the chunks; -1 takes
+  K = ceil(sqrt(T)).
+
+  Args:
+    recompute_chunk_length: -1, 0 or K > 0.
+    num_steps: T, known when traced (`dnc.sparse_journal` refuses it
+      unknown).
+  """
+  if (
+    isinstance(recompute_chunk_length, bool)
+    or not isinstance(recompute_chunk_length, int)
+    or recompute_chunk_length < -1
+  ):
+    raise ValueError(
+      '`recompute_chunk_length` must be -1, 0 or a positive int, got '
+      f'{recompute_chunk_length!r}.'
+    )
+  if recompute_chunk_length == -1 and num_steps is not None:
+    return recompute.default_chunk_length(num_steps)
+  return recompute_chunk_length
+
+
 def journal_refusal(
   *,
   sparse: bool,
-  recompute_chunk_length: int = 0,
   bypass_dropout: float = 0.0,
   step_dropout: bool = False,
   core_name: str = 'a DNC',
@@ -94,22 +128,16 @@ def journal_refusal(
   """Why a model cannot be unrolled with `journal=True`, in one line; or None.
 
   The one place for the rules, shared by `check_journal` and the scripts'
-  flag validation (`dnc.train.flags`).
+  flag validation (`dnc.train.flags`). Recomputation
+  (`recompute_chunk_length`) is no reason: with the journal it recomputes
+  the state without the memory in chunks (`dnc.sparse_journal`).
 
   Args:
     sparse: whether the core is a SAM or an SDNC.
-    recompute_chunk_length: the unroll's; the journal replaces recomputation
-      (each step is already run again once), so it must be 0.
     bypass_dropout: the `Model`'s; the journal reruns the bare core.
     step_dropout: whether the core has dropout in its step.
     core_name: what to call a core that is not sparse.
   """
-  if recompute_chunk_length:
-    return (
-      'The sparse journal (--journal) and recomputation '
-      '(--recompute_chunk_length) exclude each other: set '
-      '--recompute_chunk_length=0.'
-    )
   if not sparse:
     return (
       'The sparse journal (--journal) is for SAM and the SDNC '
@@ -128,12 +156,11 @@ def journal_refusal(
   return None
 
 
-def check_journal(core: snt.RNNCore, recompute_chunk_length: int = 0) -> None:
+def check_journal(core: snt.RNNCore) -> None:
   """Raises ValueError unless `core` can be unrolled with `journal=True`.
 
   Args:
     core: an RNN core or a `Model`.
-    recompute_chunk_length: the unroll's (must be 0).
   """
   bypass_dropout = 0.0
   if isinstance(core, Model):
@@ -142,7 +169,6 @@ def check_journal(core: snt.RNNCore, recompute_chunk_length: int = 0) -> None:
   sparse = isinstance(core, sam.SAM)
   refusal = journal_refusal(
     sparse=sparse,
-    recompute_chunk_length=recompute_chunk_length,
     bypass_dropout=bypass_dropout,
     step_dropout=sparse
     and any(isinstance(m, controllers.Dropout) for m in core.submodules),
@@ -331,15 +357,15 @@ class Model(snt.Module):
       recompute_chunk_length: see `unroll`; applies to the backward core and
         the DNC.
       journal: see `unroll`; applies to the DNC (a SAM or SDNC, without
-        bypass dropout).
+        bypass dropout), in chunks with `recompute_chunk_length`.
 
     Returns:
       `[T, B, output_size]`, y_1..y_T.
     """
     if journal:
-      check_journal(self, recompute_chunk_length)
-      features = self.dnc_inputs(inputs)
-      return unroll(self._core, features, journal=True)
+      check_journal(self)
+      features = self.dnc_inputs(inputs, recompute_chunk_length)
+      return unroll(self._core, features, recompute_chunk_length, journal=True)
     features = self.dnc_inputs(inputs, recompute_chunk_length)
     if not (self.is_training and self._bypass_dropout):
       return unroll(self._core, features, recompute_chunk_length)

@@ -29,7 +29,7 @@ def _args(**overrides):
 def _variant(config):
   """The variant of a worker's configuration."""
   if config['memory_type'] == 'sdnc':
-    return 'sdnc'
+    return 'sdnc_chunks' if config['recompute_chunk_length'] else 'sdnc'
   return 'dnc_sparse_link' if config['link_sparsity'] else 'dnc'
 
 
@@ -46,6 +46,19 @@ class KeptBytesTest(tf.test.TestCase):
     )
     self.assertEqual(
       sparse_scaling.kept_bytes('sdnc', 16, 4, 2, 5), 4 * (256 + 32) * 10
+    )
+
+  def test_the_sdnc_in_chunks_keeps_chunk_starts_and_one_chunk(self):
+    # T = 1000: chunks of C = ceil(sqrt(T)) = 32, ceil(T / C) = 32 starts
+    # and 32 steps of the chunk backpropagated, against 1,000 steps.
+    self.assertEqual(
+      sparse_scaling.kept_bytes('sdnc_chunks', 16, 4, 2, 1000),
+      4 * (256 + 32) * 2 * (32 + 32),
+    )
+    # T = 5: C = 3, two chunk starts and three steps.
+    self.assertEqual(
+      sparse_scaling.kept_bytes('sdnc_chunks', 16, 4, 2, 5),
+      4 * (256 + 32) * 2 * (2 + 3),
     )
 
 
@@ -70,7 +83,7 @@ class MeasureTest(tf.test.TestCase):
         raise peak
       return dict(first_call_s=1.0, median_ms=2.0, peak_rss_mib=peak)
 
-    variants = list(sparse_scaling.VARIANTS)
+    variants = ['dnc', 'dnc_sparse_link', 'sdnc']
     args = _args(max_memory_gib=2.0)
     rows = sparse_scaling.measure(variants, [16, 32, 64], args, run)
     got = {(r['variant'], r['memory_size']): r['status'] for r in rows}
@@ -164,7 +177,12 @@ class WorkerTest(tf.test.TestCase):
     self.assertGreater(ran['median_ms'], 0)
     # The first step's loss: the same SDNC, seeded alike, run eagerly.
     config = dict(sparse_scaling.config_for('sdnc', args, 16))
-    for name in ('journal', 'batch_size', 'time_steps'):
+    for name in (
+      'journal',
+      'recompute_chunk_length',
+      'batch_size',
+      'time_steps',
+    ):
       config.pop(name)
     tf.random.set_seed(0)
     core = config_lib.make_core(

@@ -227,20 +227,23 @@ class JournalTest(tf.test.TestCase):
     words = tf.constant(np.random.RandomState(1).randint(0, 7, (_TIME, 2)))
     wrapped.build()
     runs = []
-    for journal in (False, True):
+    # Neither; the journal; the journal (and the backward LSTM) recomputed
+    # in chunks of 2 of the 5 steps.
+    for journal, chunk_length in ((False, 0), (True, 0), (True, 2)):
       with tf.GradientTape() as tape:
-        outputs = wrapped(words, journal=journal)
+        outputs = wrapped(words, chunk_length, journal=journal)
         loss = tf.reduce_sum(tf.sin(outputs))
       gradients = tape.gradient(loss, wrapped.trainable_variables)
       runs.append((outputs, gradients))
-    (expected, expected_gradients), (got, gradients) = runs
-    self.assertAllClose(expected, got, rtol=1e-6, atol=1e-6)
-    self.assertLen(gradients, len(wrapped.trainable_variables))
-    for e, g in zip(expected_gradients, gradients, strict=True):
-      self.assertAllClose(tf.convert_to_tensor(e), tf.convert_to_tensor(g))
-      self.assertGreater(np.abs(tf.convert_to_tensor(g)).max(), 0)
+    (expected, expected_gradients), *journaled = runs
+    for got, gradients in journaled:
+      self.assertAllClose(expected, got, rtol=1e-6, atol=1e-6)
+      self.assertLen(gradients, len(wrapped.trainable_variables))
+      for e, g in zip(expected_gradients, gradients, strict=True):
+        self.assertAllClose(tf.convert_to_tensor(e), tf.convert_to_tensor(g))
+        self.assertGreater(np.abs(tf.convert_to_tensor(g)).max(), 0)
 
-  def test_refuses_bypass_dropout_and_recomputation(self):
+  def test_refuses_bypass_dropout_and_dense_cores(self):
     core = sam.SAM(
       dict(memory_size=6, word_size=4, num_reads=1, sparse_reads=2),
       dict(hidden_size=6),
@@ -249,8 +252,8 @@ class JournalTest(tf.test.TestCase):
     wrapped = model.Model(core, bypass_dropout=0.5, bypass_size=6)
     with self.assertRaisesRegex(ValueError, '--bypass_dropout=0'):
       wrapped(_inputs(), journal=True)
-    with self.assertRaisesRegex(ValueError, 'exclude each other'):
-      model.unroll(core, _inputs(), recompute_chunk_length=2, journal=True)
+    with self.assertRaisesRegex(ValueError, '`recompute_chunk_length`'):
+      model.unroll(core, _inputs(), recompute_chunk_length=-2, journal=True)
     with self.assertRaisesRegex(ValueError, 'not a DNC'):
       model.unroll(_dnc(), _inputs(), journal=True)
 

@@ -19,45 +19,83 @@ def _core(kind):
 
 
 class JournaledUnrollTest(tf.test.TestCase, parameterized.TestCase):
+  # chunk_length 0 keeps every step's state; of 5 steps, 2 ends on a chunk
+  # of one step, 3 on a chunk of two; 1 runs every step again alone; 7 >= T
+  # is one chunk. Graphs and XLA take one chunked case each (the chunks'
+  # code is the same for SAM and the SDNC): they cost 10 to 30 s a case.
   @parameterized.parameters(
-    ('sam', 'eager'),
-    ('sam', 'function'),
-    ('sam', 'xla'),
-    ('sdnc', 'eager'),
+    ('sam', 'eager', 0),
+    ('sam', 'function', 0),
+    ('sam', 'xla', 0),
+    ('sdnc', 'eager', 0),
+    ('sdnc', 'eager', 2),
+    ('sam', 'eager', 3),
+    ('sdnc', 'eager', 1),
+    ('sam', 'eager', 7),
+    ('sdnc', 'function', 3),
+    ('sam', 'xla', 2),
   )
-  def test_outputs_state_and_gradients_are_dynamic_unroll_s(self, kind, mode):
+  def test_outputs_state_and_gradients_are_dynamic_unroll_s(
+    self, kind, mode, chunk_length
+  ):
     rng = np.random.default_rng(0)
     core = _core(kind)
-    inputs = tf.constant(rng.normal(size=(3, 2, 3)))
+    inputs = tf.constant(rng.normal(size=(5, 2, 3)))
     initial = core.initial_state(2)
     core(inputs[0], initial)
-    memory = tf.constant(rng.normal(size=(2, 8, 4)))
+    # Not the zero state: M, the controller's state and the last reads
+    # drawn at random, so that the gradients into them are not trivial.
+    initial = initial._replace(
+      access_output=tf.constant(rng.normal(size=(2, 2, 4))),
+      access_state=initial.access_state._replace(
+        memory=tf.constant(rng.normal(size=(2, 8, 4)))
+      ),
+      controller_state=tf.nest.map_structure(
+        lambda x: tf.constant(rng.normal(size=x.shape)),
+        initial.controller_state,
+      ),
+    )
+    initial = tf.nest.flatten(initial)
 
-    def run(unroll, inputs, memory):
-      state = initial._replace(
-        access_state=initial.access_state._replace(memory=memory)
-      )
+    def run(unroll, inputs, *initial_state):
+      state = tf.nest.pack_sequence_as(core.initial_state(2), initial_state)
       with tf.GradientTape() as tape:
-        tape.watch([inputs, memory])
+        tape.watch([inputs, initial_state])
         outputs, final = unroll(core, inputs, state)
-        loss = tf.reduce_sum(outputs**2) + tf.reduce_sum(
-          final.access_state.memory**2
+        final = tf.nest.flatten(final)
+        loss = tf.reduce_sum(outputs**2) + tf.add_n(
+          [tf.reduce_sum(tf.sin(x)) for x in final]
         )
       gradients = tape.gradient(
-        loss, [inputs, memory, *core.trainable_variables]
+        loss,
+        [inputs, *initial_state, *core.trainable_variables],
+        unconnected_gradients=tf.UnconnectedGradients.ZERO,
       )
-      return outputs, tf.nest.flatten(final), gradients
+      return outputs, final, gradients
 
     expected = oracles.in_mode(lambda *a: run(snt.dynamic_unroll, *a), mode)(
-      inputs, memory
+      inputs, *initial
     )
     got = oracles.in_mode(
-      lambda *a: run(sparse_journal.dynamic_unroll, *a), mode
-    )(inputs, memory)
+      lambda *a: run(
+        lambda *u: sparse_journal.dynamic_unroll(*u, chunk_length), *a
+      ),
+      mode,
+    )(inputs, *initial)
     names = ('outputs', 'state', 'gradients')
     for name, g, e in zip(names, got, expected, strict=True):
       self.assertAllClose(g, e, rtol=1e-10, atol=1e-10, msg=name)
-    for gradient in expected[2]:
+    # Into the inputs, M, the controller's state and every variable.
+    gradients = expected[2]
+    d_state = tf.nest.pack_sequence_as(
+      core.initial_state(2), gradients[1 : 1 + len(initial)]
+    )
+    for gradient in [
+      gradients[0],
+      d_state.access_state.memory,
+      *tf.nest.flatten(d_state.controller_state),
+      *gradients[1 + len(initial) :],
+    ]:
       self.assertGreater(np.abs(gradient).max(), 0)
 
   def test_keeps_rows_not_memories(self):
@@ -100,6 +138,11 @@ class JournaledUnrollTest(tf.test.TestCase, parameterized.TestCase):
       sparse_journal.dynamic_unroll(
         core, tf.zeros([2, 2, 3], tf.float64), tuple(state)
       )
+    for chunk_length in (-1, 1.5, True):
+      with self.assertRaisesRegex(ValueError, '`chunk_length`'):
+        sparse_journal.dynamic_unroll(
+          core, tf.zeros([2, 2, 3], tf.float64), state, chunk_length
+        )
     with self.assertRaisesRegex(TypeError, '`core`'):
       sparse_journal.dynamic_unroll(snt.LSTM(3), tf.zeros([2, 2, 3]), state)
 

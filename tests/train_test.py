@@ -145,9 +145,10 @@ class FlagsTest(absltest.TestCase):
     self._define_train_flags()
     for extra, message in (
       ((), r'not --memory_type=dnc\.'),
-      (('--memory_type=sam', '--recompute_chunk_length=-1'), 'exclude'),
       (('--memory_type=sdnc', '--bypass_dropout=0.5'), 'bypass_dropout=0'),
       (('--memory_type=sdnc',), None),
+      # With recomputation, the journal's chunks: not refused.
+      (('--memory_type=sam', '--recompute_chunk_length=-1'), None),
     ):
       with self.subTest(extra=extra):
         try:

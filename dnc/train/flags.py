@@ -250,7 +250,8 @@ def define_run_flags(
     'Backpropagation through the unroll: 0 keeps every step (memory grows '
     'with batch x length); K > 0 keeps the state every K steps and '
     'recomputes each chunk in the backward pass (same gradients, about a '
-    'third more compute); -1 takes K = ceil(sqrt(length)).',
+    'third more compute); -1 takes K = ceil(sqrt(length)). With --journal, '
+    'the same for the state besides the memory (dnc.sparse_journal).',
     lower_bound=-1,
   )
   flags.DEFINE_boolean(
@@ -259,8 +260,10 @@ def define_run_flags(
     'For --memory_type=sam or sdnc: backpropagate through a journal of the '
     'rows each step writes (dnc.sparse_journal) instead of keeping every '
     "step's memory [batch, N, W] (same gradients, one more forward pass "
-    'of each step; the SDNC still keeps its link rows, N x K_L). Needs '
-    '--recompute_chunk_length=0 and --bypass_dropout=0.',
+    'of each step). The rest of the state is still O(N) a step (for the '
+    'SDNC its link rows, N x K_L): with --recompute_chunk_length K (or -1) '
+    'it is kept every K steps only and the chunks recomputed from the '
+    'journal (one more forward pass again). Needs --bypass_dropout=0.',
   )
 
   def check_journal(values):
@@ -270,7 +273,6 @@ def define_run_flags(
       return True
     refusal = model_lib.journal_refusal(
       sparse=values['memory_type'] != 'dnc',
-      recompute_chunk_length=values['recompute_chunk_length'],
       bypass_dropout=values['bypass_dropout'],
       core_name=f'--memory_type={values["memory_type"]}',
     )
@@ -279,7 +281,7 @@ def define_run_flags(
     return True
 
   flags.register_multi_flags_validator(
-    ['journal', 'recompute_chunk_length', 'memory_type', 'bypass_dropout'],
+    ['journal', 'memory_type', 'bypass_dropout'],
     check_journal,
   )
   flags.DEFINE_enum(

@@ -60,11 +60,13 @@ def unroll(
       `snt.dynamic_unroll` does, keeping every step; K > 0 to keep only the
       state every K steps and recompute the chunks in the backward pass
       (`dnc.recompute`); -1 for K = ceil(sqrt(T)).
-    journal: for a SAM or SDNC core, with `recompute_chunk_length` 0:
-      backpropagate through `dnc.sparse_journal.dynamic_unroll`, which keeps
-      the rows each step writes instead of each step's memory `[B, N, W]`
-      (still O(N) a step for the last access times, and O(N K_L) for the
-      SDNC's link rows); see `dnc.model.unroll`.
+    journal: for a SAM or SDNC core, backpropagate through
+      `dnc.sparse_journal.dynamic_unroll`, which keeps the rows each step
+      writes instead of each step's memory `[B, N, W]`. The state without
+      the memory is still O(N) (the last access times; O(N K_L) for the
+      SDNC's link rows): kept every step with `recompute_chunk_length` 0,
+      else only every K steps, recomputing the chunks from the journal;
+      see `dnc.model.unroll`.
   """
   if isinstance(core, model_lib.Model):
     return core(inputs, recompute_chunk_length, journal)
@@ -91,8 +93,13 @@ def unroll_from(
     The outputs `[T, B, output_size]` and the state after the last step.
   """
   if journal:
-    model_lib.check_journal(core, recompute_chunk_length)
-    return sparse_journal.dynamic_unroll(core, inputs, initial_state)
+    model_lib.check_journal(core)
+    return sparse_journal.dynamic_unroll(
+      core,
+      inputs,
+      initial_state,
+      model_lib.journal_chunk_length(recompute_chunk_length, inputs.shape[0]),
+    )
   if recompute_chunk_length == 0:
     return snt.dynamic_unroll(core, inputs, initial_state)
   chunk_length = recompute_chunk_length if recompute_chunk_length > 0 else None
@@ -216,9 +223,9 @@ class Trainer:
         default strategy, one device.
       journal: backpropagate a SAM or SDNC core through the journal of its
         sparse writes (`dnc.sparse_journal`) instead of every step's memory
-        (see `unroll`). Refused (`dnc.config.ConfigError`, before anything
-        is built) for a dense DNC, a core with dropout in its step, bypass
-        dropout, or with `recompute_chunk_length` other than 0.
+        (see `unroll`), in chunks with `recompute_chunk_length`. Refused
+        (`dnc.config.ConfigError`, before anything is built) for a dense
+        DNC, a core with dropout in its step or bypass dropout.
     """
     if compile_mode not in COMPILE_MODES:
       raise ValueError(
@@ -226,7 +233,7 @@ class Trainer:
       )
     if journal:
       try:
-        model_lib.check_journal(core, recompute_chunk_length)
+        model_lib.check_journal(core)
       except ValueError as e:
         raise config_lib.ConfigError(str(e)) from None
     self.task = task
