@@ -12,6 +12,7 @@ import pathlib
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +32,7 @@ from dnc.train import distribute
 from dnc.train import loop
 from dnc.train import trainer as trainer_lib
 from tests import local_cluster
+from tests import scripts
 from tests import shared_data
 
 _MODEL = dict(
@@ -315,6 +317,32 @@ def _weights(path):
   }
 
 
+class _Alone:
+  """One train.py process without `TF_CONFIG`, with `LocalCluster`'s
+  `wait` and `output`: forked with TensorFlow imported (tests/scripts.py)
+  rather than started afresh, as only the workers need to be."""
+
+  def __init__(self, argv):
+    env = scripts.environment()
+    env.pop('TF_CONFIG', None)
+    self._process = scripts.start(argv, env=env, cwd=str(shared_data.REPO))
+    self._output = ''
+
+  def wait(self, timeout):
+    try:
+      self._output, _ = self._process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+      self._process.kill()
+      raise TimeoutError(
+        f'train.py ran over {timeout} s; it was stopped.'
+      ) from None
+    return [self._process.wait()]
+
+  def output(self, index=None):
+    del index  # The only process.
+    return self._output
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
   not local_cluster.private_network_available(),
@@ -332,14 +360,14 @@ class MultiWorkerTest(tf.test.TestCase):
 
   def _start(self, name, workers, steps, checkpoints=None):
     command = [
-      sys.executable,
       str(shared_data.REPO / 'train.py'),
       *_TRAIN_FLAGS,
       f'--num_training_iterations={steps}',
       f'--checkpoint_dir={self._checkpoints(checkpoints or name)}',
     ]
-    if workers > 1:
-      command.append('--distribute=multi_worker')
+    if workers == 1:
+      return _Alone(command)
+    command = [sys.executable, *command, '--distribute=multi_worker']
     return local_cluster.LocalCluster(
       command, workers, self.directory, name, cwd=shared_data.REPO
     )
