@@ -143,6 +143,45 @@ def dynamic_unroll(
   return tf.concat(outputs, 0) if len(outputs) > 1 else outputs[0], final_state
 
 
+def backpropagate(
+  fn: Callable[[Any, list[tf.Tensor]], tuple[Any, list[tf.Tensor]]],
+  inputs: tf.Tensor,
+  state: list[tf.Tensor],
+  variables: list[tf.Variable],
+  d_outputs: Any,
+  d_next_state: list[tf.Tensor],
+  d_variables: list[tf.Tensor],
+) -> tuple[tf.Tensor, list[tf.Tensor], list[tf.Tensor]]:
+  """Runs `fn(inputs, state) -> (outputs, next_state)` again under a tape and
+  backpropagates through it alone: the backward pass of one recomputed
+  chunk (here) or journaled step (`dnc.sparse_journal`).
+
+  Args:
+    fn: the chunk's or the step's forward computation.
+    inputs: its inputs, e.g. `[chunk_length, batch_size, input_size]`.
+    state: the flat state before it.
+    variables: the variables it reads.
+    d_outputs: the loss's gradient with respect to its outputs.
+    d_next_state: ... and to the flat state after it.
+    d_variables: the variables' gradients summed so far (later steps').
+
+  Returns:
+    d_inputs, d_state (the flat state before it) and `d_variables` plus
+    this part's share.
+  """
+  with tf.GradientTape() as tape:
+    tape.watch([inputs, state])
+    outputs, next_state = fn(inputs, state)
+  d_inputs, d_state, d_part = tape.gradient(
+    [outputs, next_state],
+    [inputs, state, list(variables)],
+    output_gradients=[d_outputs, d_next_state],
+    unconnected_gradients=tf.UnconnectedGradients.ZERO,
+  )
+  d_variables = [a + b for a, b in zip(d_variables, d_part, strict=True)]
+  return d_inputs, d_state, d_variables
+
+
 def _recomputed_chunks(
   core: snt.RNNCore, state_structure: Any, num_chunks: int, chunk_length: int
 ) -> Callable[..., list[tf.Tensor]]:
@@ -193,20 +232,15 @@ def _recomputed_chunks(
       d_inputs = tf.TensorArray(inputs.dtype, size=num_chunks)
 
       def backward(c, d_state, d_variables, d_inputs):
-        chunk_inputs = input_chunks[c]
-        state = [s[c] for s in starts]
-        with tf.GradientTape() as tape:
-          tape.watch([chunk_inputs, state])
-          out, next_state = run_chunk(chunk_inputs, state)
-        d_chunk_inputs, d_state, d_chunk_variables = tape.gradient(
-          [out, next_state],
-          [chunk_inputs, state, list(variables)],
-          output_gradients=[d_output_chunks[c], d_state],
-          unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        d_chunk_inputs, d_state, d_variables = backpropagate(
+          run_chunk,
+          input_chunks[c],
+          [s[c] for s in starts],
+          variables,
+          d_output_chunks[c],
+          d_state,
+          d_variables,
         )
-        d_variables = [
-          a + b for a, b in zip(d_variables, d_chunk_variables, strict=True)
-        ]
         return c - 1, d_state, d_variables, d_inputs.write(c, d_chunk_inputs)
 
       d_final_state = [

@@ -34,6 +34,7 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from dnc import dnc
+from dnc import recompute
 from dnc import sam
 from dnc import sparse_access
 
@@ -274,20 +275,15 @@ def _journaled_steps(
 
         def backward(t, memory, d_state, d_variables, d_inputs):
           memory = undo(t, memory)  # M_{t-1}.
-          step_inputs = inputs[t]
-          state = with_memory(state_before(t), memory)
-          with tf.GradientTape() as tape:
-            tape.watch([step_inputs, state])
-            output, next_state = step(step_inputs, state)
-          d_step_inputs, d_state, d_step_variables = tape.gradient(
-            [output, next_state],
-            [step_inputs, state, list(variables)],
-            output_gradients=[d_outputs[t], d_state],
-            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+          d_step_inputs, d_state, d_variables = recompute.backpropagate(
+            step,
+            inputs[t],
+            with_memory(state_before(t), memory),
+            variables,
+            d_outputs[t],
+            d_state,
+            d_variables,
           )
-          d_variables = [
-            a + b for a, b in zip(d_variables, d_step_variables, strict=True)
-          ]
           return (
             t - 1,
             memory,
