@@ -61,8 +61,14 @@ _SWEEPS = {
 }
 
 
-def worker(config: dict, mode: str, steps: int) -> dict:
-  """Compile time, step times and peak memory of one point."""
+def worker(
+  config: dict, mode: str, steps: int, jit_compile: bool = True
+) -> dict:
+  """Compile time, step times and peak memory of one point.
+
+  `jit_compile=False` runs the same step as a graph (the tests, which
+  check the two modes' losses without spending on XLA compilation).
+  """
   import sonnet as snt
   import tensorflow as tf
 
@@ -70,7 +76,8 @@ def worker(config: dict, mode: str, steps: int) -> dict:
   from dnc import recompute
 
   tf.random.set_seed(0)
-  # The step below is compiled with XLA: the speed kernels are on.
+  # The step below is compiled with XLA: the speed kernels are on (and
+  # give the same values and gradients in a graph).
   core = config_lib.make_core(
     config_lib.ModelConfig.from_dict(dict(config, clip_value=20)),
     _VOCABULARY,
@@ -82,7 +89,7 @@ def worker(config: dict, mode: str, steps: int) -> dict:
   answers = tf.random.stateless_uniform(shape, [0, 2], 0, _VOCABULARY, tf.int32)
   unroll = snt.dynamic_unroll if mode == 'full' else recompute.dynamic_unroll
 
-  @tf.function(jit_compile=True)
+  @tf.function(jit_compile=jit_compile)
   def train_step():
     observations = tf.one_hot(words, _VOCABULARY)
     with tf.GradientTape() as tape:
