@@ -5,7 +5,8 @@ against breadth-first search, degrees, label uniqueness, walks that follow
 edges and relations followed edge by edge; the loss and solved share from
 logits against numpy; the closed loop against an oracle network; the test
 graphs from a few CSV rows the test writes; and one tiny end-to-end run
-that trains, resumes at the lesson it reached and evaluates on London.
+that trains, resumes at the lesson it reached, warm starts a new run at
+that lesson from its pretrained folder and evaluates on London.
 """
 
 import collections
@@ -26,6 +27,8 @@ from dnc.tasks.graphs import episodes
 from dnc.tasks.graphs import graph as graph_lib
 from dnc.tasks.graphs import task as graph_task
 from dnc.tasks.graphs import test_graphs
+from dnc.tools import pretrained
+from dnc.tools import restore
 from tests import scripts
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -762,8 +765,7 @@ class TrainGraphsTest(tf.test.TestCase):
     cls.tmp = tempfile.mkdtemp()
     TestGraphsTest()._write_london(cls.tmp)
     cls.run_dir = os.path.join(cls.tmp, 'run')
-    cls.common = (
-      f'--checkpoint_dir={cls.run_dir}',
+    model = (
       '--hidden_size=8',
       '--memory_size=8',
       '--word_size=4',
@@ -773,8 +775,8 @@ class TrainGraphsTest(tf.test.TestCase):
       # memory: the LSTM alone traces in a fraction of the DNC's time.
       '--controller_only',
     )
+    cls.common = (f'--checkpoint_dir={cls.run_dir}', *model)
     train = (
-      *cls.common,
       '--task=shortest_path',
       '--seed=2',
       '--batch_size=2',
@@ -789,8 +791,18 @@ class TrainGraphsTest(tf.test.TestCase):
       # reaches the batches (Task.begin_training).
       '--dagger_beta=0.5',
     )
-    cls.first = _run(*train, '--num_training_iterations=2')
-    cls.resumed = _run(*train, '--num_training_iterations=4')
+    cls.first = _run(*cls.common, *train, '--num_training_iterations=2')
+    cls.resumed = _run(*cls.common, *train, '--num_training_iterations=4')
+    # The run's model as a pretrained folder, and a new run from it.
+    cls.folder = os.path.join(cls.tmp, 'pretrained')
+    pretrained.write(cls.run_dir, cls.folder)
+    cls.warm = _run(
+      f'--checkpoint_dir={os.path.join(cls.tmp, "warm")}',
+      *model,
+      *train,
+      f'--init_from={cls.folder}',
+      '--num_training_iterations=6',
+    )
     cls.evaluated = _run(
       *cls.common,
       '--mode=eval',
@@ -819,6 +831,19 @@ class TrainGraphsTest(tf.test.TestCase):
       r'4: Avg training loss [\d.]+, [\d.]+% of training episodes solved '
       r'\(DAgger, beta 0.5\), lesson 2/7 .*\n4: lesson 2 evaluation: [\d.]+% '
       r'passed \(threshold 0%\); lesson 3 \(8-12 nodes',
+    )
+
+  def test_a_warm_start_goes_on_at_the_pretrained_model_s_lesson(self):
+    # The run's checkpoint at step 4 is at lesson 3 (0-based 2); so is the
+    # folder, and the new run's first report.
+    self.assertEqual(restore.load(self.folder).task.lesson.numpy(), 2)
+    code, output = self.warm
+    self.assertEqual(code, 0, output)
+    self.assertIn('at step 4', output)
+    self.assertRegex(
+      output,
+      r'6: Avg training loss [\d.]+, [\d.]+% of training episodes solved '
+      r'\(DAgger, beta 0.5\), lesson 3/7 .*\n6: lesson 3 evaluation',
     )
 
   def test_evaluates_on_london(self):

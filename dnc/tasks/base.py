@@ -233,6 +233,13 @@ class Task(abc.ABC):
     """The task's state to checkpoint with the model (e.g. its generator)."""
     return {}
 
+  def warm_start_trackables(self) -> dict[str, Any]:
+    """The part of `trackables` a trained model carries on: what a
+    pretrained folder keeps beside the weights and a warm start
+    (`--init_from`) restores (e.g. a curriculum's lesson, so that a run
+    goes on at its lesson, not the first). Most tasks have none."""
+    return {}
+
   def before_save(self) -> None:
     """Called before each checkpoint, to put host state in `trackables`."""
     return None  # Most tasks keep all their state in TensorFlow objects.

@@ -5,8 +5,9 @@
 writes the folder `pretrained/NAME`:
 
 - `checkpoint`, `ckpt-N.index`, `ckpt-N.data-*`: the model's weights only
-  (no optimiser slots), float32, with its step and training time
-  (`train_seconds`); at most `--max_mb` (4 MB);
+  (no optimiser slots), float32, with its step, training time
+  (`train_seconds`) and what its task carries on (a curriculum's lesson,
+  `Task.warm_start_trackables`); at most `--max_mb` (4 MB);
 - `config.json`: the run's;
 - `predictions.json`: its outputs on a fixed batch (`dnc.tools.predictions`),
   which `tests/pretrained_test.py` checks today's code still computes;
@@ -141,7 +142,8 @@ def _previous(output: str, segment: dict) -> tuple[list, list]:
 def _save_weights(
   restored: restore.Restored, directory: str, seconds: float
 ) -> int:
-  """Writes the weights, step and training time; returns their bytes."""
+  """Writes the weights, step, training time and what the task carries on
+  (`Task.warm_start_trackables`); returns their bytes."""
   wrong = [
     v.name for v in restored.core.trainable_variables if v.dtype != tf.float32
   ]
@@ -150,7 +152,10 @@ def _save_weights(
   step = tf.Variable(restored.step, dtype=tf.int64)
   train_seconds = tf.Variable(seconds, dtype=tf.float64)
   checkpoint = tf.train.Checkpoint(
-    core=restored.core, step=step, train_seconds=train_seconds
+    core=restored.core,
+    step=step,
+    train_seconds=train_seconds,
+    **restored.task.warm_start_trackables(),
   )
   tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1).save(
     checkpoint_number=restored.step

@@ -145,7 +145,7 @@ def load(checkpoint_dir: str, best: bool = False) -> Restored:
   trainer.build_variables(core, task.input_size)
   step = tf.Variable(0, dtype=tf.int64, name='step')
   try:
-    # Only the model and its step: not the optimiser or the task's state.
+    # The model and its step: not the optimiser or the task's state.
     status = tf.train.Checkpoint(core=core, step=step).restore(path)
     status.expect_partial().assert_existing_objects_matched()
   except (AssertionError, ValueError, tf.errors.OpError) as e:
@@ -154,4 +154,9 @@ def load(checkpoint_dir: str, best: bool = False) -> Restored:
     raise checkpoints.CheckpointError(
       f'Cannot restore the model of {config_path} from {path}: {message}'
     ) from e
+  # And what the task carries on with its model (a curriculum's lesson),
+  # where the checkpoint has it: pretrained folders of older versions lack it.
+  carried = task.warm_start_trackables()
+  if carried:
+    tf.train.Checkpoint(**carried).restore(path).expect_partial()
   return Restored(core, task, task.name, config, path, int(step.numpy()))

@@ -301,9 +301,10 @@ def warm_start(path: str, **trackables: Any) -> None:
 
   Args:
     path: a checkpoint (`check_warm_start`'s result).
-    **trackables: `core` and `step`, which it must hold, and counters it may
-      hold (e.g. `train_seconds`; absent ones keep their values). Nothing
-      else: the optimiser and the task start afresh.
+    **trackables: `core` and `step`, which it must hold, and counters or
+      task state it may hold (`train_seconds`, the task's
+      `warm_start_trackables`; absent ones keep their values). Nothing
+      else: the optimiser and the rest of the task start afresh.
 
   Raises:
     CheckpointError: the checkpoint lacks the model or does not fit it.

@@ -263,6 +263,7 @@ def train(
       core=trainer.core,
       step=trainer.step,
       train_seconds=train_seconds,
+      **task.warm_start_trackables(),
     )
     origin = {
       'init_from': os.path.abspath(run.init_from),

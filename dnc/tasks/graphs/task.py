@@ -279,6 +279,11 @@ class GraphTask(task_lib.Task):
   def trackables(self) -> dict[str, Any]:
     return {'lesson': self.lesson, 'graph_seed': self.seed}
 
+  def warm_start_trackables(self) -> dict[str, Any]:
+    # A run warm started from a pretrained model goes on at its lesson; the
+    # seed is the new run's, so its batches are new.
+    return {'lesson': self.lesson}
+
   def after_restore(self, step: int) -> None:
     self._next_step = step
 
