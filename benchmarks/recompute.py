@@ -13,7 +13,7 @@ is its own. Sweeps: the batch size (T = 1378, the longest en-10k story), the
 memory size (batch 8, T = 1378) and the story length (batch 8, N = 256);
 the memory's share (batch 8 and 32, the LSTM at 256 units and at one); and
 the sparse link matrix (`link_sparsity`, K = 8, against the dense link at
-N = 256, and at N = 64 and 1,024).
+N = 256, and at N = 64 and 1,024) and the SDNC at N = 256 and 1,024.
 'full' is skipped where it would need more than `--max_full_batch_tokens`
 batch x length (about 0.8 GiB per 1,378-token story at DNC1 size), so that
 no point can take the machine's memory.
@@ -53,10 +53,24 @@ _SWEEPS = {
     dict(_DNC1, batch_size=b, hidden_size=h) for b in (8, 32) for h in (256, 1)
   ],
   # The paper's sparse link matrix (K = 8) against the dense link at DNC1
-  # size, and how the sparse link's rate holds from N = 64 to 1,024.
+  # size, and how the sparse link's rate holds from N = 64 to 1,024; then
+  # the SDNC (K = 8 reads a head, the sparse link K_L = 8) at N = 256 and
+  # 1,024.
   'link_sparsity': [
-    dict(_DNC1, memory_size=n, link_sparsity=k)
-    for n, k in ((256, 0), (256, 8), (64, 8), (1024, 8))
+    *(
+      dict(_DNC1, memory_size=n, link_sparsity=k)
+      for n, k in ((256, 0), (256, 8), (64, 8), (1024, 8))
+    ),
+    *(
+      dict(
+        _DNC1,
+        memory_size=n,
+        link_sparsity=8,
+        memory_type='sdnc',
+        sparse_reads=8,
+      )
+      for n in (256, 1024)
+    ),
   ],
 }
 
@@ -147,18 +161,27 @@ def main() -> None:
   gflops = train_step.matmul_gflops()
   print(f'float32 matmul: {gflops:.0f} GFLOP/s (2048 x 2048)\n')
   print(
-    '| sweep | batch | N | K | LSTM | length | mode | step (s) | p10-p90 (s) | '
+    '| sweep | memory | batch | N | K | LSTM | length | mode | step (s) | '
+    'p10-p90 (s) | '
     'peak memory (GiB) | tokens/s | en-10k epoch (h) | matmul bound (s) | '
     'first call (s) |'
   )
-  print('|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|')
+  print(
+    '|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|'
+  )
   results = []
   for sweep in args.sweeps.split(','):
     if sweep not in _SWEEPS:
       parser.error(f'--sweeps: unknown sweep {sweep!r}; use {list(_SWEEPS)}')
     for config in _SWEEPS[sweep]:
       tokens = config['batch_size'] * config['length']
-      bound_s = common.step_flops(_flop_config(config)) / (gflops * 1e9)
+      memory = config.get('memory_type', 'dnc')
+      # common.step_flops counts the DNC's operations, not the SDNC's.
+      bound = (
+        f'{common.step_flops(_flop_config(config)) / (gflops * 1e9):.3f}'
+        if memory == 'dnc'
+        else '-'
+      )
       for mode in ('full', 'recompute'):
         if mode == 'full' and tokens > args.max_full_batch_tokens:
           continue
@@ -171,13 +194,14 @@ def main() -> None:
         rate = tokens / step_s
         results.append(dict(sweep=sweep, mode=mode, **config, **point))
         print(
-          f'| {sweep} | {config["batch_size"]} | {config["memory_size"]} | '
+          f'| {sweep} | {memory} | {config["batch_size"]} | '
+          f'{config["memory_size"]} | '
           f'{config.get("link_sparsity", 0)} | {config["hidden_size"]} | '
           f'{config["length"]} | {mode} | '
           f'{step_s:.2f} | '
           f'{point["p10_ms"] / 1000:.2f}-{point["p90_ms"] / 1000:.2f} | '
           f'{point["peak_rss_mib"] / 1024:.2f} | {rate:,.0f} | '
-          f'{_EPOCH_TOKENS / rate / 3600:.2f} | {bound_s:.3f} | '
+          f'{_EPOCH_TOKENS / rate / 3600:.2f} | {bound} | '
           f'{point["first_call_s"]:.0f} |',
           flush=True,
         )
