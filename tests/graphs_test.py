@@ -527,48 +527,50 @@ class CurriculumTest(parameterized.TestCase):
     self.assertNotEqual(fourth[0].shape, first[0][0].shape)  # Lesson 2's T.
 
 
-class TestGraphsTest(tf.test.TestCase):
-  def _write_london(self, directory, extra_connection=None):
-    # Zone 1: A (lines 1, 2), B (line 1 only), C (lines 1, 2), D (lines 2,
-    # 3); E (lines 1, 3) is in zone 2. Line 1 runs A - B - C - E, line 2
-    # A - C - D, line 3 D - E; station 99 (not in stations.csv) sits on
-    # line 3 between D and C.
-    rows = {
-      'stations.csv': [
-        '"id","latitude","longitude","name","display_name","zone",'
-        '"total_lines","rail"',
-        '1,51.50,-0.20,"Alpha",NULL,1,2,0',
-        '2,51.50,-0.15,"Beta",NULL,1,1,0',
-        '3,51.50,-0.10,"Gamma",NULL,1,2,0',
-        '4,51.55,-0.10,"Delta",NULL,1,2,0',
-        '5,51.40,-0.10,"Epsilon",NULL,2,2,0',
-      ],
-      'connections.csv': [
-        '"station1","station2","line","time"',
-        '1,2,1,1',
-        '2,3,1,1',
-        '3,5,1,2',
-        '1,3,2,3',
-        '3,4,2,2',
-        '4,5,3,4',
-        '4,99,3,1',
-        '99,3,3,1',
-        *([extra_connection] if extra_connection else []),
-      ],
-      'lines.csv': [
-        '"line","name","colour","stripe"',
-        '1,"One Line","111111",NULL',
-        '2,"Two Line","222222",NULL',
-        '3,"Three Line","333333",NULL',
-      ],
-    }
-    for name, lines in rows.items():
-      with open(os.path.join(directory, name), 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+def write_london(directory, extra_connection=None):
+  """A few rows of the London CSV files, in `directory`."""
+  # Zone 1: A (lines 1, 2), B (line 1 only), C (lines 1, 2), D (lines 2,
+  # 3); E (lines 1, 3) is in zone 2. Line 1 runs A - B - C - E, line 2
+  # A - C - D, line 3 D - E; station 99 (not in stations.csv) sits on
+  # line 3 between D and C.
+  rows = {
+    'stations.csv': [
+      '"id","latitude","longitude","name","display_name","zone",'
+      '"total_lines","rail"',
+      '1,51.50,-0.20,"Alpha",NULL,1,2,0',
+      '2,51.50,-0.15,"Beta",NULL,1,1,0',
+      '3,51.50,-0.10,"Gamma",NULL,1,2,0',
+      '4,51.55,-0.10,"Delta",NULL,1,2,0',
+      '5,51.40,-0.10,"Epsilon",NULL,2,2,0',
+    ],
+    'connections.csv': [
+      '"station1","station2","line","time"',
+      '1,2,1,1',
+      '2,3,1,1',
+      '3,5,1,2',
+      '1,3,2,3',
+      '3,4,2,2',
+      '4,5,3,4',
+      '4,99,3,1',
+      '99,3,3,1',
+      *([extra_connection] if extra_connection else []),
+    ],
+    'lines.csv': [
+      '"line","name","colour","stripe"',
+      '1,"One Line","111111",NULL',
+      '2,"Two Line","222222",NULL',
+      '3,"Three Line","333333",NULL',
+    ],
+  }
+  for name, lines in rows.items():
+    with open(os.path.join(directory, name), 'w') as f:
+      f.write('\n'.join(lines) + '\n')
 
+
+class TestGraphsTest(tf.test.TestCase):
   def test_london_keeps_zone_1_interchanges_with_line_and_direction(self):
     directory = self.create_tempdir().full_path
-    self._write_london(directory)
+    write_london(directory)
     g = test_graphs.london(directory)
     self.assertEqual(g.node_names, ('Alpha', 'Gamma', 'Delta'))
     self.assertEqual(g.node_labels.tolist(), [1, 3, 4])
@@ -602,7 +604,7 @@ class TestGraphsTest(tf.test.TestCase):
     directory = self.create_tempdir().full_path
     with self.assertRaisesRegex(test_graphs.DataError, 'stations.csv: no such'):
       test_graphs.london(directory)
-    self._write_london(directory, '1,3,7,1')
+    write_london(directory, '1,3,7,1')
     with self.assertRaisesRegex(test_graphs.DataError, 'unknown line'):
       test_graphs.london(directory)
     with open(os.path.join(directory, 'lines.csv'), 'a') as f:
@@ -610,7 +612,7 @@ class TestGraphsTest(tf.test.TestCase):
     with self.assertRaisesRegex(test_graphs.DataError, "integers.*'X'"):
       test_graphs.london(directory)
     # A second line-2 neighbour east of Alpha: two edges of one label.
-    self._write_london(directory, '1,4,2,1')
+    write_london(directory, '1,4,2,1')
     with self.assertRaisesRegex(test_graphs.DataError, 'Alpha has two edges'):
       test_graphs.london(directory)
 
@@ -763,7 +765,7 @@ class TrainGraphsTest(tf.test.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.tmp = tempfile.mkdtemp()
-    TestGraphsTest()._write_london(cls.tmp)
+    write_london(cls.tmp)
     cls.run_dir = os.path.join(cls.tmp, 'run')
     model = (
       '--hidden_size=8',

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
+from absl import flags
 import numpy as np
 import tensorflow as tf
 
@@ -387,9 +388,11 @@ class GraphTask(task_lib.Task):
       for p, t in zip(predicted, target, strict=True)
     )
 
-  def _test_episodes(self, rng: np.random.Generator) -> tuple[list, str]:
-    """The episodes of `--eval_graph` and what they are, for the text."""
-    o = self._options
+  def _test_episodes(
+    self, rng: np.random.Generator, o: Mapping[str, Any]
+  ) -> tuple[list, str]:
+    """The episodes of `o['eval_graph']` (and the other `EVAL_DEFAULTS`
+    keys of `o`) and what they are, for the text."""
     steps = o['eval_path_steps'] or TEST_STEPS[self.graph_task]
     if o['eval_graph'] == 'random':
       index = (o['eval_lesson'] or len(self.lessons)) - 1
@@ -452,7 +455,7 @@ class GraphTask(task_lib.Task):
     """The share solved of `--eval_graph`'s episodes (and for the shortest
     path, the share at most one step longer than the shortest)."""
     rng = np.random.default_rng([self._options['eval_seed'], _EVAL])
-    drawn, name = self._test_episodes(rng)
+    drawn, name = self._test_episodes(rng, self._options)
     if not drawn:
       raise task_lib.TaskError(
         f'--eval_path_steps: no {self.graph_task} question on {name}.'
@@ -474,6 +477,101 @@ class GraphTask(task_lib.Task):
       near = np.mean((lengths >= 0) & (lengths <= steps + 1))
       text += f', {100 * near:.1f}% at most one step longer than the shortest'
     return text + '.'
+
+  @classmethod
+  def define_example_flags(cls) -> None:
+    flags.DEFINE_enum(
+      'graph',
+      'random',
+      ['random', 'london', 'family'],
+      'Graph runs: draw an episode of a random graph of --lesson, or of the '
+      "task's test graph (london: traversal and shortest path; family: "
+      'inference).',
+    )
+    flags.DEFINE_integer(
+      'lesson',
+      0,
+      'Graph runs, --graph=random: the lesson, from 1 (0: the one the model '
+      'is at).',
+      lower_bound=0,
+    )
+    flags.DEFINE_string(
+      'london_dir',
+      None,
+      'Graph runs, --graph=london: the directory of stations.csv, '
+      'connections.csv and lines.csv.',
+    )
+    flags.DEFINE_integer(
+      'path_steps',
+      0,
+      "Graph runs, a test graph: the path's or relation's steps (0: the "
+      "paper's: " + ', '.join(f'{k} {v}' for k, v in TEST_STEPS.items()) + ').',
+      lower_bound=0,
+    )
+
+  def draw_example(self, core, path, options, title) -> str:
+    """Draws one episode of `--graph` (seeded by `--seed`; of the shortest
+    path, run in closed loop as evaluated) with the memory."""
+    # Imported here: drawing needs matplotlib, training does not.
+    from dnc.tasks.graphs import picture
+    from dnc.tools import visualize
+
+    graph = options.get('graph') or 'random'
+    lesson = options.get('lesson') or int(self.lesson.numpy()) + 1
+    steps = options.get('path_steps') or 0
+    if graph not in ('random', TEST_GRAPHS[self.graph_task]):
+      raise task_lib.TaskError(
+        f'--graph={graph}: the {self.graph_task} task draws random graphs '
+        f'or {TEST_GRAPHS[self.graph_task]}.'
+      )
+    if lesson > len(self.lessons):
+      raise task_lib.TaskError(
+        f"--lesson={lesson}: expected 1..{len(self.lessons)} (0: the model's)."
+      )
+    lengths = graph_lib.RELATION_LENGTHS
+    if self.graph_task == 'inference' and steps and steps not in lengths:
+      raise task_lib.TaskError(
+        f'--path_steps={steps}: the relations have {lengths[0]} to '
+        f"{lengths[-1]} edges (0: the paper's 4)."
+      )
+    rng = np.random.default_rng([options.get('seed') or 0, _EVAL])
+    drawn, name = self._test_episodes(
+      rng,
+      dict(
+        self._options,
+        eval_graph=graph,
+        eval_lesson=lesson,
+        eval_episodes=1,
+        eval_path_steps=steps,
+        london_dir=options.get('london_dir') or '',
+      ),
+    )
+    if not drawn:
+      raise task_lib.TaskError(
+        f'--path_steps={steps}: no {self.graph_task} question on {name}.'
+      )
+    chosen = drawn[int(rng.integers(len(drawn)))]
+
+    def logits_of(inputs):
+      return visualize.unroll_with_internals(core, tf.constant(inputs))[0]
+
+    if self.graph_task == 'shortest_path':
+      rollout = episodes_lib.closed_loop(logits_of, rng, [chosen.question])
+      inputs, target, mask = rollout.inputs, rollout.target, rollout.mask
+    else:
+      inputs, target, mask = encoding.stack([chosen.episode])
+    logits, steps_out = tf.function(
+      visualize.unroll_with_internals, autograph=False
+    )(core, tf.constant(inputs))
+    return picture.plot_episode(
+      inputs[:, 0],
+      target[:, 0],
+      mask[:, 0],
+      logits.numpy()[:, 0],
+      {key: value.numpy()[:, 0] for key, value in steps_out.items()},
+      path,
+      f'{title}\n{self.graph_task}: {name}',
+    )
 
   def prediction_batch(
     self, data_dir: str | None = None
