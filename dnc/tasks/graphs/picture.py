@@ -33,9 +33,10 @@ def phases(inputs: np.ndarray) -> list[tuple[str, int, int]]:
     planning (if the episode has it) and answer.
   """
   starts = np.flatnonzero(np.asarray(inputs)[:, encoding.PHASE_CHANNEL])
-  names = ['query', 'planning', 'answer'] if len(starts) == 3 else []
-  names = names or ['query', 'answer']
-  if len(starts) != len(names):
+  names = {2: ['query', 'answer'], 3: ['query', 'planning', 'answer']}.get(
+    len(starts), []
+  )
+  if not names:
     raise ValueError(
       f'`inputs` marks {len(starts)} phases after the description; an '
       'episode has 2 (query, answer) or 3 (with planning).'
@@ -82,8 +83,7 @@ def target_probability(
 ) -> np.ndarray:
   """`[T, 1]`: the probability of the target triple (the product of its
   nine digits' softmax probabilities) at answer steps, 0 elsewhere."""
-  logits = np.asarray(logits, np.float64).reshape(len(logits), 9, 10)
-  log_p = logits - np.log(np.sum(np.exp(logits), -1, keepdims=True))
+  log_p = encoding.log_softmax_digits(logits)  # [T, 9, 10]
   picked = np.take_along_axis(log_p, np.asarray(target)[..., None], -1)
   return (np.exp(picked[..., 0].sum(-1)) * (np.asarray(mask) > 0))[:, None]
 
