@@ -25,7 +25,8 @@ The paper's Sparse DNC (SDNC) adds the DNC's temporal links:
 `SparseTemporalMemoryAccess` updates the sparse link matrix of
 `dnc.sparse_link` with each write, and each read head mixes its content
 reads with the K largest entries of its forward and backward weightings
-(`top_k_weights`) by its read modes (`sparse_read_weights`).
+(`sparse_link.sparse_directional_top_k`) by its read modes
+(`sparse_read_weights`).
 Choices where the paper is silent are in docs/core.md ("Sparse Access
 Memory").
 
@@ -652,9 +653,10 @@ class SparseTemporalMemoryAccess(SparseMemoryAccess):
   sparse link matrix (`sparse_link.sparse_temporal_link`, K_L entries per
   row), updated with each step's write weighting; each read head mixes
   its K content reads with the K largest entries of its forward and
-  backward weightings (`sparse_link.sparse_directional_read_weights` of
-  w_{t-1}^R, `top_k_weights`) by its read modes (`sparse_read_weights`),
-  so that w^R keeps 3 K entries per head.
+  backward weightings (`top_k_weights` of
+  `sparse_link.sparse_directional_read_weights` of w_{t-1}^R, both at once
+  by `sparse_link.sparse_directional_top_k`) by its read modes
+  (`sparse_read_weights`), so that w^R keeps 3 K entries per head.
   """
 
   def __init__(
@@ -733,11 +735,22 @@ class SparseTemporalMemoryAccess(SparseMemoryAccess):
       3 k]`, and {'linkage': the new `TemporalLinkageState`}.
     """
     n, k = self._memory_size, self._sparse_reads
-    linkage, forward, backward = self._linkage.update_and_read(
-      tf.expand_dims(to_dense(write_weights, n), 1),
-      prev_state.linkage,
-      to_dense(prev_read_weights, n),
-    )  # L_t, f_t, b_t: [B, R, 1, N]
+    linkage = self._linkage(
+      tf.expand_dims(to_dense(write_weights, n), 1), prev_state.linkage
+    )  # L_t
+    # f^_t and b^_t: `top_k_weights` of the link read both ways, without
+    # densifying w_{t-1}^R (`sparse_directional_top_k`).
+    forward, backward = (
+      sparse_link.sparse_directional_top_k(
+        linkage.link, *prev_read_weights, k, direction
+      )
+      for direction in (True, False)
+    )
+    # The one write head's link: [B, R, 1, K] -> [B, R, K].
+    forward, backward = (
+      SparseWeights(indices[:, :, 0], values[:, :, 0])
+      for indices, values in (forward, backward)
+    )
     content_weights = sparse_content_read_weights(
       memory,
       interface['read_content_keys'],
@@ -747,8 +760,8 @@ class SparseTemporalMemoryAccess(SparseMemoryAccess):
     read_weights = sparse_read_weights(
       interface['read_mode'],
       content_weights,
-      top_k_weights(forward[:, :, 0], k),
-      top_k_weights(backward[:, :, 0], k),
+      forward,
+      backward,
     )
     return read_weights, {'linkage': linkage}
 

@@ -172,6 +172,139 @@ class SparseTemporalLinkTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllEqual(values[1], [0, 0, 0])  # p_0 = 0 stays zero.
 
 
+class SparseDirectionalTopKTest(tf.test.TestCase, parameterized.TestCase):
+  """`sparse_directional_top_k`: the SDNC's f^ and b^ from sparse w."""
+
+  def _link_and_reads(self, seed, memory_size=9, k_link=3):
+    """A sparse link of a few peaked writes (and its dense oracle), and
+    sparse read weights of S = 5 entries a head, two of them repeats."""
+    rng = np.random.default_rng(seed)
+    batch_size, num_writes, num_reads = 2, 2, 3
+    module = addressing.TemporalLinkage(
+      memory_size, num_writes, sparsity=k_link
+    )
+    state = module.initial_state(batch_size, tf.float64)
+    link = np.zeros([batch_size, num_writes, memory_size, memory_size])
+    precedence = np.zeros([batch_size, num_writes, memory_size])
+    for _ in range(8):
+      write = _peaked_write_weights(rng, (batch_size, num_writes, memory_size))
+      state = module(tf.constant(write), state)
+      link = oracles.np_sparse_link(link, precedence, write, k_link)
+      precedence = oracles.np_precedence(precedence, write)
+    self.assertGreater(np.count_nonzero(link), 4)
+    indices = rng.integers(0, memory_size, (batch_size, num_reads, 5))
+    indices[..., 4] = indices[..., 0]  # Repeats add up.
+    values = rng.uniform(0.05, 0.4, (batch_size, num_reads, 5))
+    dense_reads = np.zeros([batch_size, num_reads, memory_size])
+    for index in np.ndindex(*indices.shape):
+      dense_reads[index[:2] + (indices[index],)] += values[index]
+    return state.link, link, indices.astype(np.int32), values, dense_reads
+
+  @parameterized.product(mode=oracles.MODES, forward=(True, False))
+  def test_top_k_of_the_dense_read(self, mode, forward):
+    for seed in range(3):
+      link, np_link, indices, values, dense_reads = self._link_and_reads(seed)
+      k = 4
+      got_indices, got_values = oracles.in_mode(
+        sparse_link.sparse_directional_top_k, mode
+      )(link, tf.constant(indices), tf.constant(values), k, forward)
+      read = _np_directional(np_link, dense_reads, forward)  # [B, R, Wr, N]
+      expected = oracles.np_top_k(read, k)
+      # Where the read has fewer than K non-zero entries, the rest of the
+      # K are zeros at any slot; compare as dense weightings.
+      got = np.zeros_like(read)
+      for index in np.ndindex(*got_indices.shape):
+        got[index[:3] + (got_indices.numpy()[index],)] += got_values.numpy()[
+          index
+        ]
+      self.assertAllClose(got, expected, atol=1e-12)
+      self.assertGreater(np.count_nonzero(expected), 6)
+
+  @parameterized.parameters(True, False)
+  def test_gradients_equal_those_through_the_dense_read(self, forward):
+    link, _, indices, values, _ = self._link_and_reads(7)
+    memory_size, k = 9, 4
+    coefficients = tf.constant(
+      np.random.default_rng(8).normal(size=[2, 3, 2, k])
+    )
+
+    def sparse(link_values, read_values):
+      _, top = sparse_link.sparse_directional_top_k(
+        link._replace(values=link_values), indices, read_values, k, forward
+      )
+      return tf.reduce_sum(coefficients * top)
+
+    def dense(link_values, read_values):
+      read = tf.math.unsorted_segment_sum(
+        tf.reshape(read_values, [-1]),
+        tf.reshape(indices + memory_size * np.arange(6).reshape(2, 3, 1), [-1]),
+        6 * memory_size,
+      )
+      read = tf.reshape(read, [2, 3, memory_size])
+      weights = sparse_link.sparse_directional_read_weights(
+        link._replace(values=link_values), read, forward
+      )
+      return tf.reduce_sum(coefficients * tf.math.top_k(weights, k).values)
+
+    inputs = (link.values, tf.constant(values))
+    self.assertAllClose(sparse(*inputs), dense(*inputs), atol=1e-12)
+    for fn in (sparse, dense):
+      with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        loss = fn(*inputs)
+      if fn is sparse:
+        want = tape.gradient(loss, inputs)
+        continue
+      got = tape.gradient(loss, inputs)
+    for name, a, b in zip(('link', 'reads'), want, got, strict=True):
+      self.assertAllClose(a, b, atol=1e-12, msg=name)
+      self.assertGreater(np.abs(a).max(), 0.05, msg=name)
+
+  @parameterized.parameters(True, False)
+  def test_no_scatter_of_the_link_s_size(self, forward):
+    # The point of the function: its segment sums, forwards and in the
+    # gradient, touch the K + S rows of the link that matter, not all N K_L
+    # entries (the dense read scatters them one way or the other).
+    memory_size, k_link, k = 4000, 8, 4
+    link = sparse_link.SparseLink(
+      tf.zeros([2, 1, memory_size, k_link]),
+      tf.zeros([2, 1, memory_size, k_link]),
+    )
+    indices = tf.zeros([2, 3, 12], tf.int32)
+
+    def largest_scatter(fn):
+      @tf.function
+      def gradient(values, reads):
+        with tf.GradientTape() as tape:
+          tape.watch([values, reads])
+          loss = tf.reduce_sum(fn(values, reads))
+        return tape.gradient(loss, [values, reads])
+
+      graph = gradient.get_concrete_function(
+        link.values, tf.zeros([2, 3, 12])
+      ).graph
+      return max(
+        max(x.shape.num_elements() or 0 for x in op.inputs)
+        for op in graph.get_operations()
+        if 'Scatter' in op.type or 'Segment' in op.type
+      )
+
+    sparse = largest_scatter(
+      lambda values, reads: sparse_link.sparse_directional_top_k(
+        link._replace(values=values), indices, reads, k, forward
+      )[1]
+    )
+    self.assertLess(sparse, memory_size, msg=forward)
+    dense = largest_scatter(
+      lambda values, reads: sparse_link.sparse_directional_read_weights(
+        link._replace(values=values),
+        sparse_link._scatter_rows(indices, reads, memory_size),
+        forward,
+      )
+    )
+    self.assertGreaterEqual(dense, memory_size * k_link, msg=forward)
+
+
 class SparseLinkageModuleTest(tf.test.TestCase, parameterized.TestCase):
   def test_state_is_n_by_k_indices_and_values(self):
     module = addressing.TemporalLinkage(1000, 2, sparsity=8)
