@@ -102,16 +102,7 @@ def to_dense(weights: SparseWeights, memory_size: int) -> tf.Tensor:
     `[..., memory_size]`.
   """
   util.check_positive_int(memory_size, 'memory_size')
-  values = tf.convert_to_tensor(weights.values)
-  leading = tf.shape(values)[:-1]
-  size = values.shape[-1]
-  values = tf.reshape(values, [-1, size])  # [G, S]
-  groups = tf.shape(values)[0]
-  slots = tf.reshape(tf.range(groups) * memory_size, [-1, 1]) + tf.reshape(
-    tf.cast(weights.indices, tf.int32), [-1, size]
-  )
-  dense = tf.math.unsorted_segment_sum(values, slots, groups * memory_size)
-  return tf.reshape(dense, tf.concat([leading, [memory_size]], 0))
+  return util.scatter_add(weights.indices, weights.values, memory_size)
 
 
 def sparse_content_read_weights(

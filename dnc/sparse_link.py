@@ -35,6 +35,8 @@ import collections
 
 import tensorflow as tf
 
+from dnc import util
+
 # Keeps the normalisation of an all-zero weighting (p_0) finite.
 EPSILON = 1e-6
 
@@ -256,7 +258,7 @@ def sparse_directional_top_k(
     # Which K: every row's f[i], as a gather, without gradient.
     dense = sparse_directional_read_weights(
       tf.nest.map_structure(tf.stop_gradient, link),
-      _scatter_rows(read_indices, tf.stop_gradient(read_values), n),
+      util.scatter_add(read_indices, tf.stop_gradient(read_values), n),
       forward=True,
     )  # [B, R, Wr, N]
     _, chosen = tf.math.top_k(tf.transpose(dense, [0, 2, 1, 3]), k)
@@ -300,18 +302,6 @@ def sparse_directional_top_k(
     tf.transpose(chosen, [0, 2, 1, 3]),
     tf.transpose(values, [0, 2, 1, 3]),
   )
-
-
-def _scatter_rows(indices: tf.Tensor, values: tf.Tensor, n: int) -> tf.Tensor:
-  """`[B, R, S]` slots and weights -> `[B, R, N]` weightings (repeats add)."""
-  groups = tf.shape(values)[0] * values.shape[1]
-  slots = tf.reshape(tf.range(groups) * n, [-1, 1]) + tf.reshape(
-    indices, [groups, -1]
-  )
-  dense = tf.math.unsorted_segment_sum(
-    tf.reshape(values, [groups, -1]), slots, groups * n
-  )
-  return tf.reshape(dense, [-1, values.shape[1], n])
 
 
 def to_dense(link: SparseLink) -> tf.Tensor:

@@ -62,6 +62,30 @@ def batch_gather(values: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
   return tf.gather(values, indices, batch_dims=1)
 
 
+def scatter_add(indices: tf.Tensor, values: tf.Tensor, size: int) -> tf.Tensor:
+  """Entries as vectors: `values[..., e]` added at `indices[..., e]`.
+
+  Args:
+    indices: `[..., S]`, in `[0, size)`, int32 or floats holding integers;
+      they may repeat (their values add up).
+    values: `[..., S]`.
+    size: the vectors' length.
+
+  Returns:
+    `[..., size]`.
+  """
+  values = tf.convert_to_tensor(values)
+  leading = tf.shape(values)[:-1]
+  entries = values.shape[-1]
+  values = tf.reshape(values, [-1, entries])  # [G, S]
+  groups = tf.shape(values)[0]
+  slots = tf.reshape(tf.range(groups) * size, [-1, 1]) + tf.reshape(
+    tf.cast(indices, tf.int32), [-1, entries]
+  )
+  dense = tf.math.unsorted_segment_sum(values, slots, groups * size)
+  return tf.reshape(dense, tf.concat([leading, [size]], 0))
+
+
 def one_hot(length: int, index: int) -> np.ndarray:
   """Returns a float numpy vector of `length` zeros with a 1 at `index`."""
   check_positive_int(length, 'length')

@@ -8,6 +8,7 @@ import tensorflow as tf
 import dnc
 from dnc import addressing
 from dnc import sparse_link
+from dnc import util
 from tests import oracles
 
 
@@ -235,12 +236,7 @@ class SparseDirectionalTopKTest(tf.test.TestCase, parameterized.TestCase):
       return tf.reduce_sum(coefficients * top)
 
     def dense(link_values, read_values):
-      read = tf.math.unsorted_segment_sum(
-        tf.reshape(read_values, [-1]),
-        tf.reshape(indices + memory_size * np.arange(6).reshape(2, 3, 1), [-1]),
-        6 * memory_size,
-      )
-      read = tf.reshape(read, [2, 3, memory_size])
+      read = util.scatter_add(indices, read_values, memory_size)
       weights = sparse_link.sparse_directional_read_weights(
         link._replace(values=link_values), read, forward
       )
@@ -298,7 +294,7 @@ class SparseDirectionalTopKTest(tf.test.TestCase, parameterized.TestCase):
     dense = largest_scatter(
       lambda values, reads: sparse_link.sparse_directional_read_weights(
         link._replace(values=values),
-        sparse_link._scatter_rows(indices, reads, memory_size),
+        util.scatter_add(indices, reads, memory_size),
         forward,
       )
     )

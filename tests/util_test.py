@@ -78,6 +78,23 @@ class BatchGatherTest(tf.test.TestCase, parameterized.TestCase):
       util.batch_gather(tf.zeros([2, 4]), tf.zeros([3, 4], tf.int32))
 
 
+class ScatterAddTest(tf.test.TestCase, parameterized.TestCase):
+  @parameterized.product(mode=_MODES, index_dtype=(tf.int32, tf.float64))
+  def test_matches_numpy_with_repeats(self, mode, index_dtype):
+    rng = np.random.RandomState(4)
+    size = 7
+    indices = rng.randint(0, size, size=(2, 3, 5))
+    indices[..., 4] = indices[..., 1]  # A repeat, whose values add up.
+    values = rng.randn(2, 3, 5)
+    expected = np.zeros((2, 3, size))
+    for index in np.ndindex(*indices.shape):
+      expected[index[:2] + (indices[index],)] += values[index]
+    got = _in_mode(util.scatter_add, mode)(
+      tf.constant(indices, index_dtype), tf.constant(values), size
+    )
+    self.assertAllClose(got, expected, atol=1e-12)
+
+
 class OneHotTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters((1, 0), (5, 0), (5, 3), (5, 4))
   def test_values(self, length, index):
