@@ -29,6 +29,12 @@ class ConfigError(ValueError):
   """A model configuration that cannot be built (one line, for the user)."""
 
 
+# The fields that size the memory but no variable: a model's weights load
+# into a core of other values (a warm start may grow the memory, or make
+# its link sparse, as a curriculum outgrows it).
+RESIZABLE = ('memory_size', 'link_sparsity', 'sparse_reads')
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
   """A DNC's configuration; the defaults are DeepMind's reference script's.

@@ -263,14 +263,34 @@ class PretrainedToolTest(tf.test.TestCase):
   def test_warm_start_refuses_another_model_in_one_line(self):
     directory = str(self.tmp / 'other')
     with self.assertRaises(checkpoints.CheckpointError) as caught:
-      _train(directory, 6, self.words, str(self.folder), memory_size=8)
+      _train(directory, 6, self.words, str(self.folder), hidden_size=5)
     self.assertEqual(
       str(caught.exception),
       f'--init_from={self.folder} holds a model of other flags: '
-      '--memory_size 4 there, 8 here. Pass its flags, or another '
+      '--hidden_size 4 there, 5 here. Pass its flags, or another '
       '--init_from.',
     )
     self.assertFalse(os.path.exists(directory))
+
+  def test_warm_start_may_resize_the_memory(self):
+    # No variable depends on the memory's size or its link's sparsity, so a
+    # curriculum can grow the memory: the weights arrive as they were.
+    directory = str(self.tmp / 'larger')
+    trainer = _train(
+      directory, 3, self.words, str(self.folder), memory_size=8,
+      link_sparsity=2,
+    )  # fmt: skip
+    saved = _tensors(self.folder)
+    restored = {v.name: v.numpy() for v in trainer.core.trainable_variables}
+    self.assertLen(restored, len(trainer.core.trainable_variables))
+    matched = 0
+    for name, value in saved.items():
+      if 'core' in name and name.endswith('VARIABLE_VALUE'):
+        self.assertTrue(
+          any(np.array_equal(value, v) for v in restored.values()), name
+        )
+        matched += 1
+    self.assertEqual(matched, len(restored))
 
   def test_a_checkpoint_in_the_run_directory_wins(self):
     with self.assertLogs(level='WARNING') as logs:

@@ -434,7 +434,10 @@ def _check_warm_start(
     )
     return None
   return checkpoints.check_warm_start(
-    init_from, config, _config_defaults(task), task.warm_start_may_differ
+    init_from,
+    config,
+    _config_defaults(task),
+    (*task.warm_start_may_differ, *config_lib.RESIZABLE),
   )
 
 
