@@ -244,15 +244,15 @@ class SparseDirectionalTopKTest(tf.test.TestCase, parameterized.TestCase):
 
     inputs = (link.values, tf.constant(values))
     self.assertAllClose(sparse(*inputs), dense(*inputs), atol=1e-12)
-    for fn in (sparse, dense):
+
+    def gradients(fn):
       with tf.GradientTape() as tape:
         tape.watch(inputs)
         loss = fn(*inputs)
-      if fn is sparse:
-        want = tape.gradient(loss, inputs)
-        continue
-      got = tape.gradient(loss, inputs)
-    for name, a, b in zip(('link', 'reads'), want, got, strict=True):
+      return tape.gradient(loss, inputs)
+
+    got, want = gradients(sparse), gradients(dense)
+    for name, a, b in zip(('link', 'reads'), got, want, strict=True):
       self.assertAllClose(a, b, atol=1e-12, msg=name)
       self.assertGreater(np.abs(a).max(), 0.05, msg=name)
 
